@@ -1,0 +1,431 @@
+"""The guarantees as code: the epsilon a coreset meets, and the m an epsilon needs.
+
+Every bound has the form ``|F_i(x) - F~_i(x)| <= epsilon * scale_i`` for all
+outputs i, with probability at least ``1 - delta`` over the draws:
+
+* ``kind="pointwise"``: one input x, fixed before sampling
+  (proofs_notes/pointwise.md);
+* ``kind="uniform"``: every x of the ball at once (proofs_notes/uniform.md);
+* ``kind="paper"``: the paper's ``t/eps^2 (d' log t + log 1/delta)`` with its
+  unnamed constant made an argument. Not a proof (proofs_notes/paper.md).
+
+``form="additive"`` has ``scale_i = T_i``; ``form="multiplicative"`` (for
+``phi >= 0``) has ``scale_i = G_i(x) = sum_j |W_out[i, j]| phi(W_in[j].x + b_in[j])``,
+which is at most ``T_i`` (proofs_notes/multiplicative.md).
+
+The work is split as einops does: :func:`_layer_stats` reads the weights once
+(float64, on the host), and the epsilon for any m is then scalar arithmetic.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ._validation import check_layer, check_open_unit, check_positive, fail, to_numpy
+from .activations import Activation, get_activation, require
+from .coreset import LayerCoreset
+from .errors import InvalidArgumentError
+from .sampling import split_sample_size
+from .sensitivity import REDUCTIONS, _sensitivities
+
+__all__ = [
+    "FORMS",
+    "KINDS",
+    "Bound",
+    "concentration_epsilon",
+    "sample_size_for",
+    "theoretical_bound",
+]
+
+KINDS = ("pointwise", "uniform", "paper")
+FORMS = ("additive", "multiplicative")
+
+# Net radii tried by the uniform bound, as fractions of beta: log-spaced, fixed
+# in advance (the choice must not depend on the draws; proofs_notes/uniform.md).
+_NET_RADII = np.logspace(-14, 0, 1401)
+
+
+@dataclass(frozen=True)
+class Bound:
+    """A guarantee ``|F_i(x) - F~_i(x)| <= epsilon * scale_i`` w.p. ``>= 1 - delta``.
+
+    Attributes
+    ----------
+    epsilon : float
+        ``min(statistical, deterministic)``.
+    scale : ndarray, shape (k,)
+        ``T_i``. For the multiplicative form the claim is relative to
+        ``G_i(x) <= T_i`` (see :meth:`scale_at`) and implies the additive one.
+    kind, form : str
+    delta : float
+    sample_size : int
+    statistical : float
+        The concentration bound (holds with probability ``>= 1 - delta``).
+    deterministic : float
+        ``max_i (|F_i| + |F~_i|) / scale_i`` bounded from the weights alone;
+        holds with probability one.
+    sensitivity : float
+        ``t_eff = max_j max_i s_i[j] / pr[j]`` (the total sensitivity ``t``
+        when ``pr = s / t``), the largest over sign parts.
+    net_radius : float or None
+        The radius of the net (uniform kind).
+    assumptions : tuple of str
+        Activation properties the theorem used.
+    """
+
+    epsilon: float
+    scale: np.ndarray = field(repr=False)
+    kind: str
+    form: str
+    delta: float
+    sample_size: int
+    statistical: float
+    deterministic: float
+    sensitivity: float
+    net_radius: float | None
+    assumptions: tuple[str, ...]
+    layer: tuple[Any, Any, Any, Activation] = field(repr=False, compare=False)
+
+    def scale_at(self, x: Any) -> np.ndarray:
+        """The scale at inputs ``x`` (d,) or (b, d): ``T`` or ``G(x)``, float64.
+
+        Returns shape (k,) or (b, k).
+        """
+        x = np.asarray(to_numpy(x), dtype=np.float64)
+        if self.form == "additive":
+            return np.broadcast_to(self.scale, (*x.shape[:-1], self.scale.shape[0]))
+        W_in, b_in, W_out, act = self.layer
+        return act(x @ W_in.T + b_in) @ np.abs(W_out).T
+
+
+@dataclass(frozen=True)
+class _PartStats:
+    """What the bound of one sampled part needs, float64 (k outputs, m draws)."""
+
+    m: int
+    t_eff: float
+    scale: np.ndarray  # T_i of the part (additive unit)
+    low: np.ndarray  # sum_j |W_ij| phi_lo[j]: lower bound of G_i on the ball
+    lip_graph: np.ndarray  # Lphi sum_j |W_ij| ||w_j||: Lipschitz constant of G_i
+    lip_prior: np.ndarray  # bound on the Lipschitz constant of F_i - F~_i
+    lip_real: np.ndarray | None  # its realised value, when the draws are known
+    cap: np.ndarray  # deterministic bound on |F_i - F~_i| / unit_i
+
+
+def concentration_epsilon(m: int, t: float, log_term: float) -> float:
+    """Smallest epsilon that Hoeffding or Bernstein gives for the mean of m draws.
+
+    Each draw lies in ``[-t, t]`` (unit scale), has variance at most ``t``,
+    and deviates from the mean by at most ``t + 1``. ``log_term`` is
+    ``log(2 N / delta)`` for a union over N events. Returns the smaller of
+
+    * Hoeffding: ``t * sqrt(2 L / m)``;
+    * Bernstein: the root of ``m e^2 = L (2 t + 2 (t + 1) e / 3)``.
+
+    Examples
+    --------
+    >>> round(concentration_epsilon(100, 1.0, math.log(2 / 0.1)), 6)
+    0.244775
+    """
+    if m <= 0:
+        return math.inf
+    hoeffding = t * math.sqrt(2 * log_term / m)
+    a = 2 * (t + 1) * log_term / 3
+    bernstein = (a + math.sqrt(a * a + 8 * m * t * log_term)) / (2 * m)
+    return min(hoeffding, bernstein)
+
+
+def _layer_stats(W_in, b_in, W_out_part, act, beta, form, pr, counts, m) -> _PartStats:
+    """Float64 statistics of one part (``W_out_part >= 0`` or signed)."""
+    W_in, b_in = (np.asarray(to_numpy(a), dtype=np.float64) for a in (W_in, b_in))
+    A = np.abs(np.asarray(to_numpy(W_out_part), dtype=np.float64))
+    norms = np.linalg.norm(W_in, axis=1)
+    lo, hi = act(b_in - beta * norms), act(b_in + beta * norms)
+    env = np.maximum(np.abs(lo), np.abs(hi))
+    scale = A @ env
+    low = A @ lo if act.is_nonnegative else np.zeros_like(scale)
+    S = _per_output_sensitivities(A, env, lo, hi, scale, low, form)
+    used = S.max(axis=0) > 0
+    if np.any(used & (pr <= 0)):
+        raise InvalidArgumentError(
+            "A neuron with positive sensitivity has sampling probability 0: "
+            "the estimate would be biased and no bound holds."
+        )
+    ratio = np.zeros_like(pr)
+    ratio[used] = 1 / pr[used]
+    t_eff = float(np.max(S.max(axis=0) * ratio)) if np.any(used) else 0.0
+    lip = act.lipschitz
+    weighted = A * norms  # |W_ij| ||w_j||
+    lip_graph = lip * weighted.sum(axis=1)
+    lip_prior = lip_graph + lip * np.max(weighted * ratio, axis=1)
+    if counts is None:
+        lip_real, cap = None, np.full(scale.shape, 1 + t_eff)
+    else:
+        draws = counts * ratio / m  # cnt_j / (m pr_j)
+        lip_real = lip * (np.abs(1 - draws) * weighted).sum(axis=1)
+        cap = 1 + S @ draws
+    return _PartStats(m, t_eff, scale, low, lip_graph, lip_prior, lip_real, cap)
+
+
+def _per_output_sensitivities(A, env, lo, hi, scale, low, form):
+    """``S[i, j]``, (k, n): additive ``|W_ij| env_j / T_i``; multiplicative
+    ``|W_ij| hi_j / (|W_ij| hi_j + G_lo_i - |W_ij| lo_j)``."""
+    if form == "additive":
+        num, den = A * env, scale[:, None]
+    else:
+        num = A * hi
+        den = num + (low[:, None] - A * lo)
+    return np.divide(num, den, out=np.zeros_like(num), where=num > 0)
+
+
+def _net_terms(stats: _PartStats, form: str, lipschitz: np.ndarray, eps_net: np.ndarray):
+    """Worst over outputs of the Lipschitz term per unit of net radius.
+
+    Additive: ``L_i / T_i``. Multiplicative: ``(eps L_G_i + L_i) / G_lo_i``.
+    Rows with a zero unit carry no error (F_i = F~_i = 0 on the ball).
+    """
+    if form == "additive":
+        unit = stats.scale
+        slope = np.divide(lipschitz, unit, out=np.zeros_like(unit), where=unit > 0)
+        return np.max(slope) * np.ones_like(eps_net)
+    unit = stats.low
+    live = stats.scale > 0
+    if np.any(live & (unit <= 0)):
+        return np.full_like(eps_net, math.inf)
+    num = eps_net[:, None] * stats.lip_graph[live] + lipschitz[live]
+    return np.max(num / unit[live], axis=1, initial=0.0)
+
+
+def _part_epsilon(stats, *, kind, form, delta, k, beta, net_dim, paper):
+    """``(statistical, net_radius)`` for one part at confidence ``1 - delta``."""
+    m, t = stats.m, stats.t_eff
+    if kind == "pointwise":
+        return concentration_epsilon(m, t, math.log(2 * k / delta)), None
+    if kind == "paper":
+        constant, dimension = paper
+        return math.sqrt(constant * t * (dimension * math.log(t) + math.log(1 / delta)) / m), None
+    radii = beta * _NET_RADII
+    logs = math.log(2 * k / delta) + net_dim * np.log1p(2 * beta / radii)
+    eps_net = np.array([concentration_epsilon(m, t, L) for L in logs])
+    prior = eps_net + radii * _net_terms(stats, form, stats.lip_prior, eps_net)
+    best = int(np.argmin(prior))
+    if stats.lip_real is None:
+        return float(prior[best]), float(radii[best])
+    real = eps_net[best] + radii[best] * _net_terms(
+        stats, form, stats.lip_real, eps_net[best : best + 1]
+    )[0]
+    return float(real), float(radii[best])
+
+
+def _check_kind_form(func, act, kind, form, delta):
+    delta = check_open_unit(delta, "delta", func)
+    if kind not in KINDS:
+        raise fail(func, "kind", f"one of {list(KINDS)}", kind)
+    if form not in FORMS:
+        raise fail(func, "form", f"one of {list(FORMS)}", form)
+    needs = ["is_nondecreasing"]
+    if form == "multiplicative":
+        needs.append("is_positive" if kind == "uniform" else "is_nonnegative")
+    require(act, *needs, theorem=f"{kind} {form}")
+    return delta, tuple(needs)
+
+
+def _paper_args(func, constant, dimension, d):
+    constant = check_positive(constant, "paper_constant", func)
+    dimension = d + 1 if dimension is None else check_positive(dimension, "paper_dimension", func)
+    return constant, dimension
+
+
+def _combine(parts, *, kind, form, delta, k, beta, net_dim, paper):
+    """Union over sign parts: each gets ``delta / len(parts)``; the worst wins."""
+    share = delta / len(parts)
+    results = [
+        _part_epsilon(p, kind=kind, form=form, delta=share, k=k, beta=beta,
+                      net_dim=net_dim, paper=paper)
+        for p in parts
+    ]
+    statistical = max(r[0] for r in results)
+    deterministic = max(float(np.max(p.cap)) for p in parts)
+    radius = results[0][1]
+    return statistical, deterministic, radius
+
+
+def theoretical_bound(
+    coreset: LayerCoreset,
+    *,
+    delta: float,
+    kind: str = "uniform",
+    form: str = "additive",
+    paper_constant: float = 1.0,
+    paper_dimension: float | None = None,
+) -> Bound:
+    """The epsilon this coreset provably meets, with probability ``>= 1 - delta``.
+
+    Parameters
+    ----------
+    coreset : LayerCoreset
+        From :func:`~coreset_verify.layer_coreset`.
+    delta : float in (0, 1)
+        Failure probability of the draws.
+    kind : {"pointwise", "uniform", "paper"}
+        See the module docstring.
+    form : {"additive", "multiplicative"}
+        The multiplicative form needs ``phi >= 0`` (and ``phi > 0`` for the
+        uniform kind).
+    paper_constant, paper_dimension : float
+        The paper form's constant C and dimension d' (default ``d + 1``):
+        ``epsilon = sqrt(C t (d' log t + log(1/delta)) / m)``. Not a proof.
+
+    Returns
+    -------
+    Bound
+
+    Notes
+    -----
+    A coreset drawn with ``distinct=r`` has a random number of draws m; its
+    bound spends ``delta / (m (m + 1))`` (a union over every m,
+    proofs_notes/sampling.md). Sign parts share delta equally
+    (proofs_notes/split_signs.md).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from coreset_verify import layer_coreset
+    >>> gen = np.random.default_rng(0)
+    >>> W_in, b_in, W_out = gen.normal(size=(40, 5)), gen.normal(size=40), gen.normal(size=(2, 40))
+    >>> c = layer_coreset(W_in, b_in, W_out, sample_size=400, beta=1.0, rng=0)
+    >>> b = theoretical_bound(c, delta=0.1, kind="pointwise")
+    >>> 0 < b.epsilon < 1
+    True
+    """
+    func = "theoretical_bound"
+    if not isinstance(coreset, LayerCoreset):
+        raise fail(func, "coreset", "a LayerCoreset", type(coreset).__name__)
+    act = coreset.activation
+    delta, needs = _check_kind_form(func, act, kind, form, delta)
+    W_in, b_in, W_out = coreset.layer
+    paper = _paper_args(func, paper_constant, paper_dimension, W_in.shape[1])
+    if coreset.distinct is not None:
+        delta = delta / (coreset.sample_size * (coreset.sample_size + 1))
+    parts = [
+        _layer_stats(W_in, b_in, _signed(W_out, p.sign), act, coreset.beta, form,
+                     p.probabilities, p.counts, p.sample_size)
+        for p in coreset.parts
+        if p.sample_size > 0
+    ]
+    return _bound(parts, coreset.layer, act, coreset.beta, kind, form, delta,
+                  coreset.sample_size, needs, paper, coreset.scale)
+
+
+def _bound(parts, layer, act, beta, kind, form, delta, m, needs, paper, scale) -> Bound:
+    W_in, b_in, W_out = (np.asarray(to_numpy(a), dtype=np.float64) for a in layer)
+    n, d = W_in.shape
+    statistical, deterministic, radius = _combine(
+        parts, kind=kind, form=form, delta=delta, k=W_out.shape[0], beta=beta,
+        net_dim=min(n, d), paper=paper,
+    )
+    return Bound(
+        epsilon=min(statistical, deterministic),
+        scale=np.asarray(scale, dtype=np.float64),
+        kind=kind, form=form, delta=delta, sample_size=m,
+        statistical=statistical, deterministic=deterministic,
+        sensitivity=max(p.t_eff for p in parts),
+        net_radius=radius, assumptions=needs,
+        layer=(W_in, b_in, W_out, act),
+    )
+
+
+def _signed(W_out, sign: int):
+    """The part of W_out a sampled part covers, as float64 numpy (absolute values)."""
+    W = np.asarray(to_numpy(W_out), dtype=np.float64)
+    if sign == 0:
+        return W
+    return np.where(sign * W > 0, W, 0.0)
+
+
+def sample_size_for(
+    W_in: Any,
+    b_in: Any,
+    W_out: Any,
+    *,
+    epsilon: float,
+    delta: float,
+    activation: str | Activation = "relu",
+    beta: float,
+    kind: str = "uniform",
+    form: str = "additive",
+    split_signs: bool = False,
+    reduction: str = "per-output",
+    paper_constant: float = 1.0,
+    paper_dimension: float | None = None,
+) -> int:
+    """Smallest m (fixed draws) whose bound, known before sampling, is ``<= epsilon``.
+
+    A coreset of this ``sample_size`` then has
+    ``theoretical_bound(...).epsilon <= epsilon``: the realised bound never
+    exceeds the one computed here (proofs_notes/uniform.md).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> gen = np.random.default_rng(0)
+    >>> W_in, b_in, W_out = gen.normal(size=(40, 5)), gen.normal(size=40), gen.normal(size=(2, 40))
+    >>> m = sample_size_for(W_in, b_in, W_out, epsilon=0.5, delta=0.1, beta=1.0,
+    ...                     kind="pointwise")
+    >>> m > 0
+    True
+    """
+    func = "sample_size_for"
+    act = get_activation(activation)
+    delta, needs = _check_kind_form(func, act, kind, form, delta)
+    epsilon = check_open_unit(epsilon, "epsilon", func)
+    beta = check_positive(beta, "beta", func)
+    if reduction not in REDUCTIONS:
+        raise fail(func, "reduction", f"one of {list(REDUCTIONS)}", reduction)
+    xp, W_in, b_in, W_out = check_layer(func, W_in, b_in, W_out)
+    paper = _paper_args(func, paper_constant, paper_dimension, W_in.shape[1])
+    plan = _plan(func, xp, W_in, b_in, W_out, act, beta, form, split_signs, reduction)
+
+    def eps(m: int) -> float:
+        sizes = plan[1](m)
+        parts = [_with_m(stats, size) for stats, size in zip(plan[0], sizes, strict=True) if size]
+        return _bound(parts, (W_in, b_in, W_out), act, beta, kind, form, delta, m,
+                      needs, paper, plan[2]).epsilon
+
+    low, high = (1, 2) if not split_signs else (2, 4)
+    while eps(high) > epsilon:
+        low, high = high, 2 * high
+        if high > 2**62:
+            raise InvalidArgumentError(f"{func}: no sample size reaches epsilon={epsilon}.")
+    while high - low > 1:
+        mid = (low + high) // 2
+        low, high = (low, mid) if eps(mid) <= epsilon else (mid, high)
+    return low if eps(low) <= epsilon else high
+
+
+def _with_m(stats: _PartStats, m: int) -> _PartStats:
+    return _PartStats(m, stats.t_eff, stats.scale, stats.low, stats.lip_graph,
+                      stats.lip_prior, None, stats.cap)
+
+
+def _plan(func, xp, W_in, b_in, W_out, act, beta, form, split_signs, reduction):
+    """Prior statistics of each part and the rule splitting m between parts."""
+    if not split_signs:
+        sens = _sensitivities(func, xp, W_in, b_in, W_out, beta, act, reduction)
+        stats = _layer_stats(W_in, b_in, W_out, act, beta, form, sens.probabilities, None, 1)
+        return [stats], lambda m: [m], sens.scale
+    stats, totals, scale = [], [], 0
+    for sign in (1, -1):
+        part = _signed(W_out, sign)
+        s = _sensitivities(func, np, np.asarray(to_numpy(W_in), dtype=np.float64),
+                           np.asarray(to_numpy(b_in), dtype=np.float64), np.abs(part),
+                           beta, act, reduction, allow_zero=True)
+        pr = s.sensitivity / s.total if s.total > 0 else np.zeros_like(s.sensitivity)
+        stats.append(_layer_stats(W_in, b_in, part, act, beta, form, pr, None, 1))
+        totals.append(s.total)
+        scale = scale + s.scale
+    return stats, lambda m: list(split_sample_size(m, tuple(totals))), scale

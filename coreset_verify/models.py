@@ -1,0 +1,112 @@
+"""Small torch models and a seeded trainer for the experiments (CPU-friendly).
+
+torch is imported here, not by the core. Seeds are applied inside
+``torch.random.fork_rng`` so the caller's global torch RNG is left untouched.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ._validation import check_int, check_positive
+from .errors import MissingDependencyError
+
+__all__ = ["TrainResult", "accuracy", "mlp", "train_classifier"]
+
+
+def _torch():
+    try:
+        import torch
+    except ImportError:
+        raise MissingDependencyError(
+            "This function needs torch: pip install torch==2.13.0 (CPU) or "
+            "'coreset-verify[torch]'"
+        ) from None
+    return torch
+
+
+def mlp(sizes: Sequence[int], *, activation: str = "relu", seed: int = 0) -> Any:
+    """``nn.Sequential`` of Linear layers with ``activation`` between them.
+
+    ``mlp([784, 300, 100, 10])`` is LeNet-300-100.
+
+    Examples
+    --------
+    >>> net = mlp([784, 300, 100, 10])
+    >>> [tuple(p.shape) for p in net.parameters()][:2]
+    [(300, 784), (300,)]
+    """
+    torch = _torch()
+    from .activations import get_activation
+
+    act = get_activation(activation)
+    sizes = [check_int(s, "sizes", "mlp") for s in sizes]
+    layers: list[Any] = []
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        for i, (fan_in, fan_out) in enumerate(itertools.pairwise(sizes)):
+            layers.append(torch.nn.Linear(fan_in, fan_out))
+            if i < len(sizes) - 2:
+                layers.append(act.torch_module())
+    return torch.nn.Sequential(*layers)
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """Loss per epoch and the final test accuracy."""
+
+    losses: tuple[float, ...]
+    test_accuracy: float
+
+
+def accuracy(model: Any, x: np.ndarray, y: np.ndarray) -> float:
+    """Fraction of ``x`` that ``model`` classifies as ``y``."""
+    torch = _torch()
+    with torch.no_grad():
+        logits = model(torch.as_tensor(x, dtype=torch.float32))
+    return float((logits.argmax(dim=1).numpy() == np.asarray(y)).mean())
+
+
+def train_classifier(
+    model: Any,
+    data: Any,
+    *,
+    epochs: int = 10,
+    batch_size: int = 128,
+    lr: float = 1e-3,
+    seed: int = 0,
+    progress: Any = None,
+) -> TrainResult:
+    """Train with Adam and cross-entropy on ``data.x_train``; seeded shuffles.
+
+    ``progress(epoch, loss)`` is called after each epoch when given.
+    """
+    torch = _torch()
+    epochs = check_int(epochs, "epochs", "train_classifier")
+    lr = check_positive(lr, "lr", "train_classifier")
+    x = torch.as_tensor(data.x_train, dtype=torch.float32)
+    y = torch.as_tensor(data.y_train, dtype=torch.int64)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    order_rng = np.random.default_rng(seed)
+    losses = []
+    model.train()
+    for epoch in range(epochs):
+        order = torch.as_tensor(order_rng.permutation(x.shape[0]))
+        total = 0.0
+        for start in range(0, x.shape[0], batch_size):
+            batch = order[start : start + batch_size]
+            loss = torch.nn.functional.cross_entropy(model(x[batch]), y[batch])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            total += loss.item() * batch.shape[0]
+        losses.append(total / x.shape[0])
+        if progress is not None:
+            progress(epoch, losses[-1])
+    model.eval()
+    return TrainResult(tuple(losses), accuracy(model, data.x_test, data.y_test))

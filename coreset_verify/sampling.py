@@ -1,0 +1,107 @@
+"""Draws, counts and re-weighting (proofs_notes/sampling.md).
+
+Random numbers come only from a numpy Generator, on the host, from float64
+probabilities: the same ``rng`` gives the same counts whatever backend holds
+the weights.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .errors import InvalidArgumentError
+
+__all__ = ["draw_counts", "draw_until_distinct", "reweight", "split_sample_size"]
+
+DEFAULT_MAX_DRAWS = 10_000_000
+
+
+def draw_counts(probabilities: np.ndarray, m: int, rng: np.random.Generator) -> np.ndarray:
+    """Counts of ``m`` i.i.d. draws from ``probabilities``, shape (n,), int64.
+
+    A multinomial draw: the same law as ``m`` single draws, in O(n) time.
+    Neurons of probability zero are never drawn.
+    """
+    return rng.multinomial(m, probabilities).astype(np.int64)
+
+
+def draw_until_distinct(
+    probabilities: np.ndarray,
+    r: int,
+    rng: np.random.Generator,
+    *,
+    max_draws: int = DEFAULT_MAX_DRAWS,
+) -> tuple[np.ndarray, int]:
+    """Draw i.i.d. from ``probabilities`` until ``r`` distinct indices came up.
+
+    Returns ``(counts, m)``: the counts of all ``m`` draws made, the last of
+    which brought the r-th distinct index.
+
+    Raises
+    ------
+    InvalidArgumentError
+        If fewer than ``r`` indices have positive probability (the loop would
+        never end), or if ``max_draws`` draws did not reach ``r``.
+    """
+    live = int(np.count_nonzero(probabilities > 0))
+    if r > live:
+        raise InvalidArgumentError(
+            f"distinct={r} asks for more distinct neurons than the layer has "
+            f"live ones ({live} with positive sensitivity on the ball). Ask "
+            f"for at most {live}."
+        )
+    n = probabilities.shape[0]
+    seen = np.zeros(n, dtype=bool)
+    n_seen, drawn, chunk = 0, 0, max(2 * r, 64)
+    pieces = []
+    while drawn < max_draws:
+        chunk = min(chunk, max_draws - drawn)
+        draws = rng.choice(n, size=chunk, p=probabilities)
+        values, first = np.unique(draws, return_index=True)
+        fresh = np.sort(first[~seen[values]])
+        if n_seen + fresh.size >= r:
+            stop = int(fresh[r - n_seen - 1]) + 1
+            pieces.append(draws[:stop])
+            counts = np.bincount(np.concatenate(pieces), minlength=n)
+            return counts.astype(np.int64), drawn + stop
+        seen[values] = True
+        n_seen += fresh.size
+        pieces.append(draws)
+        drawn += chunk
+        chunk *= 2
+    raise InvalidArgumentError(
+        f"distinct={r}: {max_draws} draws found only {n_seen} distinct neurons "
+        "(some live neurons have tiny probability). Ask for fewer distinct "
+        "neurons or use sample_size."
+    )
+
+
+def split_sample_size(m: int, totals: tuple[float, float]) -> tuple[int, int]:
+    """Split ``m`` draws between two parts in proportion to their sensitivities.
+
+    ``m_p`` proportional to ``t_p`` equalises the two parts' Hoeffding terms
+    ``t_p / sqrt(m_p)`` (proofs_notes/split_signs.md). A part with positive
+    total gets at least one draw when ``m >= 2``; an empty part gets none.
+    """
+    t_pos, t_neg = totals
+    if t_neg == 0:
+        return m, 0
+    if t_pos == 0:
+        return 0, m
+    m_pos = round(m * t_pos / (t_pos + t_neg))
+    m_pos = min(max(m_pos, 1), m - 1) if m >= 2 else m_pos
+    return m_pos, m - m_pos
+
+
+def reweight(xp: Any, W_out: Any, indices: Any, factor: np.ndarray) -> Any:
+    """``W_out[:, indices] * factor``, in the namespace, dtype and device of W_out.
+
+    ``factor[q] = cnt[j] / (m * pr[j])`` for the q-th kept neuron j.
+    """
+    device = getattr(W_out, "device", None)
+    scale = xp.asarray(factor, dtype=W_out.dtype, device=device)
+    out = xp.take(W_out, indices, axis=1)
+    out *= scale  # in place: no second (k, r) allocation
+    return out

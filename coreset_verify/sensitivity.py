@@ -1,0 +1,289 @@
+"""Neuron sensitivities over the input ball (proofs_notes/sensitivity.md).
+
+For a layer pair ``(W_in, b_in, W_out)`` and inputs ``||x|| <= beta`` the
+pre-activation of neuron j ranges over exactly
+``[b_in[j] - beta*||W_in[j]||, b_in[j] + beta*||W_in[j]||]``, so for a
+non-decreasing ``phi`` its activation lies in ``[phi_lo[j], phi_hi[j]]``.
+The sensitivities are built from the envelope ``max(|phi_lo|, |phi_hi|)``,
+which equals ``phi_hi`` whenever ``phi >= 0`` (the case of DESIGN.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from array_api_compat import is_numpy_namespace
+
+from ._validation import check_finite_rows, check_layer, check_positive, to_numpy
+from .activations import Activation, get_activation, require
+from .errors import InvalidArgumentError
+
+__all__ = [
+    "REDUCTIONS",
+    "Sensitivities",
+    "envelope",
+    "layer_sensitivities",
+    "output_sensitivities",
+    "phi_hi",
+    "phi_lo",
+]
+
+REDUCTIONS = ("per-output", "raw-max")
+
+# Rows of W_out processed per step on a CPU: small enough that the |W_out|
+# block stays in cache between its three uses, large enough that per-call
+# overhead is amortised (benchmarks/construction.py measures it).
+_CPU_BLOCK_ELEMENTS = 1 << 18
+
+
+@dataclass(frozen=True)
+class Sensitivities:
+    """Per-neuron sensitivities of one layer pair (float64, numpy).
+
+    Attributes
+    ----------
+    sensitivity : ndarray, shape (n,)
+        ``s[j] = max_i |W_out[i, j]| * env[j] / T[i]`` (``"per-output"``) or
+        ``max_i |W_out[i, j]| * env[j]`` (``"raw-max"``).
+    total : float
+        ``t = sum_j s[j]``.
+    scale : ndarray, shape (k,)
+        ``T[i] = sum_j |W_out[i, j]| * env[j]``, the largest ``|F_i(x)|`` the
+        triangle inequality allows on the ball.
+    envelope : ndarray, shape (n,)
+        ``env[j] = max(|phi_lo[j]|, |phi_hi[j]|)``.
+    reduction : str
+    """
+
+    sensitivity: np.ndarray
+    total: float
+    scale: np.ndarray
+    envelope: np.ndarray
+    reduction: str
+
+    @property
+    def probabilities(self) -> np.ndarray:
+        """``pr = s / t``, shape (n,)."""
+        return self.sensitivity / self.total
+
+
+def _activation_range(xp, W_in, b_in, beta: float, act: Activation):
+    """``(phi_lo, phi_hi, row_norms)`` in the namespace and dtype of ``W_in``."""
+    norms = _row_norms(xp, W_in)
+    check_finite_rows("sensitivities", "W_in", norms, W_in, axis=1)
+    check_finite_rows("sensitivities", "b_in", b_in, b_in, axis=0)
+    reach = beta * norms
+    return act(b_in - reach), act(b_in + reach), norms
+
+
+def _row_norms(xp, W):
+    """Euclidean norms of the rows, reading W once.
+
+    Measured (benchmarks/construction.py): numpy's vector_norm builds a
+    temporary of W's size and vecdot does not; torch's is the other way round.
+    """
+    if is_numpy_namespace(xp):
+        return xp.sqrt(xp.vecdot(W, W, axis=1))
+    return xp.linalg.vector_norm(W, axis=1)
+
+
+def _envelope(xp, lo, hi):
+    return xp.maximum(xp.abs(lo), xp.abs(hi))
+
+
+def _prepare(func, W_in, b_in, beta, activation):
+    act = get_activation(activation)
+    require(act, "is_nondecreasing", theorem="coreset")
+    beta = check_positive(beta, "beta", func)
+    return act, beta
+
+
+def phi_hi(W_in: Any, b_in: Any, *, beta: float, activation: str | Activation = "relu"):
+    """Largest activation of each neuron on the ball, ``phi(beta*||w_j|| + b_j)``.
+
+    Parameters
+    ----------
+    W_in : array, shape (n, d)
+    b_in : array, shape (n,)
+    beta : float
+        Radius of the input ball.
+    activation : str or Activation
+        Must be non-decreasing.
+
+    Returns
+    -------
+    array, shape (n,)
+        Same namespace, dtype and device as ``W_in``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> phi_hi(np.array([[3.0, 4.0], [0.0, 0.0]]), np.array([-1.0, 2.0]), beta=2.0)
+    array([9., 2.])
+    """
+    act, beta = _prepare("phi_hi", W_in, b_in, beta, activation)
+    xp, W_in, b_in, _ = check_layer("phi_hi", W_in, b_in)
+    return _activation_range(xp, W_in, b_in, beta, act)[1]
+
+
+def phi_lo(W_in: Any, b_in: Any, *, beta: float, activation: str | Activation = "relu"):
+    """Smallest activation of each neuron on the ball, ``phi(-beta*||w_j|| + b_j)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> phi_lo(np.array([[3.0, 4.0]]), np.array([12.0]), beta=2.0)
+    array([2.])
+    """
+    act, beta = _prepare("phi_lo", W_in, b_in, beta, activation)
+    xp, W_in, b_in, _ = check_layer("phi_lo", W_in, b_in)
+    return _activation_range(xp, W_in, b_in, beta, act)[0]
+
+
+def envelope(W_in: Any, b_in: Any, *, beta: float, activation: str | Activation = "relu"):
+    """``max |phi(W_in[j] . x + b_in[j])|`` over the ball: ``max(|phi_lo|, |phi_hi|)``.
+
+    Equal to :func:`phi_hi` for a non-negative activation.
+    """
+    act, beta = _prepare("envelope", W_in, b_in, beta, activation)
+    xp, W_in, b_in, _ = check_layer("envelope", W_in, b_in)
+    lo, hi, _ = _activation_range(xp, W_in, b_in, beta, act)
+    return _envelope(xp, lo, hi)
+
+
+def _block_rows(W_out) -> int:
+    k, n = W_out.shape
+    device = getattr(W_out, "device", "cpu")
+    if str(device).startswith("cpu"):
+        return max(1, _CPU_BLOCK_ELEMENTS // max(n, 1))
+    return k  # on an accelerator one large kernel beats a Python loop
+
+
+def _column_scores(xp, W_out, env, per_output: bool):
+    """``(max_i |W_out[i, j]| * c_i, T)`` in one pass over ``W_out``.
+
+    ``c_i = 1/T_i`` (zero where ``T_i = 0``) for the per-output reduction,
+    1 for raw-max. The block of ``|W_out|`` is reused while it is in cache.
+    """
+    k, n = W_out.shape
+    step = _block_rows(W_out)
+    colmax = xp.zeros((n,), dtype=W_out.dtype, device=getattr(W_out, "device", None))
+    scale = []
+    for start in range(0, k, step):
+        block = xp.abs(W_out[start : start + step, :])
+        T = block @ env
+        scale.append(T)
+        if per_output:
+            # 1/T_i, and 0 where T_i = 0 (such a row carries no error at all)
+            block *= (1 / xp.where(T > 0, T, xp.inf))[:, None]  # in place, in cache
+        colmax = xp.maximum(colmax, xp.max(block, axis=0))
+    return colmax, xp.concat(scale)
+
+
+def layer_sensitivities(
+    W_in: Any,
+    b_in: Any,
+    W_out: Any,
+    *,
+    beta: float,
+    activation: str | Activation = "relu",
+    reduction: str = "per-output",
+) -> Sensitivities:
+    """Sensitivities of the neurons of one layer, for every next-layer output.
+
+    Parameters
+    ----------
+    W_in : array, shape (n, d)
+        Incoming weights, one row per neuron.
+    b_in : array, shape (n,)
+    W_out : array, shape (k, n)
+        Next layer's weights.
+    beta : float
+        Radius of the input ball ``||x||_2 <= beta``.
+    activation : str or Activation
+        Must be non-decreasing.
+    reduction : {"per-output", "raw-max"}
+        ``"per-output"`` normalises each output row by ``T_i`` before the
+        maximum (DESIGN.md); ``"raw-max"`` takes ``max_i |W_out[i, j]| *
+        env[j]`` without normalisation, as the authors' released code does.
+
+    Returns
+    -------
+    Sensitivities
+        float64 numpy arrays whatever the input backend.
+
+    Raises
+    ------
+    AssumptionError
+        If the activation is not non-decreasing.
+    InvalidArgumentError
+        Bad shapes, dtypes, non-finite weights, ``beta <= 0``, an all-zero
+        layer (every sensitivity zero).
+
+    Notes
+    -----
+    proofs_notes/sensitivity.md; checked against a loop implementation in
+    tests/unit/test_oracle.py.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> W_in = np.array([[1.0, 0.0], [0.0, 2.0]]); b_in = np.zeros(2)
+    >>> s = layer_sensitivities(W_in, b_in, np.array([[1.0, 1.0]]), beta=1.0)
+    >>> s.sensitivity, s.total, s.scale
+    (array([0.33333333, 0.66666667]), 1.0, array([3.]))
+    """
+    func = "layer_sensitivities"
+    act, beta = _prepare(func, W_in, b_in, beta, activation)
+    if reduction not in REDUCTIONS:
+        raise InvalidArgumentError(
+            f"The 'reduction' parameter of {func} must be one of {list(REDUCTIONS)}. "
+            f"Got {reduction!r} instead."
+        )
+    xp, W_in, b_in, W_out = check_layer(func, W_in, b_in, W_out)
+    return _sensitivities(func, xp, W_in, b_in, W_out, beta, act, reduction)
+
+
+def _sensitivities(
+    func, xp, W_in, b_in, W_out, beta, act, reduction, *, allow_zero=False
+) -> Sensitivities:
+    lo, hi, _ = _activation_range(xp, W_in, b_in, beta, act)
+    env = _envelope(xp, lo, hi)
+    colmax, scale = _column_scores(xp, W_out, env, reduction == "per-output")
+    check_finite_rows(func, "W_out", colmax, W_out, axis=0)
+    s = to_numpy(colmax).astype(np.float64) * to_numpy(env).astype(np.float64)
+    total = float(np.sum(s))
+    if not (total > 0 or allow_zero):
+        raise InvalidArgumentError(
+            f"{func}: every neuron has sensitivity 0 on the ball of radius "
+            f"{beta} (all-zero layer: W_out is zero, or every neuron is dead "
+            "on the whole ball). There is nothing to sample."
+        )
+    return Sensitivities(
+        sensitivity=s,
+        total=total,
+        scale=to_numpy(scale).astype(np.float64),
+        envelope=to_numpy(env).astype(np.float64),
+        reduction=reduction,
+    )
+
+
+def output_sensitivities(
+    W_in: Any, b_in: Any, W_out: Any, *, beta: float,
+    activation: str | Activation = "relu",
+) -> np.ndarray:
+    """Per-output sensitivities ``s_i[j] = |W_out[i, j]| env[j] / T_i``, (k, n).
+
+    float64 numpy; rows with ``T_i = 0`` are zero. Materialises a (k, n)
+    array: meant for inspection and tests, not for large layers.
+    """
+    func = "output_sensitivities"
+    act, beta = _prepare(func, W_in, b_in, beta, activation)
+    xp, W_in, b_in, W_out = check_layer(func, W_in, b_in, W_out)
+    lo, hi, _ = _activation_range(xp, W_in, b_in, beta, act)
+    env = to_numpy(_envelope(xp, lo, hi)).astype(np.float64)
+    A = np.abs(to_numpy(W_out).astype(np.float64)) * env
+    T = A.sum(axis=1, keepdims=True)
+    return np.divide(A, T, out=np.zeros_like(A), where=T > 0)
