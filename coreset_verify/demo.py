@@ -12,12 +12,13 @@ from typing import Any
 import numpy as np
 
 from .coreset import layer_coreset
+from .counterexamples import layer_errors
 from .data import mnist_5k
 from .guarantees import theoretical_bound
 from .models import accuracy, mlp, train_classifier
 from .network import replace_layer_pair
 
-__all__ = ["DemoResult", "layer_errors", "run_demo"]
+__all__ = ["DemoResult", "run_demo"]
 
 
 @dataclass(frozen=True)
@@ -45,17 +46,6 @@ class DemoResult:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def layer_errors(layer, weight_out_full, x: np.ndarray, scale: np.ndarray) -> np.ndarray:
-    """``max_i |F_i(x) - F~_i(x)| / T_i`` for each row of ``x`` (ReLU, float64).
-
-    ``weight_out_full`` is U scattered back to shape (k, n).
-    """
-    W_in, b_in, W_out = (np.asarray(a, dtype=np.float64) for a in layer)
-    hidden = np.maximum(x.astype(np.float64) @ W_in.T + b_in, 0.0)
-    diff = hidden @ (W_out - weight_out_full).T
-    return np.max(np.abs(diff) / scale, axis=1)
 
 
 def _count(model) -> int:
@@ -88,9 +78,7 @@ def run_demo(
     coreset = layer_coreset(*layer, sample_size=sample_size, beta=beta, rng=seed)
     bounds = {kind: theoretical_bound(coreset, delta=delta, kind=kind)
               for kind in ("pointwise", "uniform", "paper")}
-    full = np.zeros_like(layer[2])
-    full[:, coreset.indices] = coreset.weight_out
-    errors = layer_errors(layer, full, data.x_test, coreset.scale)
+    errors = layer_errors(layer, coreset.pruned(), coreset.scale, data.x_test)
     pruned = replace_layer_pair(model, 0, coreset).float()
     return DemoResult(
         dataset=data.name, beta=beta, data_max_norm=data.max_norm,

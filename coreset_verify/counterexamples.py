@@ -1,0 +1,144 @@
+"""Counterexamples: inputs where a pruned layer breaks a claimed bound.
+
+A counterexample is two files in one folder, ``NAME.npz`` (the input ``x``,
+the original and the pruned layer pair, the scale) and ``NAME.json`` (what was
+claimed and found, the seeds and the versions that found it). Replaying one
+re-evaluates the error at ``x`` from the stored arrays, with no solver, and
+re-draws the coreset from the stored seed to check it is still the same.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .activations import get_activation
+from .errors import InvalidArgumentError
+
+__all__ = [
+    "Counterexample",
+    "Replay",
+    "layer_errors",
+    "load_counterexample",
+    "replay",
+    "save_counterexample",
+]
+
+_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+
+
+@dataclass(frozen=True)
+class Counterexample:
+    """A stored counterexample: arrays and metadata."""
+
+    x: np.ndarray
+    layer: tuple[np.ndarray, np.ndarray, np.ndarray]
+    pruned: tuple[np.ndarray, np.ndarray, np.ndarray]
+    scale: np.ndarray
+    metadata: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Replay:
+    """The outcome of :func:`replay`."""
+
+    recorded_error: float
+    reproduced_error: float
+    claimed_epsilon: float
+    same_coreset: bool | None  # None when no seed was stored
+
+    @property
+    def reproduced(self) -> bool:
+        """The error is reproduced to 1e-9 (relative) and still beats the claim."""
+        close = abs(self.reproduced_error - self.recorded_error) <= 1e-9 * max(
+            1.0, abs(self.recorded_error))
+        return close and self.reproduced_error > self.claimed_epsilon
+
+
+def _versions() -> dict[str, str]:
+    from . import __version__
+
+    versions = {"coreset_verify": __version__, "numpy": np.__version__,
+                "python": platform.python_version()}
+    try:
+        import torch
+
+        versions["torch"] = torch.__version__
+    except ImportError:
+        pass
+    return versions
+
+
+def layer_errors(layer, pruned, scale, x, activation: str = "relu") -> np.ndarray:
+    """``max_i |F_i(x) - F~_i(x)| / scale_i`` in float64 for each row of x (N, d).
+
+    ``layer`` is ``(W_in, b_in, W_out)``, ``pruned`` is ``(W_in', b_in', U)``.
+    Returns shape (N,), or a float for a single input of shape (d,).
+    """
+    act = get_activation(activation)
+    W_in, b_in, W_out = (np.asarray(a, dtype=np.float64) for a in layer)
+    K_in, k_b, U = (np.asarray(a, dtype=np.float64) for a in pruned)
+    x = np.asarray(x, dtype=np.float64)
+    diff = act(x @ W_in.T + b_in) @ W_out.T - act(x @ K_in.T + k_b) @ U.T
+    errors = np.max(np.abs(diff) / np.asarray(scale, dtype=np.float64), axis=-1)
+    return float(errors) if x.ndim == 1 else errors
+
+
+def save_counterexample(folder, name: str, *, x, layer, pruned, scale,
+                        metadata: dict[str, Any]) -> Path:
+    """Write ``NAME.npz`` and ``NAME.json`` into ``folder``; return the JSON path.
+
+    ``metadata`` must hold at least ``error``, ``epsilon`` and ``activation``;
+    versions are added.
+    """
+    if not _NAME.match(name):
+        raise InvalidArgumentError(
+            f"The 'name' parameter of save_counterexample must use letters, digits, "
+            f"'.', '_' or '-'. Got {name!r} instead.")
+    missing = {"error", "epsilon", "activation"} - set(metadata)
+    if missing:
+        raise InvalidArgumentError(f"save_counterexample: metadata lacks {sorted(missing)}.")
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    arrays = dict(zip(("W_in", "b_in", "W_out"), layer, strict=True))
+    arrays |= dict(zip(("kept_W_in", "kept_b_in", "U"), pruned, strict=True))
+    np.savez_compressed(folder / f"{name}.npz", x=np.asarray(x, np.float64),
+                        scale=np.asarray(scale, np.float64),
+                        **{k: np.asarray(v, np.float64) for k, v in arrays.items()})
+    meta = {"format": 1, **metadata, "versions": _versions()}
+    path = folder / f"{name}.json"
+    path.write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+    return path
+
+
+def load_counterexample(path) -> Counterexample:
+    """Read a counterexample from its ``.json`` (or ``.npz``) path."""
+    path = Path(path)
+    meta = json.loads(path.with_suffix(".json").read_text())
+    with np.load(path.with_suffix(".npz")) as z:
+        return Counterexample(
+            x=z["x"], layer=(z["W_in"], z["b_in"], z["W_out"]),
+            pruned=(z["kept_W_in"], z["kept_b_in"], z["U"]), scale=z["scale"], metadata=meta)
+
+
+def replay(path) -> Replay:
+    """Re-evaluate a stored counterexample (no solver) and re-draw its coreset."""
+    from .coreset import layer_coreset
+
+    ce = load_counterexample(path)
+    meta = ce.metadata
+    error = layer_errors(ce.layer, ce.pruned, ce.scale, ce.x, meta["activation"])
+    same = None
+    if "seed" in meta and "sample_size" in meta:
+        c = layer_coreset(*ce.layer, sample_size=meta["sample_size"], beta=meta["beta"],
+                          activation=meta["activation"], rng=meta["seed"])
+        _, _, U = c.pruned()
+        same = U.shape == ce.pruned[2].shape and bool(
+            np.allclose(U, ce.pruned[2], rtol=1e-12, atol=0))
+    return Replay(meta["error"], error, meta["epsilon"], same)
