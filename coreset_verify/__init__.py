@@ -21,6 +21,16 @@ from .errors import (
     SolverError,
 )
 from .guarantees import Bound, sample_size_for, theoretical_bound
+from .network import (
+    PrunedLayer,
+    PrunedNetwork,
+    composed_bound,
+    load_model,
+    prune_network,
+    save_model,
+    select_neurons,
+    to_masks,
+)
 from .sensitivity import (
     Sensitivities,
     envelope,
@@ -32,26 +42,66 @@ from .sensitivity import (
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name: str):
+    # The audit and the search import torch and solvers: load them on first use.
+    if name in _LAZY:
+        import importlib
+
+        module = importlib.import_module(_LAZY[name], __name__)
+        return getattr(module, name)
+    raise AttributeError(f"module 'coreset_verify' has no attribute {name!r}")
+
+
+_LAZY = {
+    "AuditReport": ".audit",
+    "GuaranteeCheck": ".verdict",
+    "WorstCase": ".search",
+    "check_guarantee": ".verdict",
+    "check_pruner": ".audit",
+    "parametrize_with_checks": ".audit",
+    "run_campaign": ".audit",
+    "verify": ".search",
+    "worst_case": ".search",
+}
+
 __all__ = [
     "Activation",
     "AssumptionError",
+    "AuditReport",
     "Bound",
     "CoresetVerifyError",
+    "GuaranteeCheck",
     "InvalidArgumentError",
     "LayerCoreset",
     "MissingDependencyError",
+    "PrunedLayer",
+    "PrunedNetwork",
     "Sensitivities",
     "SolverError",
+    "WorstCase",
     "available_activations",
+    "check_guarantee",
+    "check_pruner",
+    "composed_bound",
     "envelope",
     "get_activation",
     "layer_coreset",
     "layer_sensitivities",
+    "load_model",
     "neuron_coreset",
     "output_sensitivities",
+    "parametrize_with_checks",
     "phi_hi",
     "phi_lo",
+    "prune_network",
     "register_activation",
+    "run_campaign",
     "sample_size_for",
+    "save_model",
+    "select_neurons",
     "theoretical_bound",
+    "to_masks",
+    "verify",
+    "worst_case",
 ]

@@ -1,4 +1,4 @@
-"""Command line: ``coreset-verify demo``. The only module that prints."""
+"""Command line: ``coreset-verify demo | prune | audit``. The only module that prints."""
 
 from __future__ import annotations
 
@@ -54,6 +54,103 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sizes(text: str) -> list[int]:
+    try:
+        return [int(v) for v in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated layer sizes such as 784,300,100,10; got {text!r}"
+        ) from None
+
+
+def _cmd_prune(args: argparse.Namespace) -> int:
+    from .network import load_model, prune_network, save_model
+
+    architecture = None if args.architecture is None else {
+        "sizes": args.architecture, "activation": args.activation}
+    model = load_model(args.model, architecture=architecture)
+    keep = None if args.keep is None else ({"params": args.keep} if args.params else args.keep)
+    report = _progress(not args.json)
+    report("prune", f"{args.model} with keep={keep} epsilon={args.epsilon}")
+    pruned = prune_network(model, keep=keep, epsilon=args.epsilon, delta=args.delta,
+                           beta=args.beta, rng=args.seed, order=args.order)
+    save_model(pruned.model, args.output)
+    summary = {
+        "output": str(args.output),
+        "params_before": pruned.params_before,
+        "params_after": pruned.params_after,
+        "param_fraction": pruned.param_fraction,
+        "layers": [{"position": layer.position, "neurons_before": layer.n_before,
+                    "neurons_after": layer.n_after, "input_radius": layer.radius,
+                    "epsilon": layer.epsilon} for layer in pruned.layers],
+    }
+    if args.json:
+        print(json.dumps(summary, indent=2))
+        return 0
+    print(f"saved {args.output}: {pruned.params_before} -> {pruned.params_after} parameters "
+          f"({pruned.param_fraction:.1%})")
+    for row in summary["layers"]:
+        print(f"  Linear {row['position']}: {row['neurons_before']} -> {row['neurons_after']}"
+              f" neurons, input radius {row['input_radius']:.3g}, "
+              f"epsilon {row['epsilon']:.3g} (delta={args.delta:g}, uniform)")
+    return 0
+
+
+def _audit_layers(args: argparse.Namespace):
+    from .errors import InvalidArgumentError
+
+    if args.model is None:
+        return None
+    from .network import layer_pair_of, load_model
+
+    layer, activation = layer_pair_of(load_model(args.model), args.layer)
+    if activation != "relu":
+        raise InvalidArgumentError(
+            f"coreset-verify audit runs the built-in pruners on ReLU layers; the layer at "
+            f"--layer {args.layer} uses {activation!r}.")
+    return {f"{args.model}:{args.layer}": layer}
+
+
+def _cmd_audit(args: argparse.Namespace) -> int:
+    from .audit import builtin_pruners, check_pruner
+
+    table = builtin_pruners(beta=args.beta, delta=args.delta, torch=not args.no_torch)
+    if args.pruners:
+        unknown = sorted(set(args.pruners) - set(table))
+        if unknown:
+            print(f"coreset-verify audit: unknown pruners {unknown}; choose from "
+                  f"{sorted(table)}", file=sys.stderr)
+            return 2
+        table = {name: table[name] for name in args.pruners}
+    layers = _audit_layers(args)
+    report = _progress(not args.json)
+    reports = {}
+    for i, (name, (pruner, claims)) in enumerate(table.items(), 1):
+        report("audit", f"[{i}/{len(table)}] {name}")
+        reports[name] = check_pruner(pruner, claims=claims, rng=args.seed, layers=layers,
+                                     time_limit=args.time_limit, beta=args.beta, name=name)
+    if args.report is not None:
+        from .report import write_audit_report
+
+        write_audit_report(reports, args.report)
+        report("report", f"written to {args.report}/")
+    if args.json:
+        print(json.dumps({name: r.to_dict() for name, r in reports.items()}, indent=2))
+    else:
+        print(_audit_table(reports))
+    return 0
+
+
+def _audit_table(reports) -> str:
+    lines = ["| pruner | checks passed | failed |", "|---|---|---|"]
+    for name, r in reports.items():
+        ran = [c for c in r.results if not c.skipped]
+        passed = sum(c.passed for c in ran)
+        failed = ", ".join(r.failed) or "-"
+        lines.append(f"| {name} | {passed}/{len(ran)} | {failed} |")
+    return "\n".join(lines)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="coreset-verify",
@@ -73,6 +170,53 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--json", action="store_true", help="print JSON instead of a table")
     demo.add_argument("--quiet", action="store_true", help="no progress on stderr")
     demo.set_defaults(run=_cmd_demo)
+
+    prune = sub.add_parser(
+        "prune", help="prune a saved torch model with layer coresets",
+        description="Load an nn.Sequential of Linear and activation layers (saved with "
+        "torch.save, read with weights_only=True), prune every hidden layer with the "
+        "coreset, and save the smaller model.",
+    )
+    prune.add_argument("model", help="a model file (torch.save of an nn.Sequential) or a "
+                       "state_dict file with --architecture")
+    prune.add_argument("-o", "--output", required=True, help="where to save the pruned model")
+    prune.add_argument("--beta", type=float, required=True,
+                       help="radius of the input ball ||x|| <= beta the guarantee covers")
+    target = prune.add_mutually_exclusive_group(required=True)
+    target.add_argument("--keep", type=float, help="fraction of neurons kept per hidden layer")
+    target.add_argument("--epsilon", type=float, help="per-layer epsilon; sizes from the bound")
+    prune.add_argument("--params", action="store_true",
+                       help="--keep is a fraction of the model's parameters instead")
+    prune.add_argument("--delta", type=float, default=0.1, help="failure probability")
+    prune.add_argument("--order", choices=["bottom-up", "top-down"], default="bottom-up")
+    prune.add_argument("--architecture", type=_sizes, help="layer sizes for a state_dict file")
+    prune.add_argument("--activation", default="relu", help="activation for --architecture")
+    prune.add_argument("--seed", type=int, default=0)
+    prune.add_argument("--json", action="store_true", help="print JSON instead of a summary")
+    prune.set_defaults(run=_cmd_prune)
+
+    audit = sub.add_parser(
+        "audit", help="run the check battery on the built-in pruners",
+        description="Run the audit battery (shapes, budget, exactness at full size, "
+        "no mutation, seeding, permutation, degenerate neurons, unbiasedness, error "
+        "shrinking with size, the claimed guarantee against the worst-case search) on "
+        "built-in example layers or on one layer pair of a saved model.",
+    )
+    audit.add_argument("--pruners", nargs="+", metavar="NAME",
+                       help="which built-in pruners (default: all)")
+    audit.add_argument("--model", help="a saved model; audit the layer pair at --layer")
+    audit.add_argument("--layer", type=int, default=0,
+                       help="position of the Linear whose neurons are pruned (default 0)")
+    audit.add_argument("--beta", type=float, default=1.0, help="input ball radius")
+    audit.add_argument("--delta", type=float, default=0.1)
+    audit.add_argument("--time-limit", type=float, default=2.0,
+                       help="seconds for each worst-case search")
+    audit.add_argument("--seed", type=int, default=0)
+    audit.add_argument("--no-torch", action="store_true",
+                       help="leave out the torch.nn.utils.prune and Torch-Pruning adapters")
+    audit.add_argument("--report", help="folder for audit.md, audit.png, audit.json")
+    audit.add_argument("--json", action="store_true")
+    audit.set_defaults(run=_cmd_audit)
     return parser
 
 

@@ -90,6 +90,13 @@ def layer_errors(layer, pruned, scale, x, activation: str = "relu") -> np.ndarra
     return float(errors) if x.ndim == 1 else errors
 
 
+def _compact(a) -> np.ndarray:
+    """float32 when that stores the values exactly (trained weights), else float64."""
+    a = np.asarray(a, dtype=np.float64)
+    small = a.astype(np.float32)
+    return small if np.array_equal(small.astype(np.float64), a) else a
+
+
 def save_counterexample(folder, name: str, *, x, layer, pruned, scale,
                         metadata: dict[str, Any]) -> Path:
     """Write ``NAME.npz`` and ``NAME.json`` into ``folder``; return the JSON path.
@@ -110,7 +117,7 @@ def save_counterexample(folder, name: str, *, x, layer, pruned, scale,
     arrays |= dict(zip(("kept_W_in", "kept_b_in", "U"), pruned, strict=True))
     np.savez_compressed(folder / f"{name}.npz", x=np.asarray(x, np.float64),
                         scale=np.asarray(scale, np.float64),
-                        **{k: np.asarray(v, np.float64) for k, v in arrays.items()})
+                        **{k: _compact(v) for k, v in arrays.items()})
     meta = {"format": 1, **metadata, "versions": _versions()}
     path = folder / f"{name}.json"
     path.write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
@@ -122,9 +129,10 @@ def load_counterexample(path) -> Counterexample:
     path = Path(path)
     meta = json.loads(path.with_suffix(".json").read_text())
     with np.load(path.with_suffix(".npz")) as z:
-        return Counterexample(
-            x=z["x"], layer=(z["W_in"], z["b_in"], z["W_out"]),
-            pruned=(z["kept_W_in"], z["kept_b_in"], z["U"]), scale=z["scale"], metadata=meta)
+        a = {key: z[key].astype(np.float64) for key in z.files}
+    return Counterexample(
+        x=a["x"], layer=(a["W_in"], a["b_in"], a["W_out"]),
+        pruned=(a["kept_W_in"], a["kept_b_in"], a["U"]), scale=a["scale"], metadata=meta)
 
 
 def replay(path) -> Replay:

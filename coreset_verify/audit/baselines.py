@@ -1,0 +1,135 @@
+"""Built-in baseline pruners, and the table of every built-in with its claims.
+
+* :func:`uniform_pruner`: ``size`` neurons uniformly without replacement;
+  with ``reweight=True`` the kept columns of ``W_out`` are multiplied by
+  ``n / size`` (each neuron is kept with probability ``size / n``, so the
+  estimate is unbiased), without it they are kept as they are (biased).
+* :func:`top_norm_pruner`: the ``size`` neurons with the largest incoming
+  weight norm ``||W_in[j]||`` (the paper's "percentile" baseline), no
+  re-weighting; deterministic.
+* :func:`raw_max_pruner`: the coreset with the ``raw-max`` reduction of the
+  authors' released code (sensitivities not normalised by ``T_i``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .adapters import (
+    CoresetPruner,
+    _float64,
+    _keep,
+    _rng,
+    _size,
+    coreset_pruner,
+    torch_prune_pruner,
+    torch_pruning_pruner,
+)
+
+__all__ = [
+    "TopNormPruner",
+    "UniformPruner",
+    "builtin_pruners",
+    "raw_max_pruner",
+    "top_norm_pruner",
+    "uniform_pruner",
+]
+
+
+class UniformPruner:
+    """Uniform sampling of ``size`` distinct neurons (see the module docstring)."""
+
+    def __init__(self, *, reweight: bool = True) -> None:
+        self.reweight = bool(reweight)
+
+    def __repr__(self) -> str:
+        return f"uniform_pruner(reweight={self.reweight})"
+
+    def __call__(self, W_in, b_in, W_out, *, size, rng):
+        """Prune; see the module docstring."""
+        size, rng = _size(size, "uniform_pruner"), _rng(rng, "uniform_pruner")
+        W_in, b_in, W_out = _float64(W_in, b_in, W_out)
+        n = W_in.shape[0]
+        if size >= n:
+            return _keep(W_in, b_in, W_out, np.arange(n))
+        kept = np.sort(rng.choice(n, size=size, replace=False))
+        return _keep(W_in, b_in, W_out, kept, n / size if self.reweight else 1.0)
+
+
+def uniform_pruner(*, reweight: bool = True) -> UniformPruner:
+    """Uniform sampling, re-weighted by ``n / size`` or not.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> out = uniform_pruner()(np.eye(4), np.zeros(4), np.ones((1, 4)), size=2,
+    ...                        rng=np.random.default_rng(0))
+    >>> out[2]
+    array([[2., 2.]])
+    """
+    return UniformPruner(reweight=reweight)
+
+
+class TopNormPruner:
+    """Keep the ``size`` neurons of largest ``||W_in[j]||_p`` (ties: lower index)."""
+
+    def __init__(self, *, order: float = 2) -> None:
+        self.order = order
+
+    def __repr__(self) -> str:
+        return f"top_norm_pruner(order={self.order})"
+
+    def __call__(self, W_in, b_in, W_out, *, size, rng):
+        """Prune; see the class docstring."""
+        size = _size(size, "top_norm_pruner")
+        _rng(rng, "top_norm_pruner")
+        W_in, b_in, W_out = _float64(W_in, b_in, W_out)
+        norms = np.linalg.norm(W_in, ord=self.order, axis=1)
+        kept = np.sort(np.argsort(-norms, kind="stable")[:size])
+        return _keep(W_in, b_in, W_out, kept)
+
+
+def top_norm_pruner(*, order: float = 2) -> TopNormPruner:
+    """The paper's "percentile" baseline: top-``size`` rows by incoming norm."""
+    return TopNormPruner(order=order)
+
+
+def raw_max_pruner(**options: Any) -> CoresetPruner:
+    """The coreset with ``reduction="raw-max"``; other options of :class:`CoresetPruner`."""
+    return coreset_pruner(reduction="raw-max", **options)
+
+
+def builtin_pruners(*, beta: float = 1.0, delta: float = 0.1,
+                    torch: bool = True) -> dict[str, tuple[Any, dict[str, Any]]]:
+    """Every built-in pruner with the claims it makes: ``name -> (pruner, claims)``.
+
+    Parameters
+    ----------
+    beta : float
+        Ball radius of the coreset pruners (and of their guarantee).
+    delta : float
+        Failure probability of the coresets' claimed uniform guarantee.
+    torch : bool
+        Include the ``torch.nn.utils.prune`` and Torch-Pruning adapters.
+    """
+    coreset = coreset_pruner(beta=beta)
+    draws = coreset_pruner(beta=beta, mode="draws")
+    raw = raw_max_pruner(beta=beta, mode="draws")
+    random = {"unbiased": False, "deterministic": False}
+    fixed = {"unbiased": False, "deterministic": True}
+    table: dict[str, tuple[Any, dict[str, Any]]] = {
+        "coreset": (coreset, coreset.claims(kind="uniform", delta=delta)),
+        "coreset-draws": (draws, draws.claims(kind="uniform", delta=delta)),
+        "raw-max": (raw, raw.claims(kind="uniform", delta=delta)),
+        "uniform-reweighted": (uniform_pruner(reweight=True),
+                               {"unbiased": True, "deterministic": False}),
+        "uniform": (uniform_pruner(reweight=False), dict(random)),
+        "top-norm": (top_norm_pruner(), dict(fixed)),
+    }
+    if torch:
+        table["torch-prune-l1"] = (torch_prune_pruner("l1"), dict(fixed))
+        table["torch-prune-random"] = (torch_prune_pruner("random"), dict(random))
+        table["torch-pruning"] = (torch_pruning_pruner(), dict(fixed))
+    return table

@@ -1,0 +1,401 @@
+"""Run the battery: :func:`check_pruner`, :func:`parametrize_with_checks`, :func:`run_audit`.
+
+The battery reads like scikit-learn's ``check_estimator``: small checks from
+:mod:`.checks`, readable names, and expected failures declared explicitly,
+``expected_failed_checks={"check_unbiased": "reason"}``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+import traceback
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .._validation import check_int, check_positive, fail
+from ..activations import get_activation
+from ._common import Pruner, named_layers
+from .checks import CHECKS, AuditContext, Outcome, check_claims, yield_checks
+
+__all__ = [
+    "AuditReport",
+    "CheckResult",
+    "check_pruner",
+    "parametrize_with_checks",
+    "run_audit",
+]
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """The result of one check.
+
+    Attributes
+    ----------
+    name : str
+        ``check_*`` name.
+    passed : bool
+    expected_failure : bool
+        Declared in ``expected_failed_checks``.
+    message : str
+        One line: what was found.
+    evidence : dict
+        Seeds, inputs and numbers behind the verdict (JSON-serialisable).
+    skipped : bool
+        The check did not apply to the claims (counts as passed).
+    seconds : float
+    reason : str
+        Why the failure is expected ("" otherwise).
+    """
+
+    name: str
+    passed: bool
+    expected_failure: bool
+    message: str
+    evidence: dict[str, Any] = field(default_factory=dict, repr=False)
+    skipped: bool = False
+    seconds: float = 0.0
+    reason: str = ""
+
+    @property
+    def verdict(self) -> str:
+        """``"pass"``, ``"FAIL"``, ``"xfail"``, ``"XPASS"`` or ``"skip"``."""
+        if self.skipped:
+            return "skip"
+        if self.expected_failure:
+            return "XPASS" if self.passed else "xfail"
+        return "pass" if self.passed else "FAIL"
+
+
+@dataclass(frozen=True)
+class AuditReport:
+    """Every check's result for one pruner.
+
+    Attributes
+    ----------
+    pruner : str
+        The pruner's name (or repr).
+    claims : dict
+        The claims audited, callables replaced by their repr.
+    results : tuple of CheckResult
+    seconds : float
+    """
+
+    pruner: str
+    claims: dict[str, Any]
+    results: tuple[CheckResult, ...]
+    seconds: float
+
+    @property
+    def failed(self) -> tuple[str, ...]:
+        """Names of the checks that failed and were not expected to."""
+        return tuple(r.name for r in self.results if not r.passed and not r.expected_failure)
+
+    @property
+    def passed(self) -> bool:
+        """No unexpected failure."""
+        return not self.failed
+
+    @property
+    def xfailed(self) -> tuple[str, ...]:
+        """Names of the checks that failed as declared."""
+        return tuple(r.name for r in self.results if not r.passed and r.expected_failure)
+
+    def __getitem__(self, name: str) -> CheckResult:
+        for r in self.results:
+            if r.name == name:
+                return r
+        raise KeyError(name)
+
+    def __str__(self) -> str:
+        head = (f"Audit of {self.pruner}: {'PASSED' if self.passed else 'FAILED'} "
+                f"({sum(r.passed for r in self.results)}/{len(self.results)} checks passed, "
+                f"{self.seconds:.1f} s)")
+        lines = [head] + [f"  {r.verdict:5s} {r.name}: {r.message}" for r in self.results]
+        return "\n".join(lines)
+
+    def to_markdown(self) -> str:
+        """A Markdown section: verdict line and one table row per check."""
+        rows = [f"### {self.pruner}", "",
+                f"**{'passed' if self.passed else 'failed'}**: "
+                f"{', '.join(self.failed) or 'no unexpected failure'}; claims "
+                f"`{_claims_text(self.claims)}`", "",
+                "| check | verdict | message |", "|---|---|---|"]
+        rows += [f"| {r.name} | {r.verdict} | {r.message.replace('|', '/')} |"
+                 for r in self.results]
+        return "\n".join(rows) + "\n"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serialisable form (numpy values converted)."""
+        return _jsonable({"pruner": self.pruner, "claims": self.claims, "passed": self.passed,
+                          "failed": list(self.failed), "seconds": self.seconds,
+                          "results": [r.__dict__ | {"verdict": r.verdict}
+                                      for r in self.results]})
+
+
+def _claims_text(claims: Mapping[str, Any]) -> str:
+    return json.dumps(_jsonable(claims), sort_keys=True)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _jsonable(value.tolist())
+    if isinstance(value, (np.floating, float)):
+        v = float(value)
+        return v if math.isfinite(v) else str(v)
+    if isinstance(value, (np.integer, np.bool_)):
+        return value.item()
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    return repr(value)
+
+
+def _context(claims, layers, beta, activation, rng, time_limit, method, func) -> AuditContext:
+    claims = check_claims(claims, func)
+    seed = check_int(0 if rng is None else rng, "rng", func, minimum=0)
+    if method not in ("gradient", "auto"):
+        raise fail(func, "method", "'gradient' or 'auto'", method)
+    return AuditContext(
+        claims=claims, layers=named_layers(layers, func),
+        beta=check_positive(beta, "beta", func), activation=get_activation(activation),
+        seed=seed, time_limit=check_positive(time_limit, "time_limit", func), method=method)
+
+
+def _expected(expected: Any, func: str) -> dict[str, str]:
+    if expected is None:
+        return {}
+    if not isinstance(expected, Mapping):
+        raise fail(func, "expected_failed_checks", "a mapping check name -> reason",
+                   type(expected).__name__)
+    unknown = sorted(set(expected) - set(CHECKS))
+    if unknown:
+        raise fail(func, "expected_failed_checks", f"keys among {sorted(CHECKS)}",
+                   f"unknown checks {unknown}")
+    return {str(k): str(v) for k, v in expected.items()}
+
+
+def _run_one(name: str, check: Callable, pruner: Pruner, ctx: AuditContext,
+             expected: Mapping[str, str]) -> CheckResult:
+    t0 = time.perf_counter()
+    try:
+        out = check(pruner, ctx)
+    except Exception as exc:  # a pruner's failure is a failed check
+        cause = exc.__cause__ if exc.__cause__ is not None else exc
+        out = Outcome(False, str(exc) if exc.__cause__ is not None else
+                      f"{type(exc).__name__}: {exc}",
+                      {"traceback": "".join(traceback.format_exception(cause))[-2000:]})
+    return CheckResult(name=name, passed=out.passed, expected_failure=name in expected,
+                       message=out.message, evidence=_jsonable(out.evidence),
+                       skipped=out.skipped, seconds=time.perf_counter() - t0,
+                       reason=expected.get(name, ""))
+
+
+def check_pruner(
+    pruner: Pruner,
+    *,
+    claims: Mapping[str, Any],
+    rng: int | None = None,
+    layers: Any = None,
+    expected_failed_checks: Mapping[str, str] | None = None,
+    time_limit: float = 2.0,
+    beta: float = 1.0,
+    activation: str = "relu",
+    method: str = "gradient",
+    name: str | None = None,
+) -> AuditReport:
+    """Run every check of the battery on ``pruner``.
+
+    Parameters
+    ----------
+    pruner : callable
+        ``pruner(W_in, b_in, W_out, *, size, rng) -> (W_in', b_in', W_out')``.
+    claims : mapping
+        What the pruner promises: ``{"unbiased": bool}`` and optionally
+        ``"deterministic"``, ``"drops_dead"``, ``"exact_at_full_size"`` (bools)
+        and ``"guarantee": {"kind": "pointwise" | "uniform", "delta": float,
+        "epsilon": float | callable, "beta": float}``. A callable epsilon is
+        ``epsilon(W_in, b_in, W_out, *, size, rng) -> float`` in units of
+        ``T_i``; ``rng`` is a generator from the seed the pruner gets, so a
+        bound that depends on the draws can recompute them.
+    rng : int, optional
+        Base seed of every check (default 0). Only an int: the battery must
+        be reproducible from its report.
+    layers : optional
+        A ``(W_in, b_in, W_out)`` triple, a list of them or a mapping name ->
+        triple; default two small seeded layers.
+    expected_failed_checks : mapping, optional
+        ``{"check_name": "reason"}``: these failures do not fail the report.
+    time_limit : float
+        Seconds per worst-case search.
+    beta : float
+        Ball radius of the checks (a claimed guarantee's own ``beta`` wins).
+    activation : str
+    method : {"gradient", "auto"}
+        Worst-case search method.
+    name : str, optional
+        Name in the report (default ``repr(pruner)``).
+
+    Returns
+    -------
+    AuditReport
+
+    Examples
+    --------
+    >>> from coreset_verify.audit import check_pruner, uniform_pruner
+    >>> report = check_pruner(uniform_pruner(reweight=False), claims={"unbiased": False})
+    >>> report.passed
+    True
+    """
+    func = "check_pruner"
+    if not callable(pruner):
+        raise fail(func, "pruner", "a callable pruner(W_in, b_in, W_out, *, size, rng)",
+                   type(pruner).__name__)
+    ctx = _context(claims, layers, beta, activation, rng, time_limit, method, func)
+    expected = _expected(expected_failed_checks, func)
+    t0 = time.perf_counter()
+    results = tuple(_run_one(n, c, pruner, ctx, expected) for n, c in yield_checks(ctx.claims))
+    return AuditReport(pruner=name or repr(pruner), claims=_jsonable(dict(claims)),
+                       results=results, seconds=time.perf_counter() - t0)
+
+
+class _PytestCheck:
+    """One check bound to its context; raises AssertionError when it fails."""
+
+    def __init__(self, name: str, check: Callable, ctx: AuditContext) -> None:
+        self.name, self.check, self.ctx = name, check, ctx
+        self.__name__ = name
+
+    def __repr__(self) -> str:
+        return self.name
+
+    def __call__(self, pruner: Pruner) -> CheckResult:
+        result = _run_one(self.name, self.check, pruner, self.ctx, {})
+        if not result.passed:
+            raise AssertionError(f"{self.name}: {result.message}\nevidence: "
+                                 f"{json.dumps(result.evidence)[:2000]}")
+        return result
+
+
+def _pairs(pruners: Any, func: str) -> Iterator[tuple[str, Pruner]]:
+    if isinstance(pruners, Mapping):
+        yield from ((str(k), v) for k, v in pruners.items())
+    elif callable(pruners):
+        yield repr(pruners), pruners
+    else:
+        for p in pruners:
+            if not callable(p):
+                raise fail(func, "pruners", "callables", type(p).__name__)
+            yield getattr(p, "__name__", repr(p)), p
+
+
+def parametrize_with_checks(
+    pruners: Any,
+    *,
+    claims: Mapping[str, Any],
+    expected_failed_checks: Mapping[str, str] | None = None,
+    **options: Any,
+) -> Any:
+    """A ``pytest.mark.parametrize("pruner, check", ...)`` over every (pruner, check).
+
+    Parameters
+    ----------
+    pruners : callable, list of callables or mapping name -> callable
+    claims : mapping
+        The claims of every pruner, or a mapping pruner name -> claims.
+    expected_failed_checks : mapping, optional
+        ``{"check_name": "reason"}`` (or name -> such a mapping, per pruner):
+        these become ``xfail``.
+    **options
+        ``rng``, ``layers``, ``time_limit``, ``beta``, ``activation``,
+        ``method`` of :func:`check_pruner`.
+
+    Examples
+    --------
+    In a user's test suite::
+
+        @parametrize_with_checks({"mine": my_pruner}, claims={"unbiased": True})
+        def test_my_pruner(pruner, check):
+            check(pruner)
+    """
+    import pytest
+
+    func = "parametrize_with_checks"
+    named = list(_pairs(pruners, func))
+    params = []
+    for label, pruner in named:
+        own = claims.get(label, claims) if "unbiased" not in claims else claims
+        expect = expected_failed_checks or {}
+        if label in expect and isinstance(expect[label], Mapping):
+            expect = expect[label]
+        elif any(isinstance(v, Mapping) for v in expect.values()):
+            expect = {}
+        expect = _expected(expect, func)
+        ctx = _context(own, options.get("layers"), options.get("beta", 1.0),
+                       options.get("activation", "relu"), options.get("rng"),
+                       options.get("time_limit", 2.0), options.get("method", "gradient"), func)
+        for name, check in yield_checks(ctx.claims):
+            marks = [pytest.mark.xfail(reason=expect[name], strict=False)] \
+                if name in expect else []
+            params.append(pytest.param(pruner, _PytestCheck(name, check, ctx),
+                                       id=f"{label}-{name}", marks=marks))
+    return pytest.mark.parametrize(("pruner", "check"), params)
+
+
+def run_audit(
+    pruners: Mapping[str, Any] | None = None,
+    *,
+    rng: int | None = 0,
+    layers: Any = None,
+    time_limit: float = 2.0,
+    beta: float = 1.0,
+    delta: float = 0.1,
+    torch: bool = True,
+    expected_failed_checks: Mapping[str, Mapping[str, str]] | None = None,
+) -> dict[str, AuditReport]:
+    """Audit several pruners; the entry point of ``coreset-verify audit``.
+
+    Parameters
+    ----------
+    pruners : mapping, optional
+        ``name -> (pruner, claims)``; default every built-in
+        (:func:`~coreset_verify.audit.builtin_pruners`).
+    rng, layers, time_limit, beta
+        As in :func:`check_pruner`.
+    delta : float
+        Failure probability of the built-in coresets' claimed guarantee.
+    torch : bool
+        Include the torch-based built-ins.
+    expected_failed_checks : mapping, optional
+        ``pruner name -> {check name: reason}``.
+
+    Returns
+    -------
+    dict
+        ``name -> AuditReport``, in the order given.
+    """
+    from .baselines import builtin_pruners
+
+    table = builtin_pruners(beta=beta, delta=delta, torch=torch) if pruners is None else pruners
+    if not isinstance(table, Mapping):
+        raise fail("run_audit", "pruners", "a mapping name -> (pruner, claims)",
+                   type(table).__name__)
+    expected = expected_failed_checks or {}
+    reports = {}
+    for label, entry in table.items():
+        if not (isinstance(entry, (tuple, list)) and len(entry) == 2):
+            raise fail("run_audit", f"pruners[{label!r}]", "a (pruner, claims) pair",
+                       type(entry).__name__)
+        pruner, claims = entry
+        reports[label] = check_pruner(pruner, claims=claims, rng=rng, layers=layers,
+                                      time_limit=time_limit, beta=beta, name=label,
+                                      expected_failed_checks=expected.get(label))
+    return reports

@@ -1,0 +1,229 @@
+"""Campaigns: streaming, resume after a truncation or a kill, Dask, summaries."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from coreset_verify import InvalidArgumentError
+from coreset_verify.audit import (
+    clopper_pearson,
+    coreset_pruner,
+    run_campaign,
+    summarize,
+    uniform_pruner,
+)
+from coreset_verify.audit._common import default_layers
+from coreset_verify.audit.campaign import _cp_bisect
+
+FAST = {"time_limit": 0.05, "method": "gradient", "delta": 0.1}
+
+
+@pytest.fixture(scope="module")
+def layer():
+    return default_layers()[0]
+
+
+def _pruners():
+    return {"coreset": coreset_pruner(mode="draws"), "uniform": uniform_pruner()}
+
+
+def _lines(path: Path) -> list[str]:
+    return path.read_text().splitlines()
+
+
+def test_campaign_streams_one_line_per_trial_and_summarizes(layer, tmp_path):
+    path = tmp_path / "c.jsonl"
+    data = np.random.default_rng(0).normal(size=(50, layer.d)) / 4
+    summary = run_campaign(layer, pruners=_pruners(), sizes=[4, 12], seeds=2, path=path,
+                           data=data, **FAST)
+    records = [json.loads(line) for line in _lines(path)]
+    assert len(records) == 8
+    assert len({r["key"] for r in records}) == 8
+    coreset = [r for r in records if r["pruner"] == "coreset"]
+    assert all(set(r["epsilon"]) == {"pointwise", "uniform", "paper"} for r in coreset)
+    assert all(r["epsilon"] is None for r in records if r["pruner"] == "uniform")
+    assert all(0 <= r["data_error"]["max"] for r in records)
+    assert all(r["n_kept"] <= r["size"] for r in records)
+    kinds = {(r.pruner, r.size, r.kind) for r in summary.rows}
+    assert ("coreset", 4, "uniform") in kinds
+    assert ("uniform", 12, None) in kinds
+    assert summary.trials == 8
+    assert summary.errors == 0
+    # Rerunning the finished campaign adds nothing.
+    before = path.read_bytes()
+    run_campaign(layer, pruners=_pruners(), sizes=[4, 12], seeds=2, path=path, data=data,
+                 **FAST)
+    assert path.read_bytes() == before
+
+
+def test_resume_after_truncated_last_line_loses_and_repeats_nothing(layer, tmp_path):
+    path = tmp_path / "c.jsonl"
+    run_campaign(layer, pruners=_pruners(), sizes=[6], seeds=3, path=path, **FAST)
+    full = _lines(path)
+    raw = path.read_bytes()
+    keep = raw[: raw.rfind(b"\n", 0, len(raw) - 1) + 1]  # all but the last line
+    path.write_bytes(keep + raw[len(keep): len(keep) + 25])  # ... plus half of it
+    summarize(path)  # a truncated line is ignored by readers
+    run_campaign(layer, pruners=_pruners(), sizes=[6], seeds=3, path=path, **FAST)
+    again = _lines(path)
+    assert again[:-1] == full[:-1]
+    keys = [json.loads(line)["key"] for line in again]
+    assert sorted(keys) == sorted(json.loads(line)["key"] for line in full)
+    assert len(keys) == len(set(keys))
+
+
+_SCRIPT = """
+import sys
+from coreset_verify.audit import run_campaign, uniform_pruner
+from coreset_verify.audit._common import default_layers
+run_campaign(default_layers()[0], pruners={"uniform": uniform_pruner()}, sizes=[3, 6, 12],
+             seeds=10, path=sys.argv[1], time_limit=0.05, method="gradient", delta=0.1)
+"""
+
+
+def test_resume_after_killed_process(tmp_path):
+    path = tmp_path / "killed.jsonl"
+    proc = subprocess.Popen([sys.executable, "-c", _SCRIPT, str(path)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and proc.poll() is None:
+            if path.exists() and path.read_bytes().count(b"\n") >= 3:
+                break
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait()
+    before = [json.loads(line) for line in _lines(path) if line.endswith("}")]
+    assert 3 <= len(before) < 30
+    run_campaign(default_layers()[0], pruners={"uniform": uniform_pruner()}, sizes=[3, 6, 12],
+                 seeds=10, path=path, time_limit=0.05, method="gradient", delta=0.1)
+    after = [json.loads(line) for line in _lines(path)]
+    keys = [r["key"] for r in after]
+    assert len(keys) == 30 == len(set(keys))
+    assert after[: len(before)] == before
+
+
+def test_thread_pool_executor_gives_the_same_trials(layer, tmp_path):
+    a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    run_campaign(layer, pruners=_pruners(), sizes=[5], seeds=2, path=a, **FAST)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        run_campaign(layer, pruners=_pruners(), sizes=[5], seeds=2, path=b, executor=pool,
+                     **FAST)
+    first = {r["key"]: r for r in map(json.loads, _lines(a))}
+    second = {r["key"]: r for r in map(json.loads, _lines(b))}
+    assert first.keys() == second.keys()
+    for key, rec in first.items():
+        assert rec["epsilon"] == second[key]["epsilon"]
+        assert rec["n_kept"] == second[key]["n_kept"]
+
+
+def test_dask_local_cluster_executor(layer, tmp_path):
+    distributed = pytest.importorskip("distributed")
+    path = tmp_path / "dask.jsonl"
+    with distributed.LocalCluster(n_workers=1, processes=False, threads_per_worker=1,
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        summary = run_campaign(layer, pruners=_pruners(), sizes=[6], seeds=2, path=path,
+                               executor=client.get_executor(), **FAST)
+    assert summary.trials == 4
+    assert all("error" not in json.loads(line) for line in _lines(path))
+
+
+def test_summarize_known_answer(tmp_path):
+    path = tmp_path / "known.jsonl"
+    found = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0]
+    with open(path, "w") as fh:
+        for seed, f in enumerate(found):
+            fh.write(json.dumps({"key": f"L|p|4|{seed}", "layer": "L", "pruner": "p",
+                                 "size": 4, "seed": seed, "delta": 0.2, "found": f,
+                                 "upper_bound": None, "certified": False,
+                                 "epsilon": {"uniform": 0.75}, "data_error": None}) + "\n")
+        fh.write('{"key": "L|p|4|99", "layer"')  # a killed writer's half line
+    (row,) = summarize(path).rows
+    assert (row.trials, row.failures, row.rate) == (10, 3, 0.3)
+    assert (row.ci_low, row.ci_high) == pytest.approx(clopper_pearson(3, 10))
+    assert row.verdict == "consistent"
+    assert row.empirical_epsilon == 0.8  # 8 of 10 trials at or below it
+    assert row.theoretical_epsilon == 0.75
+    assert math.isnan(row.certified_max)
+    assert math.isnan(row.data_error)
+
+
+@pytest.mark.parametrize(("x", "n"), [(0, 10), (3, 10), (10, 10), (1, 200), (57, 100)])
+def test_clopper_pearson_scipy_and_bisection_agree(x, n):
+    pytest.importorskip("scipy")
+    lo, hi = clopper_pearson(x, n)
+    blo, bhi = _cp_bisect(x, n, 0.025)
+    assert (lo, hi) == pytest.approx((blo, bhi), abs=1e-9)
+    assert lo <= x / n <= hi
+
+
+def test_resuming_with_another_delta_is_refused(layer, tmp_path):
+    path = tmp_path / "c.jsonl"
+    run_campaign(layer, pruners=_pruners(), sizes=[4], seeds=1, path=path, **FAST)
+    with pytest.raises(InvalidArgumentError, match=r"delta=0\.1"):
+        run_campaign(layer, pruners=_pruners(), sizes=[4], seeds=1, path=path,
+                     **(FAST | {"delta": 0.2}))
+
+
+def test_pruner_errors_are_recorded_not_raised(layer, tmp_path):
+    def broken(W_in, b_in, W_out, *, size, rng):
+        raise RuntimeError("boom")
+
+    path = tmp_path / "c.jsonl"
+    summary = run_campaign(layer, pruners={"broken": broken}, sizes=[4], seeds=2, path=path,
+                           **FAST)
+    assert summary.errors == 2
+    assert summary.rows == ()
+    assert "boom" in json.loads(_lines(path)[0])["error"]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        pytest.param({"delta": 1.5}, "delta", id="delta=1.5"),
+        pytest.param({"sizes": [100]}, "sizes", id="sizes>n"),
+        pytest.param({"sizes": [0]}, "sizes", id="sizes=0"),
+        pytest.param({"seeds": 0}, "seeds", id="seeds=0"),
+        pytest.param({"kinds": ("exact",)}, "kinds", id="kinds=exact"),
+        pytest.param({"time_limit": -1}, "time_limit", id="time_limit=-1"),
+        pytest.param({"data": np.zeros((3, 2))}, "data", id="data wrong width"),
+        pytest.param({"pruners": {"x": 3}}, "pruners", id="pruner not callable"),
+    ],
+)
+def test_campaign_arguments_are_validated(layer, tmp_path, kwargs, match):
+    args = {"pruners": _pruners(), "sizes": [4], "seeds": 1, "path": tmp_path / "c.jsonl"}
+    args |= FAST | kwargs
+    with pytest.raises(InvalidArgumentError, match=match):
+        run_campaign(layer, **args)
+    assert not os.path.exists(tmp_path / "c.jsonl") or not _lines(tmp_path / "c.jsonl")
+
+
+def test_fallback_search_is_a_lower_bound_without_certificate(layer):
+    from coreset_verify.activations import get_activation
+    from coreset_verify.audit._common import scale_of
+    from coreset_verify.audit._search import _fallback, search_worst_case
+
+    act = get_activation("relu")
+    pruned = uniform_pruner()(*layer.arrays(), size=6, rng=np.random.default_rng(0))
+    scale = scale_of(layer, 1.0, act)
+    low = _fallback(layer, pruned, 1.0, act, scale, 1.0, np.random.default_rng(0))
+    assert low.upper_bound == math.inf
+    assert not low.certified
+    assert np.linalg.norm(low.x) <= 1.0 + 1e-12
+    best = search_worst_case(layer, pruned, beta=1.0, activation=act, method="auto",
+                             time_limit=3.0, rng=np.random.default_rng(0))
+    assert 0 < low.error <= best.upper_bound * (1 + 1e-9)
+    assert low.error >= 0.5 * best.error

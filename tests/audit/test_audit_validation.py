@@ -1,0 +1,77 @@
+"""Every public function of the audit gives the documented error for bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from coreset_verify import InvalidArgumentError
+from coreset_verify.audit import (
+    check_pruner,
+    clopper_pearson,
+    parametrize_with_checks,
+    run_audit,
+    uniform_pruner,
+)
+
+OK = uniform_pruner()
+GOOD = {"unbiased": True}
+
+
+@pytest.mark.parametrize(
+    ("fn", "kwargs", "match"),
+    [
+        pytest.param(check_pruner, {"pruner": 3, "claims": GOOD}, "pruner",
+                     id="check_pruner(pruner=3)"),
+        pytest.param(check_pruner, {"pruner": OK, "claims": {}}, "unbiased",
+                     id="check_pruner(claims={})"),
+        pytest.param(check_pruner, {"pruner": OK, "claims": {"unbiased": 1}}, "unbiased",
+                     id="check_pruner(unbiased=1)"),
+        pytest.param(check_pruner, {"pruner": OK, "claims": GOOD | {"fast": True}}, "fast",
+                     id="check_pruner(unknown claim)"),
+        pytest.param(check_pruner, {"pruner": OK, "claims": GOOD | {"guarantee": {
+            "kind": "uniform", "delta": 2.0, "epsilon": 0.1}}}, "delta",
+            id="check_pruner(guarantee delta=2)"),
+        pytest.param(check_pruner, {"pruner": OK, "claims": GOOD | {"guarantee": {
+            "kind": "sometimes", "delta": 0.1, "epsilon": 0.1}}}, "kind",
+            id="check_pruner(guarantee kind)"),
+        pytest.param(check_pruner, {"pruner": OK, "claims": GOOD | {"guarantee": {
+            "kind": "uniform", "delta": 0.1, "epsilon": "small"}}}, "epsilon",
+            id="check_pruner(guarantee epsilon)"),
+        pytest.param(check_pruner, {"pruner": OK, "claims": GOOD, "rng": -1}, "rng",
+                     id="check_pruner(rng=-1)"),
+        pytest.param(check_pruner, {"pruner": OK, "claims": GOOD, "method": "exact"},
+                     "method", id="check_pruner(method=exact)"),
+        pytest.param(check_pruner, {"pruner": OK, "claims": GOOD, "time_limit": 0},
+                     "time_limit", id="check_pruner(time_limit=0)"),
+        pytest.param(check_pruner, {"pruner": OK, "claims": GOOD,
+                                    "expected_failed_checks": {"check_speed": "x"}},
+                     "check_speed", id="check_pruner(unknown expected check)"),
+        pytest.param(check_pruner, {"pruner": OK, "claims": GOOD,
+                                    "layers": [(np.eye(3), np.zeros(2), np.ones((1, 3)))]},
+                     "b_in", id="check_pruner(layers bad shape)"),
+        pytest.param(check_pruner, {"pruner": OK, "claims": GOOD,
+                                    "layers": [(np.eye(2), np.array([0, np.nan]),
+                                                np.ones((1, 2)))]},
+                     "finite", id="check_pruner(layers NaN)"),
+        pytest.param(parametrize_with_checks, {"pruners": [3], "claims": GOOD}, "pruners",
+                     id="parametrize_with_checks(pruners=[3])"),
+        pytest.param(run_audit, {"pruners": {"x": OK}}, "pair",
+                     id="run_audit(pruners not pairs)"),
+        pytest.param(clopper_pearson, {"failures": 5, "trials": 3}, "failures",
+                     id="clopper_pearson(5 of 3)"),
+        pytest.param(clopper_pearson, {"failures": 1, "trials": 3, "confidence": 1.0},
+                     "confidence", id="clopper_pearson(confidence=1)"),
+    ],
+)
+def test_bad_arguments_raise_the_documented_error(fn, kwargs, match):
+    with pytest.raises(InvalidArgumentError, match=match):
+        fn(**kwargs)
+
+
+def test_duplicate_layer_names_are_refused():
+    from coreset_verify.audit._common import default_layers
+
+    first = default_layers()[0]
+    with pytest.raises(InvalidArgumentError, match="distinct names"):
+        check_pruner(OK, claims=GOOD, layers=[first, first])

@@ -1,0 +1,197 @@
+"""load_model / save_model (no code from files), to_masks, and bad arguments."""
+
+from __future__ import annotations
+
+import os
+import pickle
+
+import numpy as np
+import pytest
+
+from coreset_verify.errors import InvalidArgumentError
+from coreset_verify.models import mlp
+from coreset_verify.network import (
+    load_model,
+    prune_network,
+    save_model,
+    select_neurons,
+    to_masks,
+)
+
+torch = pytest.importorskip("torch")
+from torch.nn.utils import prune as tprune  # noqa: E402
+
+
+class _RunsCode:
+    """Unpickling this calls os.system: what a malicious checkpoint does."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+@pytest.mark.parametrize("writer", ["torch.save", "pickle.dump"])
+def test_load_refuses_a_file_that_would_run_code(tmp_path, writer):
+    marker = tmp_path / "pwned"
+    path = tmp_path / "model.pt"
+    payload = {"0.weight": torch.zeros(2, 2), "evil": _RunsCode(marker)}
+    if writer == "torch.save":
+        torch.save(payload, path)
+    else:
+        with open(path, "wb") as fh:
+            pickle.dump(payload, fh, protocol=2)
+    with pytest.raises(InvalidArgumentError, match="refused"):
+        load_model(path, architecture=[2, 2])
+    assert not marker.exists()
+
+
+def test_load_refuses_unsupported_torch_classes(tmp_path):
+    path = tmp_path / "conv.pt"
+    torch.save(torch.nn.Sequential(torch.nn.Conv1d(1, 1, 1)), path)
+    with pytest.raises(InvalidArgumentError, match="refused"):
+        load_model(path)
+
+
+def test_save_load_round_trip_of_every_supported_layer(tmp_path, make_net):
+    net = torch.nn.Sequential(
+        torch.nn.Flatten(), torch.nn.Linear(6, 5), torch.nn.ReLU(), torch.nn.Dropout(0.1),
+        torch.nn.Linear(5, 5), torch.nn.LeakyReLU(0.3), torch.nn.Linear(5, 5),
+        torch.nn.Sigmoid(), torch.nn.Linear(5, 5), torch.nn.Tanh(), torch.nn.Linear(5, 5),
+        torch.nn.Softplus(), torch.nn.Linear(5, 5), torch.nn.ELU(), torch.nn.Linear(5, 2),
+    ).eval()
+    path = tmp_path / "net.pt"
+    save_model(net, path)
+    back = load_model(path)
+    assert [type(m) for m in back] == [type(m) for m in net]
+    assert back[5].negative_slope == 0.3
+    x = torch.randn(7, 2, 3)
+    torch.testing.assert_close(back(x), net(x), rtol=0, atol=0)
+
+
+def test_state_dict_round_trip(tmp_path):
+    net = mlp([4, 6, 3], activation="tanh", seed=1).eval()
+    x = torch.randn(5, 4)
+    arch = {"sizes": [4, 6, 3], "activation": "tanh"}
+    torch.testing.assert_close(load_model(net.state_dict(), architecture=arch)(x), net(x),
+                               rtol=0, atol=0)
+    path = tmp_path / "state.pt"
+    torch.save(net.state_dict(), path)
+    torch.testing.assert_close(load_model(path, architecture=arch)(x), net(x), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("order", ["bottom-up", "top-down"])
+def test_masks_compute_the_same_function(make_net, ball_inputs, order):
+    net = make_net([5, 20, 12, 3])
+    before = [q.clone() for q in net.parameters()]
+    p = prune_network(net, keep=0.4, beta=1.0, rng=2, order=order)
+    masked = to_masks(p, net)
+    assert tprune.is_pruned(masked)
+    assert not tprune.is_pruned(net)
+    for q, q0 in zip(net.parameters(), before, strict=True):
+        torch.testing.assert_close(q, q0, rtol=0, atol=0)  # the original is untouched
+    x = ball_inputs(net, 1.0, 100, 0)
+    with torch.no_grad():
+        np.testing.assert_allclose(masked(x).numpy(), p.model(x).numpy(), rtol=1e-6,
+                                   atol=1e-12)
+    nonzero = sum(int(torch.count_nonzero(getattr(m, name)))
+                  for m in masked if isinstance(m, torch.nn.Linear)
+                  for name in ("weight", "bias"))
+    assert nonzero == p.params_after
+
+
+def _net():
+    return mlp([4, 6, 3], seed=0)
+
+
+def _bad_layer(module):
+    return torch.nn.Sequential(torch.nn.Linear(4, 6), module, torch.nn.Linear(6, 3))
+
+
+BAD = [
+    pytest.param(prune_network, {"model": _net(), "beta": 1.0}, "exactly one of keep",
+                 id="prune_network(neither keep nor epsilon)"),
+    pytest.param(prune_network, {"model": _net(), "beta": 1.0, "keep": 0.5, "epsilon": 0.1},
+                 "exactly one of keep", id="prune_network(keep and epsilon)"),
+    pytest.param(prune_network, {"model": _net(), "beta": 1.0, "keep": 0.0}, "'keep'",
+                 id="prune_network(keep=0)"),
+    pytest.param(prune_network, {"model": _net(), "beta": 1.0, "keep": 1.5}, "'keep'",
+                 id="prune_network(keep=1.5)"),
+    pytest.param(prune_network, {"model": _net(), "beta": 1.0, "keep": True}, "'keep'",
+                 id="prune_network(keep=True)"),
+    pytest.param(prune_network, {"model": _net(), "beta": 1.0, "keep": {"neurons": 0.1}},
+                 "'keep'", id="prune_network(keep={'neurons'})"),
+    pytest.param(prune_network, {"model": _net(), "beta": 1.0, "keep": {"params": 2}},
+                 "'keep'", id="prune_network(keep={'params': 2})"),
+    pytest.param(prune_network, {"model": _net(), "beta": 1.0, "epsilon": 1.0}, "'epsilon'",
+                 id="prune_network(epsilon=1)"),
+    pytest.param(prune_network, {"model": _net(), "beta": 0.0, "keep": 0.5}, "'beta'",
+                 id="prune_network(beta=0)"),
+    pytest.param(prune_network, {"model": _net(), "beta": -1.0, "keep": 0.5}, "'beta'",
+                 id="prune_network(beta=-1)"),
+    pytest.param(prune_network, {"model": _net(), "beta": 1.0, "keep": 0.5, "delta": 1.0},
+                 "'delta'", id="prune_network(delta=1)"),
+    pytest.param(prune_network, {"model": _net(), "beta": 1.0, "keep": 0.5, "order": "up"},
+                 "'order'", id="prune_network(order='up')"),
+    pytest.param(prune_network, {"model": _net(), "beta": 1.0, "keep": 0.5, "kind": "x"},
+                 "'kind'", id="prune_network(kind='x')"),
+    pytest.param(prune_network, {"model": _net(), "beta": 1.0, "keep": 0.5, "rng": -1},
+                 "'rng'", id="prune_network(rng=-1)"),
+    pytest.param(prune_network, {"model": torch.nn.Linear(4, 3), "beta": 1.0, "keep": 0.5},
+                 "torch.nn.Sequential", id="prune_network(model=Linear)"),
+    pytest.param(prune_network, {"model": _bad_layer(torch.nn.GELU()), "beta": 1.0,
+                                 "keep": 0.5}, r"model\[1\].*GELU",
+                 id="prune_network(GELU)"),
+    pytest.param(prune_network, {"model": _bad_layer(torch.nn.SiLU()), "beta": 1.0,
+                                 "keep": 0.5}, r"model\[1\].*SiLU",
+                 id="prune_network(SiLU)"),
+    pytest.param(prune_network, {"model": _bad_layer(torch.nn.LeakyReLU(-0.1)), "beta": 1.0,
+                                 "keep": 0.5}, "negative_slope >= 0",
+                 id="prune_network(LeakyReLU(-0.1))"),
+    pytest.param(prune_network, {"model": _bad_layer(torch.nn.ELU(alpha=2.0)), "beta": 1.0,
+                                 "keep": 0.5}, "alpha=1.0", id="prune_network(ELU(2))"),
+    pytest.param(prune_network, {"model": _bad_layer(torch.nn.Softplus(beta=2.0)),
+                                 "beta": 1.0, "keep": 0.5}, "beta=1",
+                 id="prune_network(Softplus(beta=2))"),
+    pytest.param(prune_network, {"model": torch.nn.Sequential(torch.nn.Linear(4, 6),
+                                                              torch.nn.Linear(6, 3)),
+                                 "beta": 1.0, "keep": 0.5}, "preceded by an activation",
+                 id="prune_network(two Linears in a row)"),
+    pytest.param(prune_network, {"model": torch.nn.Sequential(*_net(), torch.nn.ReLU()),
+                                 "beta": 1.0, "keep": 0.5}, "ending with a Linear",
+                 id="prune_network(final activation)"),
+    pytest.param(prune_network, {"model": torch.nn.Sequential(torch.nn.Linear(4, 3)),
+                                 "beta": 1.0, "keep": 0.5}, "at least two Linear",
+                 id="prune_network(one Linear)"),
+    pytest.param(load_model, {"path_or_state_dict": _net().state_dict()}, "'architecture'",
+                 id="load_model(state_dict, no architecture)"),
+    pytest.param(load_model, {"path_or_state_dict": _net().state_dict(),
+                              "architecture": [4, 5, 3]}, "does not fit",
+                 id="load_model(wrong architecture)"),
+    pytest.param(load_model, {"path_or_state_dict": _net().state_dict(),
+                              "architecture": "784-300"}, "'architecture'",
+                 id="load_model(architecture=str)"),
+    pytest.param(load_model, {"path_or_state_dict": 3}, "'path_or_state_dict'",
+                 id="load_model(3)"),
+    pytest.param(select_neurons, {"model": _net(), "kept": []}, "'kept'",
+                 id="select_neurons(kept=[])"),
+    pytest.param(select_neurons, {"model": _net(), "kept": [np.array([6])]}, r"'kept\[0\]'",
+                 id="select_neurons(index out of range)"),
+    pytest.param(to_masks, {"pruned": None, "original": _net()}, "'pruned'",
+                 id="to_masks(pruned=None)"),
+    pytest.param(save_model, {"model": torch.nn.Linear(2, 2), "path": "unused.pt"},
+                 "torch.nn.Sequential", id="save_model(Linear)"),
+]
+
+
+@pytest.mark.parametrize(("function", "kwargs", "match"), BAD)
+def test_bad_arguments_raise_invalid_argument_error(function, kwargs, match):
+    with pytest.raises(InvalidArgumentError, match=match):
+        function(**kwargs)
+
+
+def test_to_masks_rejects_another_model():
+    p = prune_network(_net(), keep=0.5, beta=1.0, rng=0)
+    with pytest.raises(InvalidArgumentError, match="'original'"):
+        to_masks(p, mlp([4, 7, 3]))
