@@ -1,0 +1,139 @@
+"""Sound interval bounds through both networks and on their difference."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._network import Activation
+from ._problem import Problem
+
+__all__ = ["Intervals", "interval_bounds"]
+
+_EPS = 1e-12  # relative widening that covers float64 rounding
+
+
+@dataclass(frozen=True)
+class Intervals:
+    """Interval bounds, each a ``(lo, hi)`` pair of arrays.
+
+    ``pre0``/``post0``: the union first layer (see ``SharedFirstLayer``);
+    ``f_pre``/``f_post``/``g_pre``/``g_post``: lists over the remaining layers
+    of each network; ``diff``: bounds on ``(f_i - g_i) / scale_i``.
+    """
+
+    pre0: tuple[np.ndarray, np.ndarray]
+    post0: tuple[np.ndarray, np.ndarray]
+    f_pre: list
+    f_post: list
+    g_pre: list
+    g_post: list
+    diff: tuple[np.ndarray, np.ndarray]
+
+    @property
+    def bound(self) -> float:
+        """Upper bound on ``max_i |f_i - g_i| / scale_i`` over the domain."""
+        return float(max(np.max(self.diff[1]), np.max(-self.diff[0]), 0.0))
+
+
+def _widen(c: np.ndarray, r: np.ndarray, mag: np.ndarray) -> tuple:
+    r = r + _EPS * (mag + np.abs(c)) + 1e-300
+    return c - r, c + r
+
+
+def first_layer_range(weight: np.ndarray, bias: np.ndarray, dom) -> tuple:
+    """Exact range of ``weight @ x + bias`` over the domain's ball and box.
+
+    Ball: ``bias +- beta ||w_j||`` (attained at ``+-beta w_j/||w_j||``). Box:
+    centre/radius arithmetic (attained at a vertex). Both: the intersection of
+    the two ranges (sound, no longer exact).
+    """
+    lo, hi = np.full(len(bias), -np.inf), np.full(len(bias), np.inf)
+    if dom.has_ball:
+        r = dom.beta * np.linalg.norm(weight, axis=1)
+        lo, hi = _widen(bias, r, r + np.abs(bias))
+    if dom.has_box:
+        mid, rad = (dom.lower + dom.upper) / 2, (dom.upper - dom.lower) / 2
+        c, r = weight @ mid + bias, np.abs(weight) @ rad
+        blo, bhi = _widen(c, r, np.abs(weight) @ np.abs(mid) + r + np.abs(bias))
+        lo, hi = np.maximum(lo, blo), np.minimum(hi, bhi)
+    return lo, hi
+
+
+def affine_range(weight: np.ndarray, bias: np.ndarray, lo: np.ndarray,
+                 hi: np.ndarray) -> tuple:
+    """Range of ``weight @ h + bias`` for ``lo <= h <= hi`` (interval arithmetic)."""
+    mid, rad = (lo + hi) / 2, (hi - lo) / 2
+    aw = np.abs(weight)
+    return _widen(weight @ mid + bias, aw @ rad, aw @ np.abs(mid) + aw @ rad
+                  + np.abs(bias))
+
+
+def activation_range(act: Activation | None, lo: np.ndarray, hi: np.ndarray,
+                     ) -> tuple:
+    """Range of ``act`` on ``[lo, hi]``: over the ends, and 0 when inside
+    (every supported activation is monotone on each side of 0)."""
+    if act is None:
+        return lo, hi
+    a, b = act.numpy(lo), act.numpy(hi)
+    z = act.numpy(np.clip(0.0, lo, hi))
+    out_lo, out_hi = np.minimum(np.minimum(a, b), z), np.maximum(np.maximum(a, b), z)
+    return _widen((out_lo + out_hi) / 2, (out_hi - out_lo) / 2,
+                  np.abs(out_lo) + np.abs(out_hi))
+
+
+def _through(layers, lo: np.ndarray, hi: np.ndarray) -> tuple[list, list]:
+    pre, post = [], []
+    for layer in layers:
+        lo, hi = affine_range(layer.weight, layer.bias, lo, hi)
+        pre.append((lo, hi))
+        lo, hi = activation_range(layer.activation, lo, hi)
+        post.append((lo, hi))
+    return pre, post
+
+
+def _difference_network_range(problem: Problem, post0: tuple) -> tuple | None:
+    """Range of ``f - g`` read as ONE network over the union first layer.
+
+    Applies when both networks have exactly one hidden layer and a linear
+    output: ``f - g = D h0 + (b_f - b_g)`` with ``D`` the output weights
+    scattered to union neurons (``W_out - U`` on shared neurons).
+    """
+    f, g, sh = problem.f, problem.g, problem.shared
+    if len(f) != 2 or len(g) != 2 or f[1].activation or g[1].activation:
+        return None
+    dmat = np.zeros((problem.k, len(sh.bias)))
+    dmat[:, sh.index_f] += f[1].weight
+    np.add.at(dmat.T, sh.index_g, -g[1].weight.T)
+    return affine_range(dmat, f[1].bias - g[1].bias, *post0)
+
+
+def interval_bounds(problem: Problem) -> Intervals:
+    """Interval bounds through both networks (first layer exact on the ball).
+
+    Returns
+    -------
+    Intervals
+        Pre-/post-activation ranges of every neuron and of ``(f - g)/scale``.
+    """
+    sh = problem.shared
+    pre0 = first_layer_range(sh.weight, sh.bias, problem.domain)
+    lo = np.empty_like(pre0[0])
+    hi = np.empty_like(pre0[0])
+    for act in set(sh.activations):
+        mask = np.array([a == act for a in sh.activations])
+        lo[mask], hi[mask] = activation_range(act, pre0[0][mask], pre0[1][mask])
+    post0 = (lo, hi)
+    f_pre, f_post = _through(problem.f[1:], lo[sh.index_f], hi[sh.index_f])
+    g_pre, g_post = _through(problem.g[1:], lo[sh.index_g], hi[sh.index_g])
+    fo = f_post[-1] if f_post else (lo[sh.index_f], hi[sh.index_f])
+    go = g_post[-1] if g_post else (lo[sh.index_g], hi[sh.index_g])
+    dlo, dhi = fo[0] - go[1], fo[1] - go[0]
+    joint = _difference_network_range(problem, post0)
+    if joint is not None:
+        dlo, dhi = np.maximum(dlo, joint[0]), np.minimum(dhi, joint[1])
+    s = problem.scale
+    dlo, dhi = _widen((dlo + dhi) / 2 / s, (dhi - dlo) / 2 / s,
+                      (np.abs(dlo) + np.abs(dhi)) / s)
+    return Intervals(pre0, post0, f_pre, f_post, g_pre, g_post, (dlo, dhi))

@@ -1,0 +1,146 @@
+"""Result objects and status constants of the worst-case search."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = [
+    "BOUNDED",
+    "CERTIFY_ATOL",
+    "CERTIFY_RTOL",
+    "NOT_APPLICABLE",
+    "OPTIMAL",
+    "SOLVER_FAILED",
+    "STATUS_LOCAL",
+    "TIME_LIMIT",
+    "Stage",
+    "WorstCase",
+    "is_certified",
+]
+
+#: The program was solved: ``upper_bound`` and ``error`` agree within tolerance.
+OPTIMAL = "optimal"
+#: A time limit stopped the search; ``upper_bound`` is the solver's dual bound.
+TIME_LIMIT = "time_limit"
+#: A local optimum (gradient or region search); no bound was attempted.
+STATUS_LOCAL = "local"
+#: A solver failed; whatever was proved before the failure is kept.
+SOLVER_FAILED = "solver_failed"
+#: The method does not apply to these networks (e.g. sigmoid in ``exact``).
+NOT_APPLICABLE = "not_applicable"
+#: A bound computation finished (interval or relaxation), gap left open.
+BOUNDED = "bounded"
+
+#: ``certified`` holds when ``upper_bound - error <= CERTIFY_RTOL * upper_bound
+#: + CERTIFY_ATOL``.
+CERTIFY_RTOL = 1e-4
+CERTIFY_ATOL = 1e-9
+
+
+def is_certified(error: float, upper_bound: float) -> bool:
+    """Whether the bracket ``[error, upper_bound]`` is closed within tolerance.
+
+    Parameters
+    ----------
+    error : float
+        The value found (a lower bound on the maximum).
+    upper_bound : float
+        A sound upper bound on the maximum.
+
+    Returns
+    -------
+    bool
+        ``upper_bound - error <= CERTIFY_RTOL * |upper_bound| + CERTIFY_ATOL``.
+
+    Examples
+    --------
+    >>> is_certified(1.0, 1.00001)
+    True
+    >>> is_certified(1.0, math.inf)
+    False
+    """
+    if not math.isfinite(upper_bound):
+        return False
+    slack = CERTIFY_RTOL * abs(upper_bound) + CERTIFY_ATOL
+    return upper_bound - error <= slack
+
+
+@dataclass(frozen=True)
+class Stage:
+    """What one stage of the search contributed.
+
+    Attributes
+    ----------
+    name : str
+        ``"gradient"``, ``"region"``, ``"bounds:interval"``,
+        ``"bounds:relaxation"`` or ``"exact"``.
+    error : float
+        Best objective value this stage found (``-inf`` when it found none).
+    upper_bound : float
+        Sound upper bound this stage proved (``inf`` when none).
+    seconds : float
+        Wall-clock time of the stage.
+    status : str
+        One of the status constants of this module.
+    """
+
+    name: str
+    error: float
+    upper_bound: float
+    seconds: float
+    status: str
+
+
+@dataclass(frozen=True)
+class WorstCase:
+    """The worst input found, with a sound bound on how bad it can get.
+
+    Attributes
+    ----------
+    x : numpy.ndarray, shape (d,)
+        The input attaining ``error`` (float64, inside the domain).
+    error : float
+        ``max_i |f_i(x) - g_i(x)| / scale[i]`` re-evaluated at ``x`` in torch
+        float64: a lower bound on the true maximum over the domain.
+    upper_bound : float
+        A sound upper bound on the maximum (``math.inf`` when none).
+    certified : bool
+        ``upper_bound - error <= CERTIFY_RTOL * upper_bound + CERTIFY_ATOL``.
+    status : str
+        ``"optimal"``, ``"time_limit"``, ``"local"``, ``"bounded"``,
+        ``"solver_failed"`` or ``"not_applicable"``.
+    seconds : float
+        Total wall-clock time.
+    output : int
+        The output index ``i`` attaining the maximum at ``x``.
+    trace : tuple of Stage
+        One record per stage run, in order.
+    method : str
+        The method asked for.
+    beta, lower, upper : float or None, numpy.ndarray or None
+        The domain searched (kept so that :func:`verify` can check ``x``).
+    scale : numpy.ndarray, shape (k,)
+        The output scales of the objective.
+    """
+
+    x: np.ndarray
+    error: float
+    upper_bound: float
+    certified: bool
+    status: str
+    seconds: float
+    output: int
+    trace: tuple[Stage, ...]
+    method: str
+    beta: float | None = None
+    lower: np.ndarray | None = None
+    upper: np.ndarray | None = None
+    scale: np.ndarray | None = None
+
+    @property
+    def gap(self) -> float:
+        """``upper_bound - error`` (``inf`` when there is no bound)."""
+        return self.upper_bound - self.error

@@ -1,0 +1,122 @@
+"""Projected gradient ascent with many restarts batched in one tensor."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._problem import Problem
+
+__all__ = ["GradientOutcome", "gradient_search", "starting_points"]
+
+#: Most first-layer directions used as starts (each with its negative).
+MAX_DIRECTION_STARTS = 1024
+
+
+@dataclass(frozen=True)
+class GradientOutcome:
+    """Best points of a gradient search, best first.
+
+    ``points`` (m, d) and ``values`` (m,) are re-evaluated in float64;
+    ``steps`` is the number of ascent steps taken.
+    """
+
+    points: np.ndarray
+    values: np.ndarray
+    steps: int
+
+
+def starting_points(problem: Problem, restarts: int, rng: np.random.Generator,
+                    ) -> np.ndarray:
+    """Directions of the first layer's rows (both signs) plus random points.
+
+    Returns
+    -------
+    numpy.ndarray, shape (m, d)
+        ``center +- radius * w_j / ||w_j||`` for rows ``w_j`` of the first
+        ``nn.Linear`` of the original (at most ``MAX_DIRECTION_STARTS`` rows,
+        chosen at random), then ``restarts`` points drawn from the domain.
+        Not yet projected onto the domain.
+    """
+    dom = problem.domain
+    w = problem.f[0].weight
+    norms = np.linalg.norm(w, axis=1)
+    w = w[norms > 0] / norms[norms > 0, None]
+    if len(w) > MAX_DIRECTION_STARTS:
+        w = w[rng.choice(len(w), MAX_DIRECTION_STARTS, replace=False)]
+    dirs = dom.center + dom.radius * np.vstack([w, -w])
+    return np.vstack([dirs, dom.center, dom.sample(restarts, rng)])
+
+
+def gradient_search(problem: Problem, *, restarts: int = 64, steps: int = 200,
+                    rng: np.random.Generator, deadline: float = math.inf,
+                    keep: int = 8) -> GradientOutcome:
+    """Projected Adam ascent on ``max_i |f_i - g_i| / scale_i`` from many starts.
+
+    Parameters
+    ----------
+    problem : Problem
+        The networks, domain and scales.
+    restarts : int
+        Random starts, on top of the first-layer directions.
+    steps : int
+        Ascent steps; the learning rate decays from ``0.05 * radius`` to
+        ``0.0005 * radius`` on a cosine schedule.
+    rng : numpy.random.Generator
+        Source of the random starts.
+    deadline : float
+        ``time.perf_counter()`` value after which to stop early.
+    keep : int
+        How many of the best points (over all starts and steps) to return.
+
+    Returns
+    -------
+    GradientOutcome
+    """
+    import torch
+
+    layers = problem.torch_layers()
+    dtype, device = layers[0][0][0].dtype, layers[0][0][0].device
+    x0 = torch.as_tensor(starting_points(problem, restarts, rng), dtype=dtype,
+                         device=device)
+    x = problem.domain.project(x0).detach().requires_grad_(True)
+    lr0 = 0.05 * problem.domain.radius
+    opt = torch.optim.Adam([x], lr=lr0)
+    best_val = torch.full((len(x),), -math.inf, dtype=dtype, device=device)
+    best_x = x.detach().clone()
+    taken = 0
+    for step in range(steps + 1):
+        val = problem.signed_differences(x, layers).abs().amax(dim=1)
+        better = val.detach() > best_val
+        best_val = torch.where(better, val.detach(), best_val)
+        best_x[better] = x.detach()[better]
+        if step == steps or time.perf_counter() > deadline:
+            break
+        for group in opt.param_groups:
+            group["lr"] = lr0 * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * step / steps)))
+        opt.zero_grad()
+        (-val.sum()).backward()
+        opt.step()
+        with torch.no_grad():
+            x.copy_(problem.domain.project(x))
+        taken += 1
+    return _finish(problem, best_x, best_val, keep, taken)
+
+
+def _finish(problem: Problem, best_x, best_val, keep: int, taken: int,
+            ) -> GradientOutcome:
+    order = best_val.argsort(descending=True).cpu().numpy()
+    pts = best_x.detach().cpu().double().numpy()[order]
+    chosen: list[np.ndarray] = []
+    tol = 1e-6 * problem.domain.radius
+    for p in pts:
+        if all(np.linalg.norm(p - q) > tol for q in chosen):
+            chosen.append(p)
+        if len(chosen) == keep:
+            break
+    values = np.array([problem.evaluate(p)[0] for p in chosen])
+    order = np.argsort(-values)
+    return GradientOutcome(np.array(chosen)[order], values[order], taken)
