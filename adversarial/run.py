@@ -54,13 +54,16 @@ def run(config_path: Path) -> list[dict]:
     for seed in config["coreset"]["seeds"]:
         coreset = layer_coreset(*layer, sample_size=config["coreset"]["sample_size"],
                                 beta=config["beta"], rng=seed)
+        search = None  # one search per coreset serves every claim (same scale T)
         for claim in config["claims"]:
             name = f"{claim['kind']}-C{claim.get('paper_constant', 1)}-seed{seed}"
             result = check_guarantee(
                 *layer, coreset, delta=claim["delta"], kind=claim["kind"],
                 paper_constant=claim.get("paper_constant", 1.0),
                 time_limit=config["search"]["time_limit"], method=config["search"]["method"],
-                data=data, rng=seed, counterexample_dir=out, name=name)
+                data=data, rng=seed, counterexample_dir=out, name=name, search_result=search,
+                metadata={"seed": seed, "campaign": config_path.stem})
+            search = result.worst_case
             row = {"seed": seed, "claim": claim, "kept": coreset.n_kept,
                    "epsilon": result.epsilon, "found": result.found,
                    "certified": result.certified, "data_error": result.data_error,

@@ -74,6 +74,20 @@ class GuaranteeCheck:
                 f"{self.verdict}")
 
 
+def _reusable(result, modules, beta, scale):
+    """``result`` if it is a verified search of these modules over this ball."""
+    from .search import WorstCase, verify
+
+    same_domain = (isinstance(result, WorstCase) and result.beta == beta
+                   and result.lower is None and result.upper is None
+                   and np.array_equal(np.asarray(result.scale, dtype=np.float64), scale))
+    if not (same_domain and verify(result, *modules)):
+        raise fail("check_guarantee", "search_result",
+                   "a verified WorstCase of this layer pair, ball and scale",
+                   "a result of another search")
+    return result
+
+
 def _verdict(found: float, certified: float, epsilon: float) -> str:
     if found > epsilon * (1 + _VIOLATION_RTOL):
         return VIOLATED
@@ -98,6 +112,8 @@ def check_guarantee(
     counterexample_dir: Any = None,
     name: str | None = None,
     progress: Any = None,
+    search_result: Any = None,
+    metadata: dict[str, Any] | None = None,
 ) -> GuaranteeCheck:
     """Search the ball for an input beyond the coreset's epsilon, and certify.
 
@@ -120,6 +136,13 @@ def check_guarantee(
         Inputs whose largest error is reported beside the worst case.
     counterexample_dir : path, optional
         Where a violation is saved (``NAME.npz`` + ``NAME.json``).
+    search_result : WorstCase, optional
+        A search already run on this coreset (``check_guarantee(...).worst_case``):
+        every kind shares the scale ``T``, so several claims can be checked
+        against one search. Re-verified before use.
+    metadata : dict, optional
+        Added to a saved counterexample's JSON; give ``{"seed": s}`` when the
+        coreset was drawn with ``rng=s`` so the replay can re-draw it.
 
     Returns
     -------
@@ -143,11 +166,13 @@ def check_guarantee(
     bound = theoretical_bound(coreset, delta=delta, kind=kind, paper_constant=paper_constant)
     pruned = tuple(np.asarray(to_numpy(a), dtype=np.float64) for a in coreset.pruned())
     act = coreset.activation.name
-    result = worst_case(
-        layer_pair_modules(*layer, activation=act), layer_pair_modules(*pruned, activation=act),
-        beta=coreset.beta, scale=bound.scale, method=method, time_limit=time_limit, rng=rng,
-        progress=progress,
-    )
+    modules = (layer_pair_modules(*layer, activation=act),
+               layer_pair_modules(*pruned, activation=act))
+    if search_result is None:
+        result = worst_case(*modules, beta=coreset.beta, scale=bound.scale, method=method,
+                            time_limit=time_limit, rng=rng, progress=progress)
+    else:
+        result = _reusable(search_result, modules, coreset.beta, bound.scale)
     found, certified = float(result.error), float(result.upper_bound)
     verdict = _verdict(found, certified, bound.epsilon)
     data_error = None
@@ -163,7 +188,7 @@ def check_guarantee(
                       "activation": act, "beta": coreset.beta,
                       "sample_size": coreset.sample_size, "paper_constant": paper_constant,
                       "certified": certified if math.isfinite(certified) else None,
-                      "method": method, "status": result.status})
+                      "method": method, "status": result.status, **(metadata or {})})
     return GuaranteeCheck(
         verdict=verdict, epsilon=bound.epsilon, found=found, certified=certified,
         tightness=found / bound.epsilon if bound.epsilon > 0 else math.inf,
