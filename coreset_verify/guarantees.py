@@ -155,17 +155,18 @@ def _layer_stats(W_in, b_in, W_out_part, act, beta, form, pr, counts, m) -> _Par
             "A neuron with positive sensitivity has sampling probability 0: "
             "the estimate would be biased and no bound holds."
         )
-    ratio = np.zeros_like(pr)
-    ratio[used] = 1 / pr[used]
-    t_eff = float(np.max(S.max(axis=0) * ratio)) if np.any(used) else 0.0
+    # Divide by pr (never multiply by 1/pr: a subnormal pr would overflow).
+    t_eff = float(np.max(S.max(axis=0)[used] / pr[used])) if np.any(used) else 0.0
     lip = act.lipschitz
     weighted = A * norms  # |W_ij| ||w_j||
     lip_graph = lip * weighted.sum(axis=1)
-    lip_prior = lip_graph + lip * np.max(weighted * ratio, axis=1)
+    lip_prior = lip_graph + lip * np.max(weighted[:, used] / pr[used], axis=1, initial=0.0)
     if counts is None:
         lip_real, cap = None, np.full(scale.shape, 1 + t_eff)
     else:
-        draws = counts * ratio / m  # cnt_j / (m pr_j)
+        draws = np.zeros_like(pr)  # cnt_j / (m pr_j); zero where never drawn
+        drawn = counts > 0
+        draws[drawn] = counts[drawn] / (m * pr[drawn])
         lip_real = lip * (np.abs(1 - draws) * weighted).sum(axis=1)
         cap = 1 + S @ draws
     return _PartStats(m, t_eff, scale, low, lip_graph, lip_prior, lip_real, cap)

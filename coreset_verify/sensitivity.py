@@ -176,8 +176,9 @@ def _column_scores(xp, W_out, env, per_output: bool):
         T = block @ env
         scale.append(T)
         if per_output:
-            # 1/T_i, and 0 where T_i = 0 (such a row carries no error at all)
-            block *= (1 / xp.where(T > 0, T, xp.inf))[:, None]  # in place, in cache
+            # divide (not multiply by 1/T_i: that overflows for subnormal T_i);
+            # T_i = 0 rows become 0 (they carry no error at all). In place, in cache.
+            block /= xp.where(T > 0, T, xp.inf)[:, None]
         colmax = xp.maximum(colmax, xp.max(block, axis=0))
     return colmax, xp.concat(scale)
 
@@ -284,6 +285,8 @@ def output_sensitivities(
     xp, W_in, b_in, W_out = check_layer(func, W_in, b_in, W_out)
     lo, hi, _ = _activation_range(xp, W_in, b_in, beta, act)
     env = to_numpy(_envelope(xp, lo, hi)).astype(np.float64)
-    A = np.abs(to_numpy(W_out).astype(np.float64)) * env
+    W = to_numpy(W_out).astype(np.float64)
+    check_finite_rows(func, "W_out", W.sum(axis=1), W, axis=1)
+    A = np.abs(W) * env
     T = A.sum(axis=1, keepdims=True)
     return np.divide(A, T, out=np.zeros_like(A), where=T > 0)

@@ -1,0 +1,306 @@
+"""The library against a naive loop implementation of DESIGN.md's formulas.
+
+The oracle below is written from the formulas alone, with Python for-loops
+over float64 scalars: phi_hi, phi_lo, the envelope, T_i, the per-output
+sensitivities s_i[j], s, t, pr, and the re-weighting U given counts. Every
+library result must agree with it to rtol 1e-12 (float64).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, note
+from hypothesis import strategies as st
+
+from coreset_verify import (
+    envelope,
+    get_activation,
+    layer_coreset,
+    layer_sensitivities,
+    neuron_coreset,
+    output_sensitivities,
+    phi_hi,
+    phi_lo,
+)
+from coreset_verify.strategies import activations, balls, layers
+
+RTOL = 1e-12
+ATOL = 0.0
+
+
+# --------------------------------------------------------------------------
+# The oracle
+# --------------------------------------------------------------------------
+
+
+def naive_phi(activation, z):
+    """phi at one float64 scalar."""
+    return float(get_activation(activation)(np.array([z], dtype=np.float64))[0])
+
+
+def naive_layer(W_in, b_in, W_out, beta, activation, reduction="per-output"):
+    """Every quantity of DESIGN.md, "The mathematics in one page", by loops."""
+    n, d = len(W_in), len(W_in[0])
+    k = len(W_out)
+    hi, lo, env = [], [], []
+    for j in range(n):
+        norm = math.sqrt(sum(float(W_in[j][c]) ** 2 for c in range(d)))
+        hi.append(naive_phi(activation, float(b_in[j]) + beta * norm))
+        lo.append(naive_phi(activation, float(b_in[j]) - beta * norm))
+        env.append(max(abs(lo[j]), abs(hi[j])))
+    T = [sum(abs(float(W_out[i][j])) * env[j] for j in range(n)) for i in range(k)]
+    s_out = [
+        [abs(float(W_out[i][j])) * env[j] / T[i] if T[i] > 0 else 0.0 for j in range(n)]
+        for i in range(k)
+    ]
+    s = []
+    for j in range(n):
+        if reduction == "per-output":
+            s.append(max(s_out[i][j] for i in range(k)))
+        else:  # "raw-max": max_i |W_out[i, j]| env[j], no normalisation
+            s.append(max(abs(float(W_out[i][j])) * env[j] for i in range(k)))
+    t = sum(s)
+    pr = [s[j] / t if t > 0 else 0.0 for j in range(n)]
+    return {"hi": hi, "lo": lo, "env": env, "T": T, "s_out": s_out, "s": s, "t": t, "pr": pr}
+
+
+def naive_reweight(W_out, counts, pr, m):
+    """U[i, j] = W_out[i, j] cnt[j] / (m pr[j]), zero where cnt[j] = 0; (k, n)."""
+    k, n = len(W_out), len(W_out[0])
+    U = [[0.0] * n for _ in range(k)]
+    for i in range(k):
+        for j in range(n):
+            if counts[j] > 0:
+                U[i][j] = float(W_out[i][j]) * int(counts[j]) / (m * pr[j])
+    return np.array(U)
+
+
+def naive_split(W_out):
+    """Positive part max(W, 0) and negative part max(-W, 0), both >= 0."""
+    pos = [[max(float(w), 0.0) for w in row] for row in W_out]
+    neg = [[max(-float(w), 0.0) for w in row] for row in W_out]
+    return pos, neg
+
+
+def scatter(coreset, n):
+    """weight_out scattered back to (k, n) (zero columns for pruned neurons)."""
+    idx = np.asarray(coreset.indices)
+    W = np.asarray(coreset.weight_out, dtype=np.float64)
+    full = np.zeros((W.shape[0], n))
+    full[:, idx] = W
+    return full
+
+
+def assert_close(got, want, what):
+    np.testing.assert_allclose(
+        np.asarray(got, dtype=np.float64), np.asarray(want, dtype=np.float64),
+        rtol=RTOL, atol=ATOL, err_msg=what,
+    )
+
+
+# --------------------------------------------------------------------------
+# Sensitivities
+# --------------------------------------------------------------------------
+
+
+@given(
+    layer=layers(),
+    activation=activations(),
+    beta=balls(),
+    reduction=st.sampled_from(["per-output", "raw-max"]),
+)
+def test_sensitivities_match_oracle(layer, activation, beta, reduction):
+    W_in, b_in, W_out = layer
+    want = naive_layer(W_in, b_in, W_out, beta, activation, reduction)
+    note(f"oracle t={want['t']}")
+    kw = {"beta": beta, "activation": activation}
+    assert_close(phi_hi(W_in, b_in, **kw), want["hi"], "phi_hi")
+    assert_close(phi_lo(W_in, b_in, **kw), want["lo"], "phi_lo")
+    assert_close(envelope(W_in, b_in, **kw), want["env"], "envelope")
+    assert_close(output_sensitivities(W_in, b_in, W_out, **kw), want["s_out"], "s_i[j]")
+    sens = layer_sensitivities(W_in, b_in, W_out, reduction=reduction, **kw)
+    assert_close(sens.envelope, want["env"], "Sensitivities.envelope")
+    assert_close(sens.scale, want["T"], "T")
+    assert_close(sens.sensitivity, want["s"], "s")
+    assert_close(sens.total, want["t"], "t")
+    assert_close(sens.probabilities, want["pr"], "pr")
+
+
+def test_relu_phi_hi_is_the_design_formula_not_the_lower_end():
+    # phi_hi = phi(b + beta ||w||), phi_lo = phi(b - beta ||w||): pinned on a
+    # neuron where the two differ and the lower end is zero.
+    W_in, b_in = np.array([[3.0, 4.0]]), np.array([1.0])
+    np.testing.assert_allclose(phi_hi(W_in, b_in, beta=1.0), [6.0], rtol=RTOL, atol=0)
+    np.testing.assert_allclose(phi_lo(W_in, b_in, beta=1.0), [0.0], rtol=RTOL, atol=0)
+
+
+# --------------------------------------------------------------------------
+# Re-weighting
+# --------------------------------------------------------------------------
+
+
+@given(
+    layer=layers(),
+    activation=activations(),
+    beta=balls(),
+    reduction=st.sampled_from(["per-output", "raw-max"]),
+    m=st.integers(1, 60),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_coreset_matches_oracle(layer, activation, beta, reduction, m, seed):
+    W_in, b_in, W_out = layer
+    n = W_in.shape[0]
+    want = naive_layer(W_in, b_in, W_out, beta, activation, reduction)
+    c = layer_coreset(W_in, b_in, W_out, sample_size=m, beta=beta,
+                      activation=activation, reduction=reduction, rng=seed)
+    assert_close(c.probabilities, want["pr"], "probabilities")
+    assert_close(c.total_sensitivity, want["t"], "total_sensitivity")
+    assert_close(c.scale, want["T"], "scale")
+    assert c.sample_size == m
+    assert int(np.sum(c.counts)) == m
+    U = naive_reweight(W_out, np.asarray(c.counts), want["pr"], m)
+    assert_close(scatter(c, n), U, "weight_out vs naive U")
+    np.testing.assert_array_equal(np.asarray(c.indices), np.flatnonzero(np.asarray(c.counts)))
+
+
+@given(
+    layer=layers(min_k=1, max_k=3),
+    activation=activations(),
+    beta=balls(),
+    reduction=st.sampled_from(["per-output", "raw-max"]),
+    m=st.integers(2, 60),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_split_signs_matches_oracle(layer, activation, beta, reduction, m, seed):
+    # Re-derived from the docstrings of layer_coreset and split_sample_size:
+    # the positive part max(W, 0) and the negative part max(-W, 0) are each a
+    # layer of their own with probabilities pr+ and pr-; m is split in
+    # proportion to t+ and t- (each non-empty part at least one draw); an
+    # entry W_ij > 0 is re-weighted by its part +, W_ij < 0 by its part -.
+    W_in, b_in, W_out = layer
+    n = W_in.shape[0]
+    pos, neg = naive_split(W_out)
+    wp = naive_layer(W_in, b_in, pos, beta, activation, reduction)
+    wn = naive_layer(W_in, b_in, neg, beta, activation, reduction)
+    c = layer_coreset(W_in, b_in, W_out, sample_size=m, beta=beta, activation=activation,
+                      reduction=reduction, rng=seed, split_signs=True)
+    by_sign = {p.sign: p for p in c.parts}
+    assert set(by_sign) == {1, -1}
+    p_pos, p_neg = by_sign[1], by_sign[-1]
+    assert_close(p_pos.probabilities, wp["pr"], "pr+")
+    assert_close(p_neg.probabilities, wn["pr"], "pr-")
+    assert p_pos.sample_size + p_neg.sample_size == m
+    total = wp["t"] + wn["t"]
+    assert abs(p_pos.sample_size - m * wp["t"] / total) <= 1.0
+    for part, t in ((p_pos, wp["t"]), (p_neg, wn["t"])):
+        assert (part.sample_size >= 1) == (t > 0)
+        assert int(np.sum(part.counts)) == part.sample_size
+    assert_close(c.total_sensitivity, total, "t+ + t-")
+    assert_close(c.scale, np.add(wp["T"], wn["T"]), "T+ + T-")
+    mixture = (p_pos.sample_size * np.array(wp["pr"]) + p_neg.sample_size * np.array(wn["pr"])) / m
+    assert_close(c.probabilities, mixture, "mixture probabilities")
+    np.testing.assert_array_equal(np.asarray(c.counts), p_pos.counts + p_neg.counts)
+    U_pos = naive_reweight(pos, p_pos.counts, wp["pr"], max(p_pos.sample_size, 1))
+    U_neg = naive_reweight(neg, p_neg.counts, wn["pr"], max(p_neg.sample_size, 1))
+    assert_close(scatter(c, n), U_pos - U_neg, "weight_out vs naive U+ - U-")
+
+
+@pytest.mark.parametrize("reduction", ["per-output", "raw-max"])
+def test_distinct_matches_oracle(reduction):
+    gen = np.random.default_rng(7)
+    W_in, b_in, W_out = gen.normal(size=(12, 3)), gen.normal(size=12), gen.normal(size=(2, 12))
+    want = naive_layer(W_in, b_in, W_out, 1.5, "relu", reduction)
+    c = layer_coreset(W_in, b_in, W_out, distinct=5, beta=1.5, rng=3, reduction=reduction)
+    m = c.sample_size
+    U = naive_reweight(W_out, np.asarray(c.counts), want["pr"], m)
+    assert_close(scatter(c, 12), U, "weight_out (distinct)")
+    assert_close(c.probabilities, want["pr"], "probabilities (distinct)")
+
+
+def test_neuron_coreset_is_layer_coreset_with_k_1():
+    gen = np.random.default_rng(11)
+    pts, w, b = gen.normal(size=(9, 4)), gen.normal(size=9), gen.normal(size=9)
+    c = neuron_coreset(pts, w, biases=b, sample_size=7, beta=0.7, rng=5, activation="softplus")
+    want = naive_layer(pts, b, w[None, :], 0.7, "softplus")
+    assert_close(c.probabilities, want["pr"], "pr")
+    U = naive_reweight(w[None, :], np.asarray(c.counts), want["pr"], 7)
+    assert_close(scatter(c, 9), U, "U")
+    assert np.asarray(c.weight_out).shape == (1, c.n_kept)
+    c0 = neuron_coreset(pts, w, sample_size=7, beta=0.7, rng=5)
+    want0 = naive_layer(pts, np.zeros(9), w[None, :], 0.7, "relu")
+    assert_close(c0.probabilities, want0["pr"], "pr (biases default to zero)")
+
+
+# --------------------------------------------------------------------------
+# The uniform bound, recomputed from the docstrings of guarantees.py
+# --------------------------------------------------------------------------
+
+
+def naive_uniform(W_in, b_in, W_part, pr, counts, m, *, beta, activation, delta, k):
+    """(statistical, deterministic) of one sampled part, additive form, by loops.
+
+    A net of radius r over the ball (dimension D = min(n, d)) has at most
+    (1 + 2 beta / r)^D points; the union over them and the k outputs costs
+    L = log(2 k / delta) + D log(1 + 2 beta / r). Between net points the error
+    moves by at most r * Lip_i, Lip_i = Lphi sum_j |W_ij - U_ij| ||w_j||; the
+    radius is chosen before sampling with the prior Lipschitz bound
+    Lphi (sum_j |W_ij| ||w_j|| + max_j |W_ij| ||w_j|| / pr_j), and the bound
+    is then evaluated with the realised one, Lphi sum_j |1 - c_j| |W_ij| ||w_j||,
+    c_j = cnt_j / (m pr_j).
+    """
+    from coreset_verify.guarantees import _NET_RADII, concentration_epsilon
+
+    n, d = len(W_in), len(W_in[0])
+    lip = get_activation(activation).lipschitz
+    o = naive_layer(W_in, b_in, W_part, beta, activation)
+    norms = [math.sqrt(sum(float(v) ** 2 for v in row)) for row in W_in]
+    used = [any(o["s_out"][i][j] > 0 for i in range(k)) for j in range(n)]
+    t_eff = max((max(o["s_out"][i][j] for i in range(k)) / pr[j] for j in range(n) if used[j]),
+                default=0.0)
+    c = [counts[j] / (m * pr[j]) if used[j] else 0.0 for j in range(n)]
+    prior, real = [], []
+    for i in range(k):
+        a = [abs(float(W_part[i][j])) * norms[j] for j in range(n)]
+        prior.append(lip * (sum(a) + max(a[j] / pr[j] if used[j] else 0.0 for j in range(n))))
+        real.append(lip * sum(abs(1 - c[j]) * a[j] for j in range(n)))
+    slope_prior = max(prior[i] / o["T"][i] for i in range(k) if o["T"][i] > 0)
+    slope_real = max(real[i] / o["T"][i] for i in range(k) if o["T"][i] > 0)
+    D = min(n, d)
+    best, best_value = None, math.inf
+    for r in beta * _NET_RADII:
+        L = math.log(2 * k / delta) + D * math.log1p(2 * beta / r)
+        value = concentration_epsilon(m, t_eff, L) + r * slope_prior
+        if value < best_value:
+            best, best_value = r, value
+    L = math.log(2 * k / delta) + D * math.log1p(2 * beta / best)
+    statistical = concentration_epsilon(m, t_eff, L) + best * slope_real
+    deterministic = max(1 + sum(o["s_out"][i][j] * c[j] for j in range(n)) for i in range(k))
+    return statistical, deterministic
+
+
+@pytest.mark.parametrize("split", [False, True], ids=["joint", "split"])
+@pytest.mark.parametrize(("activation", "m", "beta"), [("relu", 50, 1.0), ("softplus", 2000, 0.3),
+                                                       ("tanh", 7, 2.0)])
+def test_uniform_bound_matches_its_formula(activation, m, beta, split):
+    gen = np.random.default_rng(5)
+    W_in, b_in, W_out = gen.normal(size=(9, 3)), gen.normal(size=9), gen.normal(size=(2, 9))
+    c = layer_coreset(W_in, b_in, W_out, sample_size=m, beta=beta, activation=activation,
+                      rng=1, split_signs=split)
+    from coreset_verify import theoretical_bound
+
+    b = theoretical_bound(c, delta=0.05, kind="uniform")
+    parts = [p for p in c.parts if p.sample_size > 0]
+    results = []
+    for p in parts:
+        W_part = {0: W_out, 1: np.maximum(W_out, 0), -1: np.maximum(-W_out, 0)}[p.sign]
+        results.append(naive_uniform(W_in, b_in, W_part, p.probabilities, p.counts,
+                                     p.sample_size, beta=beta, activation=activation,
+                                     delta=0.05 / len(parts), k=2))
+    statistical = max(r[0] for r in results)
+    deterministic = max(r[1] for r in results)
+    assert_close(b.statistical, statistical, "uniform statistical")
+    assert_close(b.deterministic, deterministic, "deterministic")
+    assert_close(b.epsilon, min(statistical, deterministic), "epsilon")

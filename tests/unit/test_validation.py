@@ -1,0 +1,251 @@
+"""One table of bad arguments for every public function (DESIGN.md, "Errors").
+
+Each row calls a public function with one bad argument and expects the
+documented exception class and a message that names the argument.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from coreset_verify import (
+    Activation,
+    AssumptionError,
+    InvalidArgumentError,
+    envelope,
+    get_activation,
+    layer_coreset,
+    layer_sensitivities,
+    neuron_coreset,
+    output_sensitivities,
+    phi_hi,
+    phi_lo,
+    register_activation,
+    sample_size_for,
+    theoretical_bound,
+)
+
+try:
+    import torch
+except ImportError:  # pragma: no cover - torch is optional
+    torch = None
+
+_gen = np.random.default_rng(20260101)
+W_IN = _gen.normal(size=(6, 3))
+B_IN = np.abs(_gen.normal(size=6)) + 0.1  # every neuron live on the ball
+W_OUT = _gen.normal(size=(2, 6))
+LAYER = {"W_in": W_IN, "b_in": B_IN, "W_out": W_OUT}
+GOOD = {**LAYER, "sample_size": 5, "beta": 1.0, "rng": 0}
+CORESET = layer_coreset(W_IN, B_IN, W_OUT, sample_size=50, beta=1.0, rng=0)
+NEURON = {"points": W_IN, "weights": W_OUT[0], "sample_size": 5, "beta": 1.0}
+SIZE = {**LAYER, "epsilon": 0.5, "delta": 0.1, "beta": 1.0}
+SENS = {**LAYER, "beta": 1.0}
+HI = {"W_in": W_IN, "b_in": B_IN, "beta": 1.0}
+
+
+def _with(base, **changes):
+    return {**base, **changes}
+
+
+def _bad(a, index, value):
+    a = np.array(a, dtype=np.float64, copy=True)
+    a[index] = value
+    return a
+
+
+XFAIL: dict = {}  # id -> pytest.mark.xfail(strict=True, reason=...) for known bugs
+
+
+def _rows():
+    rows = []
+
+    def add(fn, kwargs, exc, match, id):
+        marks = [XFAIL[id]] if id in XFAIL else []
+        rows.append(pytest.param(fn, kwargs, exc, match, id=id, marks=marks))
+
+    IAE, AE = InvalidArgumentError, AssumptionError
+    layer_fns = [
+        (layer_coreset, GOOD),
+        (layer_sensitivities, SENS),
+        (output_sensitivities, SENS),
+        (sample_size_for, SIZE),
+    ]
+    neuron_fns = [(phi_hi, HI), (phi_lo, HI), (envelope, HI)]
+    # Non-finite weights, in each array, in each function.
+    for fn, base in layer_fns + neuron_fns:
+        for name, index in (("W_in", (1, 2)), ("b_in", (3,)), ("W_out", (1, 4))):
+            if name not in base:
+                continue
+            for value, word in ((np.nan, "nan"), (np.inf, "inf"), (-np.inf, "-inf")):
+                add(fn, _with(base, **{name: _bad(base[name], index, value)}), IAE,
+                    name, f"{fn.__name__}({name}={word})")
+    # Shapes.
+    for fn, base in layer_fns + neuron_fns:
+        add(fn, _with(base, b_in=B_IN[:-1]), IAE, "b_in", f"{fn.__name__}(b_in short)")
+        add(fn, _with(base, W_in=W_IN[0]), IAE, "W_in", f"{fn.__name__}(W_in 1-D)")
+        add(fn, _with(base, W_in=W_IN[:0]), IAE, "W_in", f"{fn.__name__}(W_in n=0)")
+    for fn, base in layer_fns:
+        add(fn, _with(base, W_out=W_OUT[:, :-1]), IAE, "W_out", f"{fn.__name__}(W_out n-1)")
+        add(fn, _with(base, W_out=W_OUT[0]), IAE, "W_out", f"{fn.__name__}(W_out 1-D)")
+    # Dtypes and backends.
+    for fn, base in layer_fns + neuron_fns:
+        add(fn, _with(base, W_in=W_IN.astype(np.int64)), IAE, "W_in",
+            f"{fn.__name__}(W_in int64)")
+        add(fn, _with(base, b_in=B_IN.astype(np.complex128)), IAE, "b_in",
+            f"{fn.__name__}(b_in complex)")
+        add(fn, _with(base, W_in=W_IN.astype(np.float32)), IAE, "W_in.*float32",
+            f"{fn.__name__}(float32 W_in, float64 b_in)")
+        if torch is not None:
+            add(fn, _with(base, W_in=torch.as_tensor(W_IN)), IAE, "W_in=torch",
+                f"{fn.__name__}(torch W_in, numpy rest)")
+    # Radius, activation.
+    for fn, base in layer_fns + neuron_fns:
+        name = fn.__name__
+        for beta, word in ((0.0, "0"), (-1.0, "-1"), (np.nan, "nan"), (np.inf, "inf"),
+                           (True, "True"), ("1", "'1'")):
+            add(fn, _with(base, beta=beta), IAE, "'beta'", f"{name}(beta={word})")
+        add(fn, _with(base, activation="nope"), IAE, "activation", f"{name}(activation=nope)")
+        add(fn, _with(base, activation="silu"), AE, "non-decreasing",
+            f"{name}(activation=silu)")
+    add(neuron_coreset, _with(NEURON, beta=0.0), IAE, "'beta'", "neuron_coreset(beta=0)")
+    add(neuron_coreset, _with(NEURON, activation="silu"), AE, "non-decreasing",
+        "neuron_coreset(activation=silu)")
+    add(neuron_coreset, _with(NEURON, weights=W_OUT), IAE, "'weights'",
+        "neuron_coreset(weights 2-D)")
+    add(neuron_coreset, _with(NEURON, points=W_IN[0], weights=W_OUT[0, :3]), IAE, "'points'",
+        "neuron_coreset(points 1-D)")
+    add(neuron_coreset, _with(NEURON, weights=_bad(W_OUT[0], 2, np.nan)), IAE, "W_out",
+        "neuron_coreset(weights=nan)")
+    # sample_size, distinct, rng.
+    for value, word in ((0, "0"), (-3, "-3"), (1.5, "1.5"), (True, "True"), ("5", "'5'"),
+                        (np.float64(5.0), "np.float64(5)")):
+        add(layer_coreset, _with(GOOD, sample_size=value), IAE, "'sample_size'",
+            f"layer_coreset(sample_size={word})")
+    add(neuron_coreset, _with(NEURON, sample_size=0), IAE, "'sample_size'",
+        "neuron_coreset(sample_size=0)")
+    add(layer_coreset, _with(GOOD, distinct=3), IAE, "sample_size.*distinct",
+        "layer_coreset(sample_size and distinct)")
+    add(layer_coreset, {k: v for k, v in GOOD.items() if k != "sample_size"}, IAE,
+        "sample_size.*distinct", "layer_coreset(neither sample_size nor distinct)")
+    no_m = {k: v for k, v in GOOD.items() if k != "sample_size"}
+    for value in (0, 2.5, True):
+        add(layer_coreset, _with(no_m, distinct=value), IAE, "'distinct'",
+            f"layer_coreset(distinct={value})")
+    add(layer_coreset, _with(no_m, distinct=7), IAE, "distinct=7", "layer_coreset(distinct>n)")
+    add(layer_coreset, _with(no_m, distinct=2, split_signs=True), IAE, "distinct",
+        "layer_coreset(distinct with split_signs)")
+    add(layer_coreset, _with(GOOD, sample_size=1, split_signs=True), IAE, "'sample_size'",
+        "layer_coreset(split_signs, sample_size=1)")
+    add(layer_coreset, _with(GOOD, split_signs=1), IAE, "'split_signs'",
+        "layer_coreset(split_signs=1)")
+    add(layer_coreset, _with(GOOD, reduction="mean"), IAE, "'reduction'",
+        "layer_coreset(reduction=mean)")
+    add(layer_sensitivities, _with(SENS, reduction="mean"), IAE, "'reduction'",
+        "layer_sensitivities(reduction=mean)")
+    add(sample_size_for, _with(SIZE, reduction="mean"), IAE, "'reduction'",
+        "sample_size_for(reduction=mean)")
+    add(layer_coreset, _with(GOOD, max_draws=0), IAE, "'max_draws'",
+        "layer_coreset(max_draws=0)")
+    for rng, word in ((np.random.RandomState(0), "RandomState"), (-1, "-1"), (1.5, "1.5"),
+                      ("0", "'0'"), (True, "True")):
+        add(layer_coreset, _with(GOOD, rng=rng), IAE, "'rng'", f"layer_coreset(rng={word})")
+    # All-zero layers: W_out zero, or every neuron dead on the ball.
+    add(layer_coreset, _with(GOOD, W_out=np.zeros_like(W_OUT)), IAE, "all-zero",
+        "layer_coreset(W_out=0)")
+    add(layer_coreset, _with(GOOD, b_in=np.full(6, -100.0)), IAE, "all-zero",
+        "layer_coreset(all dead)")
+    add(layer_coreset, _with(GOOD, W_out=np.zeros_like(W_OUT), split_signs=True), IAE,
+        "all-zero", "layer_coreset(W_out=0, split_signs)")
+    add(layer_sensitivities, _with(SENS, W_out=np.zeros_like(W_OUT)), IAE, "all-zero",
+        "layer_sensitivities(W_out=0)")
+    add(sample_size_for, _with(SIZE, b_in=np.full(6, -100.0)), IAE, "all-zero",
+        "sample_size_for(all dead)")
+    # epsilon, delta, kind, form.
+    for value, word in ((0.0, "0"), (1.0, "1"), (1.5, "1.5"), (-0.1, "-0.1"),
+                        (np.nan, "nan"), (True, "True")):
+        add(sample_size_for, _with(SIZE, epsilon=value), IAE, "'epsilon'",
+            f"sample_size_for(epsilon={word})")
+        add(sample_size_for, _with(SIZE, delta=value), IAE, "'delta'",
+            f"sample_size_for(delta={word})")
+        add(theoretical_bound, {"coreset": CORESET, "delta": value}, IAE, "'delta'",
+            f"theoretical_bound(delta={word})")
+    add(theoretical_bound, {"coreset": CORESET, "delta": 0.1, "kind": "worst"}, IAE,
+        "'kind'", "theoretical_bound(kind=worst)")
+    add(theoretical_bound, {"coreset": CORESET, "delta": 0.1, "form": "relative"}, IAE,
+        "'form'", "theoretical_bound(form=relative)")
+    add(theoretical_bound, {"coreset": (W_IN, B_IN, W_OUT), "delta": 0.1}, IAE,
+        "'coreset'", "theoretical_bound(coreset=tuple)")
+    add(theoretical_bound, {"coreset": CORESET, "delta": 0.1, "kind": "paper",
+                            "paper_constant": 0.0}, IAE, "'paper_constant'",
+        "theoretical_bound(paper_constant=0)")
+    add(sample_size_for, _with(SIZE, kind="worst"), IAE, "'kind'", "sample_size_for(kind=worst)")
+    add(sample_size_for, _with(SIZE, activation="silu"), AE, "non-decreasing",
+        "sample_size_for(silu)")
+    # The multiplicative uniform bound needs phi > 0: ReLU is not.
+    add(theoretical_bound, {"coreset": CORESET, "delta": 0.1, "kind": "uniform",
+                            "form": "multiplicative"}, AE, "positive",
+        "theoretical_bound(relu, uniform multiplicative)")
+    add(sample_size_for, _with(SIZE, kind="uniform", form="multiplicative"), AE, "positive",
+        "sample_size_for(relu, uniform multiplicative)")
+    add(sample_size_for, _with(SIZE, activation="tanh", kind="pointwise",
+                               form="multiplicative"), AE, "non-negative",
+        "sample_size_for(tanh, pointwise multiplicative)")
+    # Activations.
+    add(get_activation, {"activation": "nope"}, IAE, "activation", "get_activation(nope)")
+    add(get_activation, {"activation": 3}, IAE, "activation", "get_activation(3)")
+    add(register_activation, {"activation": "relu"}, IAE, "Activation",
+        "register_activation(str)")
+    add(register_activation, {"activation": get_activation("relu")}, IAE,
+        "already registered", "register_activation(duplicate)")
+    add(Activation, {"name": "x", "function": lambda z, xp: z, "is_nondecreasing": True,
+                     "is_nonnegative": True, "is_positive": True, "lipschitz": float("nan")},
+        IAE, "lipschitz", "Activation(lipschitz=nan)")
+    add(Activation, {"name": "x", "function": lambda z, xp: z, "is_nondecreasing": True,
+                     "is_nonnegative": False, "is_positive": True, "lipschitz": 1.0},
+        IAE, "is_positive", "Activation(positive, not nonnegative)")
+    return rows
+
+
+ROWS = _rows()
+
+
+@pytest.mark.parametrize(("fn", "kwargs", "exc", "match"), ROWS)
+def test_bad_argument_raises_documented_error(fn, kwargs, exc, match):
+    with pytest.raises(exc, match=match) as info:
+        fn(**kwargs)
+    # InvalidArgumentError is a ValueError; AssumptionError is one of those.
+    assert isinstance(info.value, ValueError)
+    if exc is InvalidArgumentError:
+        assert not isinstance(info.value, AssumptionError), str(info.value)
+
+
+def test_table_covers_every_public_function():
+    called = {p.values[0].__name__ for p in ROWS}
+    assert called >= {
+        "layer_coreset", "neuron_coreset", "theoretical_bound", "sample_size_for",
+        "layer_sensitivities", "phi_hi", "phi_lo", "envelope", "output_sensitivities",
+        "get_activation", "register_activation",
+    }
+
+
+def test_distinct_above_live_neurons_fails_fast():
+    # Two of six neurons are dead on the ball: distinct=5 cannot be reached.
+    b_in = B_IN.copy()
+    b_in[:2] = -100.0
+    start = time.perf_counter()
+    with pytest.raises(InvalidArgumentError, match="distinct=5"):
+        layer_coreset(W_IN, b_in, W_OUT, distinct=5, beta=1.0, rng=0)
+    assert time.perf_counter() - start < 1.0
+
+
+def test_distinct_unreachable_by_max_draws_stops():
+    # A live neuron of tiny probability: max_draws stops the loop with an error.
+    W_out = W_OUT.copy()
+    W_out[:, 0] = 1e-12
+    start = time.perf_counter()
+    with pytest.raises(InvalidArgumentError, match="distinct=6"):
+        layer_coreset(W_IN, B_IN, W_out, distinct=6, beta=1.0, rng=0, max_draws=1000)
+    assert time.perf_counter() - start < 1.0
