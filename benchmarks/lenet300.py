@@ -261,7 +261,7 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true",
                         help="1 seed, 3 training epochs, 1 fine-tune epoch, 3 s search")
     parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--finetune", type=int, default=3)
+    parser.add_argument("--finetune", type=int, default=10)
     parser.add_argument("--params", type=float, default=0.1)
     parser.add_argument("--delta", type=float, default=0.1)
     parser.add_argument("--search-seconds", type=float, default=20.0)

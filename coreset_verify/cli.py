@@ -126,12 +126,14 @@ def _cmd_audit(args: argparse.Namespace) -> int:
 
 
 def _audit_table(reports) -> str:
-    lines = ["| pruner | checks passed | failed |", "|---|---|---|"]
+    lines = ["| pruner | checks passed | failed | not applicable (claim not made) |",
+             "|---|---|---|---|"]
     for name, r in reports.items():
         ran = [c for c in r.results if not c.skipped]
         passed = sum(c.passed for c in ran)
         failed = ", ".join(r.failed) or "-"
-        lines.append(f"| {name} | {passed}/{len(ran)} | {failed} |")
+        skipped = ", ".join(c.name for c in r.results if c.skipped) or "-"
+        lines.append(f"| {name} | {passed}/{len(ran)} | {failed} | {skipped} |")
     return "\n".join(lines)
 
 
