@@ -1,4 +1,4 @@
-"""Command line: ``coreset-verify demo | prune | audit``. The only module that prints."""
+"""Command line: ``coreset-verify demo | prune | audit | bench``. The only module that prints."""
 
 from __future__ import annotations
 
@@ -137,6 +137,25 @@ def _audit_table(reports) -> str:
     return "\n".join(lines)
 
 
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from .benchmark import construction_benchmark
+
+    rows = construction_benchmark(size=args.size, sample_size=args.sample_size,
+                                  repeats=args.repeats, progress=_progress(not args.json))
+    if args.json:
+        print(json.dumps([row.to_dict() for row in rows], indent=2))
+        return 0
+    print(f"layer_coreset on a {args.size} x {args.size} float32 layer pair, "
+          f"m = {args.sample_size}; best of {args.repeats}")
+    print("| backend | floor (ms) | ours (ms) | ours / floor | loop / ours |")
+    print("|---|---|---|---|---|")
+    for r in rows:
+        loop = "-" if r.loop is None else f"{r.loop_over_ours:.1f}"
+        print(f"| {r.backend} | {r.floor * 1e3:.2f} | {r.ours * 1e3:.2f} | "
+              f"{r.ours_over_floor:.2f} | {loop} |")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="coreset-verify",
@@ -209,6 +228,18 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--report", help="folder for audit.md, audit.png, audit.json")
     audit.add_argument("--json", action="store_true")
     audit.set_defaults(run=_cmd_audit)
+
+    bench = sub.add_parser(
+        "bench", help="time layer_coreset against reading the weights once",
+        description="Time layer_coreset on a SIZE x SIZE float32 layer pair against the "
+        "floor (row norms of W_in plus column maxima of W_out) and a one-draw-at-a-time "
+        "Python loop; print the ratios, measured side by side.",
+    )
+    bench.add_argument("--size", type=int, default=4096)
+    bench.add_argument("--sample-size", type=int, default=1024)
+    bench.add_argument("--repeats", type=int, default=7)
+    bench.add_argument("--json", action="store_true")
+    bench.set_defaults(run=_cmd_bench)
     return parser
 
 

@@ -252,7 +252,8 @@ def _sensitivities(
 ) -> Sensitivities:
     lo, hi, _ = _activation_range(xp, W_in, b_in, beta, act)
     env = _envelope(xp, lo, hi)
-    colmax, scale = _column_scores(xp, W_out, env, reduction == "per-output")
+    with np.errstate(invalid="ignore", over="ignore"):  # non-finite input: checked next
+        colmax, scale = _column_scores(xp, W_out, env, reduction == "per-output")
     check_finite_rows(func, "W_out", colmax, W_out, axis=0)
     s = to_numpy(colmax).astype(np.float64) * to_numpy(env).astype(np.float64)
     total = float(np.sum(s))

@@ -88,3 +88,12 @@ def test_demo_json(tmp_path):
     # second run loads the cached model
     again = cli("demo", "--json", "--time-limit", "1", "--report", "", env=env)
     assert json.loads(again.stdout)["model_cached"] is True
+
+
+def test_bench_json():
+    out = cli("bench", "--size", "256", "--sample-size", "64", "--repeats", "2", "--json")
+    assert out.returncode == 0, out.stderr
+    rows = json.loads(out.stdout)
+    assert rows[0]["backend"] == "numpy"
+    assert rows[0]["ours_over_floor"] > 0
+    assert rows[0]["loop_over_ours"] > 0
