@@ -157,11 +157,21 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
     parser = argparse.ArgumentParser(
         prog="coreset-verify",
         description="Prune neural-network layers with provable coresets "
         "(Mussay et al., ICLR 2020) and check the guarantee.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n"
+        "  coreset-verify demo                      train, prune, bound, search, report\n"
+        "  coreset-verify prune model.pt --keep 0.1 --params --beta 15 -o small.pt\n"
+        "  coreset-verify audit --report reports/audit\n"
+        "  coreset-verify bench --json\n\n"
+        "Each command takes --help; --json prints machine-readable results.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     demo = sub.add_parser(
         "demo", help="train LeNet-300-100 on 5k MNIST digits, prune, bound, search, report",
