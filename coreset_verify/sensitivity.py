@@ -35,7 +35,7 @@ REDUCTIONS = ("per-output", "raw-max")
 # Rows of W_out processed per step on a CPU: small enough that the |W_out|
 # block stays in cache between its three uses, large enough that per-call
 # overhead is amortised (benchmarks/construction.py measures it).
-_CPU_BLOCK_ELEMENTS = 1 << 18
+_CPU_BLOCK_ELEMENTS = 1 << 17
 
 
 @dataclass(frozen=True)
