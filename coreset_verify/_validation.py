@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from array_api_compat import array_namespace, is_torch_array
 
-from .errors import InvalidArgumentError
+from .errors import InvalidArgumentError, MissingDependencyError
 
 __all__ = [
     "check_int",
@@ -23,6 +23,7 @@ __all__ = [
     "check_positive",
     "check_rng",
     "fail",
+    "import_torch",
 ]
 
 
@@ -177,3 +178,15 @@ def _to_numpy(a: Any) -> np.ndarray:
 
 
 to_numpy = _to_numpy
+
+
+def import_torch():
+    """The torch module, or a :class:`MissingDependencyError` saying how to get it."""
+    try:
+        import torch
+    except ImportError:
+        raise MissingDependencyError(
+            "This function needs torch: pip install torch==2.13.0 (CPU) or "
+            "'coreset-verify[torch]'"
+        ) from None
+    return torch

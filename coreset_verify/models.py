@@ -14,20 +14,9 @@ from typing import Any
 import numpy as np
 
 from ._validation import check_int, check_positive
-from .errors import MissingDependencyError
+from ._validation import import_torch as _torch
 
 __all__ = ["TrainResult", "accuracy", "mlp", "train_classifier"]
-
-
-def _torch():
-    try:
-        import torch
-    except ImportError:
-        raise MissingDependencyError(
-            "This function needs torch: pip install torch==2.13.0 (CPU) or "
-            "'coreset-verify[torch]'"
-        ) from None
-    return torch
 
 
 def mlp(sizes: Sequence[int], *, activation: str = "relu", seed: int = 0) -> Any:

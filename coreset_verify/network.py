@@ -25,9 +25,10 @@ from typing import Any
 import numpy as np
 
 from ._validation import check_int, check_open_unit, check_positive, check_rng, fail
+from ._validation import import_torch as _torch
 from .activations import Activation, get_activation
 from .coreset import LayerCoreset, layer_coreset
-from .errors import InvalidArgumentError, MissingDependencyError
+from .errors import InvalidArgumentError
 from .guarantees import KINDS, Bound, sample_size_for, theoretical_bound
 from .sensitivity import layer_sensitivities
 
@@ -52,17 +53,6 @@ ORDERS = ("bottom-up", "top-down")
 # Relative outward margin on every propagated radius: covers float64 rounding
 # in the interval arithmetic (a few ulps per operation; proofs_notes/network.md).
 _RADIUS_MARGIN = 1e-9
-
-
-def _torch():
-    try:
-        import torch
-    except ImportError:
-        raise MissingDependencyError(
-            "This function needs torch: pip install torch==2.13.0 (CPU) or "
-            "'coreset-verify[torch]'"
-        ) from None
-    return torch
 
 
 def linear_layers(model: Any) -> list[int]:
