@@ -112,8 +112,12 @@ def _first_layer(model, data, *, seed, sample_size, beta, delta, time_limit, rep
                   for p in (model[0].weight, model[0].bias, model[2].weight))
     coreset = layer_coreset(*layer, sample_size=sample_size, beta=beta, rng=seed)
     report("search", f"worst case over the ball, {time_limit:g} s")
+
+    def on_stage(stage: str, done: int, total: int) -> None:
+        report("search", f"{stage} ({done}/{total})" if total else f"{stage} done")
+
     uniform = check_guarantee(*layer, coreset, delta=delta, kind="uniform",
-                              time_limit=time_limit, rng=seed)
+                              time_limit=time_limit, rng=seed, progress=on_stage)
     others = {kind: check_guarantee(*layer, coreset, delta=delta, kind=kind,
                                     search_result=uniform.worst_case)
               for kind in ("pointwise", "paper")}
