@@ -133,7 +133,9 @@ def check_guarantee(
     method : str
         ``worst_case`` method.
     data : array, shape (N, d), optional
-        Inputs whose largest error is reported beside the worst case.
+        Inputs whose largest error is reported beside the worst case; the
+        search also starts from them, so ``found`` is at least their error
+        when they lie in the ball.
     counterexample_dir : path, optional
         Where a violation is saved (``NAME.npz`` + ``NAME.json``).
     search_result : WorstCase, optional
@@ -168,17 +170,17 @@ def check_guarantee(
     act = coreset.activation.name
     modules = (layer_pair_modules(*layer, activation=act),
                layer_pair_modules(*pruned, activation=act))
+    data64 = None if data is None else np.asarray(to_numpy(data), dtype=np.float64)
     if search_result is None:
         result = worst_case(*modules, beta=coreset.beta, scale=bound.scale, method=method,
-                            time_limit=time_limit, rng=rng, progress=progress)
+                            time_limit=time_limit, rng=rng, progress=progress, starts=data64)
     else:
         result = _reusable(search_result, modules, coreset.beta, bound.scale)
     found, certified = float(result.error), float(result.upper_bound)
     verdict = _verdict(found, certified, bound.epsilon)
     data_error = None
-    if data is not None:
-        x = np.asarray(to_numpy(data), dtype=np.float64)
-        data_error = float(np.max(layer_errors(layer, pruned, bound.scale, x, act)))
+    if data64 is not None:
+        data_error = float(np.max(layer_errors(layer, pruned, bound.scale, data64, act)))
     saved = None
     if verdict == VIOLATED and counterexample_dir is not None:
         saved = save_counterexample(

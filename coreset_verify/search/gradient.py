@@ -30,7 +30,7 @@ class GradientOutcome:
 
 
 def starting_points(problem: Problem, restarts: int, rng: np.random.Generator,
-                    ) -> np.ndarray:
+                    extra: np.ndarray | None = None) -> np.ndarray:
     """Directions of the first layer's rows (both signs) plus random points.
 
     Returns
@@ -38,8 +38,9 @@ def starting_points(problem: Problem, restarts: int, rng: np.random.Generator,
     numpy.ndarray, shape (m, d)
         ``center +- radius * w_j / ||w_j||`` for rows ``w_j`` of the first
         ``nn.Linear`` of the original (at most ``MAX_DIRECTION_STARTS`` rows,
-        chosen at random), then ``restarts`` points drawn from the domain.
-        Not yet projected onto the domain.
+        chosen at random), then ``restarts`` points drawn from the domain,
+        then the ``extra`` points (e.g. data) when given. Not yet projected
+        onto the domain.
     """
     dom = problem.domain
     w = problem.f[0].weight
@@ -48,12 +49,15 @@ def starting_points(problem: Problem, restarts: int, rng: np.random.Generator,
     if len(w) > MAX_DIRECTION_STARTS:
         w = w[rng.choice(len(w), MAX_DIRECTION_STARTS, replace=False)]
     dirs = dom.center + dom.radius * np.vstack([w, -w])
-    return np.vstack([dirs, dom.center, dom.sample(restarts, rng)])
+    points = [dirs, dom.center[None], dom.sample(restarts, rng)]
+    if extra is not None:
+        points.append(np.asarray(extra, dtype=float))
+    return np.vstack(points)
 
 
 def gradient_search(problem: Problem, *, restarts: int = 64, steps: int = 200,
                     rng: np.random.Generator, deadline: float = math.inf,
-                    keep: int = 8) -> GradientOutcome:
+                    keep: int = 8, extra: np.ndarray | None = None) -> GradientOutcome:
     """Projected Adam ascent on ``max_i |f_i - g_i| / scale_i`` from many starts.
 
     Parameters
@@ -71,6 +75,8 @@ def gradient_search(problem: Problem, *, restarts: int = 64, steps: int = 200,
         ``time.perf_counter()`` value after which to stop early.
     keep : int
         How many of the best points (over all starts and steps) to return.
+    extra : numpy.ndarray, shape (m, d), optional
+        More starting points (``worst_case(starts=...)``).
 
     Returns
     -------
@@ -80,7 +86,7 @@ def gradient_search(problem: Problem, *, restarts: int = 64, steps: int = 200,
 
     layers = problem.torch_layers()
     dtype, device = layers[0][0][0].dtype, layers[0][0][0].device
-    x0 = torch.as_tensor(starting_points(problem, restarts, rng), dtype=dtype,
+    x0 = torch.as_tensor(starting_points(problem, restarts, rng, extra), dtype=dtype,
                          device=device)
     x = problem.domain.project(x0).detach().requires_grad_(True)
     lr0 = 0.05 * problem.domain.radius

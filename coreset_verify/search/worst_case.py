@@ -50,6 +50,7 @@ class _Run:
     upper: float = math.inf
     stages: list = field(default_factory=list)
     solver_status: str | None = None
+    starts: np.ndarray | None = None
 
     def offer(self, x: np.ndarray) -> float:
         """Evaluate ``x`` (torch float64); keep it if it is the best so far."""
@@ -72,6 +73,31 @@ class _Run:
         self.upper = min(self.upper, upper)
         if self.progress is not None:
             self.progress(name, len(self.stages), 0)
+
+
+def _check_starts(starts, problem: Problem) -> np.ndarray | None:
+    """``starts`` as a projected float64 (m, d) array, or None."""
+    if starts is None:
+        return None
+    import torch
+
+    pts = np.asarray(starts.detach().cpu() if hasattr(starts, "detach") else starts,
+                     dtype=float)
+    d = problem.domain.center.shape[0]
+    if pts.ndim != 2 or pts.shape[1] != d or pts.shape[0] < 1 or not np.all(np.isfinite(pts)):
+        raise InvalidArgumentError(
+            f"starts must be a finite array of shape (m, {d}) with m >= 1 (one input per "
+            f"row); got shape {pts.shape}.")
+    return problem.domain.project(torch.as_tensor(pts)).numpy()
+
+
+def _offer_best(run: _Run, points: np.ndarray) -> None:
+    import torch
+
+    layers = run.problem.torch_layers(torch.float64, "cpu")
+    with torch.no_grad():
+        vals = run.problem.signed_differences(torch.as_tensor(points), layers)
+    run.offer(points[int(np.argmax(vals.abs().amax(1).numpy()))])
 
 
 def _check_options(method: str, time_limit, restarts, progress) -> None:
@@ -102,7 +128,7 @@ def _stage_gradient(run: _Run, rng: np.random.Generator, restarts: int,
                     fraction: float) -> np.ndarray:
     since = time.perf_counter()
     out = gradient_search(run.problem, restarts=restarts, rng=rng,
-                          deadline=run.deadline(fraction))
+                          deadline=run.deadline(fraction), extra=run.starts)
     for x in out.points[:1]:
         run.offer(x)
     run.record("gradient", float(out.values[0]), math.inf, since, STATUS_LOCAL)
@@ -168,7 +194,7 @@ def _start_points(run: _Run, rng: np.random.Generator, restarts: int) -> np.ndar
     import torch
 
     pts = run.problem.domain.project(
-        torch.as_tensor(starting_points(run.problem, restarts, rng))).numpy()
+        torch.as_tensor(starting_points(run.problem, restarts, rng, run.starts))).numpy()
     layers = run.problem.torch_layers(torch.float64, "cpu")
     with torch.no_grad():
         vals = run.problem.signed_differences(torch.as_tensor(pts), layers)
@@ -232,7 +258,7 @@ def _final_status(run: _Run, method: str) -> str:
 def worst_case(original, pruned, *, beta: float | None = None,
                lower=None, upper=None, scale=None, method: str = "auto",
                time_limit: float | None = None, rng=None, restarts: int = 64,
-               progress: Progress | None = None) -> WorstCase:
+               progress: Progress | None = None, starts=None) -> WorstCase:
     """Find the input where two networks differ most, and bound how much.
 
     Maximises ``max_i |f_i(x) - g_i(x)| / scale[i]`` over the L2 ball
@@ -268,6 +294,11 @@ def worst_case(original, pruned, *, beta: float | None = None,
         ``progress(stage, done, total)`` after each stage (``done`` stages so
         far, ``total`` 0) and each relaxation solved (``done`` of ``total``
         pairs).
+    starts : array_like, shape (m, d), optional
+        Inputs to start from as well (e.g. the data): projected onto the
+        domain, evaluated first (so ``error`` is at least their largest
+        objective when they lie in the domain) and ascended by the gradient
+        stage.
 
     Returns
     -------
@@ -299,8 +330,11 @@ def worst_case(original, pruned, *, beta: float | None = None,
     problem = make_problem(original, pruned, beta=beta, lower=lower, upper=upper,
                            scale=scale)
     rng = np.random.default_rng(rng)
-    run = _Run(problem, time.perf_counter(), time_limit, progress)
+    run = _Run(problem, time.perf_counter(), time_limit, progress,
+               starts=_check_starts(starts, problem))
     run.offer(problem.domain.center)
+    if run.starts is not None:
+        _offer_best(run, run.starts)
     _run_method(run, method, rng, int(restarts))
     return _result(run, method)
 
