@@ -20,7 +20,7 @@ The work is split as einops does: :func:`_layer_stats` reads the weights once
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -44,9 +44,17 @@ __all__ = [
 KINDS = ("pointwise", "uniform", "paper")
 FORMS = ("additive", "multiplicative")
 
-# Net radii tried by the uniform bound, as fractions of beta: log-spaced, fixed
-# in advance (the choice must not depend on the draws; proofs_notes/uniform.md).
-_NET_RADII = np.logspace(-14, 0, 1401)
+# Net radii tried by the uniform bound, as fractions of beta (the ball net) and
+# of the longest semi-axis (the ellipsoid net): log-spaced and fixed in advance.
+# The bound holds for all of them at once (a union over the candidates, which
+# costs log(number of candidates) in the log term), so the best one may be
+# picked after the draws (proofs_notes/uniform.md).
+_NET_RADII = np.logspace(-14, 0, 141)
+_ELLIPSOID_GRID = np.logspace(-8, 0.5, 35)
+# Added to every computed singular value, relative to the largest: a backward
+# stable SVD errs by a small multiple of 1e-16 of it (Weyl), so the semi-axes
+# used are never below the true ones.
+_SVD_MARGIN = 1e-10
 
 
 @dataclass(frozen=True)
@@ -73,6 +81,8 @@ class Bound:
         when ``pr = s / t``), the largest over sign parts.
     net_radius : float or None
         The radius of the net (uniform kind).
+    net : {"ball", "ellipsoid"} or None
+        Which net the uniform kind chose (proofs_notes/uniform.md).
     assumptions : tuple of str
         Activation properties the theorem used.
     """
@@ -87,6 +97,7 @@ class Bound:
     deterministic: float
     sensitivity: float
     net_radius: float | None
+    net: str | None
     assumptions: tuple[str, ...]
     layer: tuple[Any, Any, Any, Activation] = field(repr=False, compare=False)
 
@@ -110,9 +121,15 @@ class _PartStats:
     t_eff: float
     scale: np.ndarray  # T_i of the part (additive unit)
     low: np.ndarray  # sum_j |W_ij| phi_lo[j]: lower bound of G_i on the ball
-    lip_graph: np.ndarray  # Lphi sum_j |W_ij| ||w_j||: Lipschitz constant of G_i
-    lip_prior: np.ndarray  # bound on the Lipschitz constant of F_i - F~_i
-    lip_real: np.ndarray | None  # its realised value, when the draws are known
+    # Lipschitz constants, in x for the ball net ("ball") and in z = W_in x for
+    # the ellipsoid net ("z"): of G_i, and of F_i - F~_i before (prior) and
+    # after (real, when the draws are known) sampling.
+    lip_graph: np.ndarray  # Lphi sum_j |W_ij| ||w_j||
+    lip_prior: np.ndarray  # Lphi (sum_j |W_ij| ||w_j|| + max_j |W_ij| ||w_j|| / pr_j)
+    lip_real: np.ndarray | None  # Lphi sum_j |W_ij - U_ij| ||w_j||
+    zlip_graph: np.ndarray  # Lphi ||W_i||_2
+    zlip_prior: np.ndarray  # Lphi (||W_i||_2 + max_j |W_ij| / pr_j)
+    zlip_real: np.ndarray | None  # Lphi ||W_i - U_i||_2
     cap: np.ndarray  # deterministic bound on |F_i - F~_i| / unit_i
 
 
@@ -131,12 +148,17 @@ def concentration_epsilon(m: int, t: float, log_term: float) -> float:
     >>> round(concentration_epsilon(100, 1.0, math.log(2 / 0.1)), 6)
     0.244775
     """
+    return float(_concentration(m, t, np.asarray(log_term, dtype=np.float64)))
+
+
+def _concentration(m: int, t: float, L: np.ndarray) -> np.ndarray:
+    """:func:`concentration_epsilon` for an array of log terms."""
     if m <= 0:
-        return math.inf
-    hoeffding = t * math.sqrt(2 * log_term / m)
-    a = 2 * (t + 1) * log_term / 3
-    bernstein = (a + math.sqrt(a * a + 8 * m * t * log_term)) / (2 * m)
-    return min(hoeffding, bernstein)
+        return np.full_like(L, math.inf)
+    hoeffding = t * np.sqrt(2 * L / m)
+    a = 2 * (t + 1) * L / 3
+    bernstein = (a + np.sqrt(a * a + 8 * m * t * L)) / (2 * m)
+    return np.minimum(hoeffding, bernstein)
 
 
 def _layer_stats(W_in, b_in, W_out_part, act, beta, form, pr, counts, m) -> _PartStats:
@@ -161,15 +183,20 @@ def _layer_stats(W_in, b_in, W_out_part, act, beta, form, pr, counts, m) -> _Par
     weighted = A * norms  # |W_ij| ||w_j||
     lip_graph = lip * weighted.sum(axis=1)
     lip_prior = lip_graph + lip * np.max(weighted[:, used] / pr[used], axis=1, initial=0.0)
+    zlip_graph = lip * np.linalg.norm(A, axis=1)
+    zlip_prior = zlip_graph + lip * np.max(A[:, used] / pr[used], axis=1, initial=0.0)
     if counts is None:
-        lip_real, cap = None, np.full(scale.shape, 1 + t_eff)
+        lip_real = zlip_real = None
+        cap = np.full(scale.shape, 1 + t_eff)
     else:
         draws = np.zeros_like(pr)  # cnt_j / (m pr_j); zero where never drawn
         drawn = counts > 0
         draws[drawn] = counts[drawn] / (m * pr[drawn])
         lip_real = lip * (np.abs(1 - draws) * weighted).sum(axis=1)
+        zlip_real = lip * np.linalg.norm(A * np.abs(1 - draws), axis=1)
         cap = 1 + S @ draws
-    return _PartStats(m, t_eff, scale, low, lip_graph, lip_prior, lip_real, cap)
+    return _PartStats(m, t_eff, scale, low, lip_graph, lip_prior, lip_real,
+                      zlip_graph, zlip_prior, zlip_real, cap)
 
 
 def _per_output_sensitivities(A, env, lo, hi, scale, low, form):
@@ -183,7 +210,8 @@ def _per_output_sensitivities(A, env, lo, hi, scale, low, form):
     return np.divide(num, den, out=np.zeros_like(num), where=num > 0)
 
 
-def _net_terms(stats: _PartStats, form: str, lipschitz: np.ndarray, eps_net: np.ndarray):
+def _net_terms(stats: _PartStats, form: str, graph: np.ndarray, lipschitz: np.ndarray,
+               eps_net: np.ndarray):
     """Worst over outputs of the Lipschitz term per unit of net radius.
 
     Additive: ``L_i / T_i``. Multiplicative: ``(eps L_G_i + L_i) / G_lo_i``.
@@ -197,29 +225,53 @@ def _net_terms(stats: _PartStats, form: str, lipschitz: np.ndarray, eps_net: np.
     live = stats.scale > 0
     if np.any(live & (unit <= 0)):
         return np.full_like(eps_net, math.inf)
-    num = eps_net[:, None] * stats.lip_graph[live] + lipschitz[live]
+    num = eps_net[:, None] * graph[live] + lipschitz[live]
     return np.max(num / unit[live], axis=1, initial=0.0)
 
 
-def _part_epsilon(stats, *, kind, form, delta, k, beta, net_dim, paper):
-    """``(statistical, net_radius)`` for one part at confidence ``1 - delta``."""
+def _nets(log0: float, beta: float, dim: int, axes: np.ndarray):
+    """Every net the uniform bound may use: ``(kind, log term, radius)`` arrays.
+
+    Ball: ``(1 + 2 beta / r)^dim`` points. Ellipsoid ``W_in B`` with semi-axes
+    ``axes``: the axes longer than ``tau`` netted at ``rho``, the others
+    dropped, ``2^(|B|/2) prod_B (1 + 2 a_k / rho)`` points within
+    ``hypot(rho, tau)`` (proofs_notes/uniform.md).
+    """
+    radii = beta * _NET_RADII
+    ball = log0 + dim * np.log1p(2 * beta / radii)
+    if axes.size == 0 or axes[0] <= 0:
+        return [("ball", ball, radii)]
+    grid = axes[0] * _ELLIPSOID_GRID
+    kept = axes[None, :] > grid[:, None]  # (tau, axis)
+    per_axis = np.log1p(2 * axes[None, :] / grid[:, None])  # (rho, axis)
+    ell = log0 + kept.sum(axis=1)[:, None] * math.log(2) / 2 + kept @ per_axis.T
+    reach = np.hypot(grid[:, None], grid[None, :])  # (tau, rho)
+    return [("ball", ball, radii), ("ellipsoid", ell.ravel(), reach.ravel())]
+
+
+def _part_epsilon(stats, *, kind, form, delta, k, beta, geometry, paper):
+    """``(statistical, net_radius, net)`` for one part at confidence ``1 - delta``."""
     m, t = stats.m, stats.t_eff
     if kind == "pointwise":
-        return concentration_epsilon(m, t, math.log(2 * k / delta)), None
+        return concentration_epsilon(m, t, math.log(2 * k / delta)), None, None
     if kind == "paper":
         constant, dimension = paper
-        return math.sqrt(constant * t * (dimension * math.log(t) + math.log(1 / delta)) / m), None
-    radii = beta * _NET_RADII
-    logs = math.log(2 * k / delta) + net_dim * np.log1p(2 * beta / radii)
-    eps_net = np.array([concentration_epsilon(m, t, L) for L in logs])
-    prior = eps_net + radii * _net_terms(stats, form, stats.lip_prior, eps_net)
-    best = int(np.argmin(prior))
-    if stats.lip_real is None:
-        return float(prior[best]), float(radii[best])
-    real = eps_net[best] + radii[best] * _net_terms(
-        stats, form, stats.lip_real, eps_net[best : best + 1]
-    )[0]
-    return float(real), float(radii[best])
+        eps = math.sqrt(constant * t * (dimension * math.log(t) + math.log(1 / delta)) / m)
+        return eps, None, None
+    dim, axes = geometry
+    real = stats.lip_real is not None  # draws known: use the realised constants
+    lips = {"ball": (stats.lip_graph, stats.lip_real if real else stats.lip_prior),
+            "ellipsoid": (stats.zlip_graph, stats.zlip_real if real else stats.zlip_prior)}
+    nets = _nets(math.log(2 * k / delta), beta, dim, axes)
+    union = math.log(sum(len(logs) for _, logs, _ in nets))
+    best = (math.inf, None, None)
+    for net, logs, radii in nets:
+        eps_net = _concentration(m, t, logs + union)
+        value = eps_net + radii * _net_terms(stats, form, *lips[net], eps_net)
+        i = int(np.argmin(value))
+        if value[i] < best[0]:
+            best = (float(value[i]), float(radii[i]), net)
+    return best
 
 
 def _check_kind_form(func, act, kind, form, delta):
@@ -241,18 +293,32 @@ def _paper_args(func, constant, dimension, d):
     return constant, dimension
 
 
-def _combine(parts, *, kind, form, delta, k, beta, net_dim, paper):
+def _combine(parts, *, kind, form, delta, k, beta, geometry, paper):
     """Union over sign parts: each gets ``delta / len(parts)``; the worst wins."""
     share = delta / len(parts)
     results = [
         _part_epsilon(p, kind=kind, form=form, delta=share, k=k, beta=beta,
-                      net_dim=net_dim, paper=paper)
+                      geometry=geometry, paper=paper)
         for p in parts
     ]
-    statistical = max(r[0] for r in results)
+    worst = max(results, key=lambda r: r[0])
     deterministic = max(float(np.max(p.cap)) for p in parts)
-    radius = results[0][1]
-    return statistical, deterministic, radius
+    return worst[0], deterministic, worst[1], worst[2]
+
+
+def _geometry(W_in, beta: float, kind: str) -> tuple[int, np.ndarray]:
+    """``(min(n, d), semi-axes of W_in B)`` for the uniform kind's nets.
+
+    The semi-axes are ``beta`` times the singular values of ``W_in``, each
+    raised by ``_SVD_MARGIN`` times the largest so that they are never
+    underestimated; computed only for the uniform kind.
+    """
+    W = np.asarray(to_numpy(W_in), dtype=np.float64)
+    dim = min(W.shape)
+    if kind != "uniform":
+        return dim, np.zeros(0)
+    sigma = np.linalg.svd(W, compute_uv=False)
+    return dim, beta * (sigma + _SVD_MARGIN * sigma[0])
 
 
 def theoretical_bound(
@@ -319,15 +385,16 @@ def theoretical_bound(
         if p.sample_size > 0
     ]
     return _bound(parts, coreset.layer, act, coreset.beta, kind, form, delta,
-                  coreset.sample_size, needs, paper, coreset.scale)
+                  coreset.sample_size, needs, paper, coreset.scale,
+                  _geometry(W_in, coreset.beta, kind))
 
 
-def _bound(parts, layer, act, beta, kind, form, delta, m, needs, paper, scale) -> Bound:
+def _bound(parts, layer, act, beta, kind, form, delta, m, needs, paper, scale,
+           geometry) -> Bound:
     W_in, b_in, W_out = (np.asarray(to_numpy(a), dtype=np.float64) for a in layer)
-    n, d = W_in.shape
-    statistical, deterministic, radius = _combine(
+    statistical, deterministic, radius, net = _combine(
         parts, kind=kind, form=form, delta=delta, k=W_out.shape[0], beta=beta,
-        net_dim=min(n, d), paper=paper,
+        geometry=geometry, paper=paper,
     )
     return Bound(
         epsilon=min(statistical, deterministic),
@@ -335,7 +402,7 @@ def _bound(parts, layer, act, beta, kind, form, delta, m, needs, paper, scale) -
         kind=kind, form=form, delta=delta, sample_size=m,
         statistical=statistical, deterministic=deterministic,
         sensitivity=max(p.t_eff for p in parts),
-        net_radius=radius, assumptions=needs,
+        net_radius=radius, net=net, assumptions=needs,
         layer=(W_in, b_in, W_out, act),
     )
 
@@ -390,12 +457,13 @@ def sample_size_for(
     xp, W_in, b_in, W_out = check_layer(func, W_in, b_in, W_out)
     paper = _paper_args(func, paper_constant, paper_dimension, W_in.shape[1])
     plan = _plan(func, xp, W_in, b_in, W_out, act, beta, form, split_signs, reduction)
+    geometry = _geometry(W_in, beta, kind)
 
     def eps(m: int) -> float:
         sizes = plan[1](m)
         parts = [_with_m(stats, size) for stats, size in zip(plan[0], sizes, strict=True) if size]
         return _bound(parts, (W_in, b_in, W_out), act, beta, kind, form, delta, m,
-                      needs, paper, plan[2]).epsilon
+                      needs, paper, plan[2], geometry).epsilon
 
     low, high = (1, 2) if not split_signs else (2, 4)
     while eps(high) > epsilon:
@@ -409,8 +477,7 @@ def sample_size_for(
 
 
 def _with_m(stats: _PartStats, m: int) -> _PartStats:
-    return _PartStats(m, stats.t_eff, stats.scale, stats.low, stats.lip_graph,
-                      stats.lip_prior, None, stats.cap)
+    return replace(stats, m=m, lip_real=None, zlip_real=None)
 
 
 def _plan(func, xp, W_in, b_in, W_out, act, beta, form, split_signs, reduction):

@@ -245,13 +245,19 @@ def naive_uniform(W_in, b_in, W_part, pr, counts, m, *, beta, activation, delta,
     A net of radius r over the ball (dimension D = min(n, d)) has at most
     (1 + 2 beta / r)^D points; the union over them and the k outputs costs
     L = log(2 k / delta) + D log(1 + 2 beta / r). Between net points the error
-    moves by at most r * Lip_i, Lip_i = Lphi sum_j |W_ij - U_ij| ||w_j||; the
-    radius is chosen before sampling with the prior Lipschitz bound
-    Lphi (sum_j |W_ij| ||w_j|| + max_j |W_ij| ||w_j|| / pr_j), and the bound
-    is then evaluated with the realised one, Lphi sum_j |1 - c_j| |W_ij| ||w_j||,
+    moves by at most r * Lip_i, Lip_i = Lphi sum_j |1 - c_j| |W_ij| ||w_j||,
     c_j = cnt_j / (m pr_j).
+
+    The ellipsoid net covers z = W_in x instead: semi-axes a_k = beta sigma_k
+    (each raised by 1e-10 sigma_1); axes longer than tau are netted at rho with
+    2^(|B|/2) prod_B (1 + 2 a_k / rho) points, the others dropped, so every z
+    is within hypot(rho, tau) of a net point; the Lipschitz constant in z is
+    Lphi ||W_i - U_i||_2.
+
+    Every candidate (net, radii) holds at once at the price of log(C) more in
+    L, C = the number of candidates; the smallest bound is taken.
     """
-    from coreset_verify.guarantees import _NET_RADII, concentration_epsilon
+    from coreset_verify.guarantees import _ELLIPSOID_GRID, _NET_RADII, concentration_epsilon
 
     n, d = len(W_in), len(W_in[0])
     lip = get_activation(activation).lipschitz
@@ -261,32 +267,56 @@ def naive_uniform(W_in, b_in, W_part, pr, counts, m, *, beta, activation, delta,
     t_eff = max((max(o["s_out"][i][j] for i in range(k)) / pr[j] for j in range(n) if used[j]),
                 default=0.0)
     c = [counts[j] / (m * pr[j]) if used[j] else 0.0 for j in range(n)]
-    prior, real = [], []
+    real, zreal = [], []
     for i in range(k):
         a = [abs(float(W_part[i][j])) * norms[j] for j in range(n)]
-        prior.append(lip * (sum(a) + max(a[j] / pr[j] if used[j] else 0.0 for j in range(n))))
+        w = [abs(float(W_part[i][j])) for j in range(n)]
         real.append(lip * sum(abs(1 - c[j]) * a[j] for j in range(n)))
-    slope_prior = max(prior[i] / o["T"][i] for i in range(k) if o["T"][i] > 0)
-    slope_real = max(real[i] / o["T"][i] for i in range(k) if o["T"][i] > 0)
+        zreal.append(lip * math.sqrt(sum(((1 - c[j]) * w[j]) ** 2 for j in range(n))))
+
+    def slope(values):
+        return max(values[i] / o["T"][i] for i in range(k) if o["T"][i] > 0)
+
+    L0 = math.log(2 * k / delta)
     D = min(n, d)
-    best, best_value = None, math.inf
-    for r in beta * _NET_RADII:
-        L = math.log(2 * k / delta) + D * math.log1p(2 * beta / r)
-        value = concentration_epsilon(m, t_eff, L) + r * slope_prior
-        if value < best_value:
-            best, best_value = r, value
-    L = math.log(2 * k / delta) + D * math.log1p(2 * beta / best)
-    statistical = concentration_epsilon(m, t_eff, L) + best * slope_real
+    candidates = [(L0 + D * math.log1p(2 * beta / r), r, "ball") for r in beta * _NET_RADII]
+    sigma = np.linalg.svd(np.asarray(W_in, dtype=float), compute_uv=False)
+    axes = [beta * (s + 1e-10 * sigma[0]) for s in sigma]
+    for tau in axes[0] * _ELLIPSOID_GRID:
+        big = [ax for ax in axes if ax > tau]
+        for rho in axes[0] * _ELLIPSOID_GRID:
+            L = L0 + len(big) * math.log(2) / 2 + sum(math.log1p(2 * ax / rho) for ax in big)
+            candidates.append((L, math.hypot(rho, tau), "ellipsoid"))
+    lips = {"ball": slope(real), "ellipsoid": slope(zreal)}
+    union = math.log(len(candidates))
+    statistical, net = math.inf, None
+    for L, r, kind in candidates:
+        value = concentration_epsilon(m, t_eff, L + union) + r * lips[kind]
+        if value < statistical:
+            statistical, net = value, kind
     deterministic = max(1 + sum(o["s_out"][i][j] * c[j] for j in range(n)) for i in range(k))
-    return statistical, deterministic
+    return statistical, deterministic, net
 
 
+def uniform_test_layer(shape):
+    """"gaussian": a 9 x 3 layer (the ball net wins); "decaying": 20 x 12 with
+    singular values 10^(-q/2) (the ellipsoid net wins)."""
+    gen = np.random.default_rng(5)
+    if shape == "gaussian":
+        return gen.normal(size=(9, 3)), gen.normal(size=9), gen.normal(size=(2, 9))
+    left, _ = np.linalg.qr(gen.normal(size=(20, 12)))
+    right, _ = np.linalg.qr(gen.normal(size=(12, 12)))
+    W_in = 3 * left @ np.diag(10.0 ** (-np.arange(12) / 2)) @ right.T
+    return W_in, 0.1 * gen.normal(size=20), gen.normal(size=(2, 20))
+
+
+@pytest.mark.parametrize("shape", ["gaussian", "decaying"])
 @pytest.mark.parametrize("split", [False, True], ids=["joint", "split"])
 @pytest.mark.parametrize(("activation", "m", "beta"), [("relu", 50, 1.0), ("softplus", 2000, 0.3),
                                                        ("tanh", 7, 2.0)])
-def test_uniform_bound_matches_its_formula(activation, m, beta, split):
-    gen = np.random.default_rng(5)
-    W_in, b_in, W_out = gen.normal(size=(9, 3)), gen.normal(size=9), gen.normal(size=(2, 9))
+def test_uniform_bound_matches_its_formula(activation, m, beta, split, shape):
+    W_in, b_in, W_out = uniform_test_layer(shape)
+    k = W_out.shape[0]
     c = layer_coreset(W_in, b_in, W_out, sample_size=m, beta=beta, activation=activation,
                       rng=1, split_signs=split)
     from coreset_verify import theoretical_bound
@@ -298,9 +328,20 @@ def test_uniform_bound_matches_its_formula(activation, m, beta, split):
         W_part = {0: W_out, 1: np.maximum(W_out, 0), -1: np.maximum(-W_out, 0)}[p.sign]
         results.append(naive_uniform(W_in, b_in, W_part, p.probabilities, p.counts,
                                      p.sample_size, beta=beta, activation=activation,
-                                     delta=0.05 / len(parts), k=2))
+                                     delta=0.05 / len(parts), k=k))
     statistical = max(r[0] for r in results)
     deterministic = max(r[1] for r in results)
+    assert b.net == max(results, key=lambda r: r[0])[2]
     assert_close(b.statistical, statistical, "uniform statistical")
     assert_close(b.deterministic, deterministic, "deterministic")
     assert_close(b.epsilon, min(statistical, deterministic), "epsilon")
+
+
+def test_the_ellipsoid_net_is_exercised():
+    # Guards the parametrised test above against comparing only ball nets.
+    W_in, b_in, W_out = uniform_test_layer("decaying")
+    c = layer_coreset(W_in, b_in, W_out, sample_size=2000, beta=0.3, activation="softplus",
+                      rng=1)
+    from coreset_verify import theoretical_bound
+
+    assert theoretical_bound(c, delta=0.05, kind="uniform").net == "ellipsoid"
