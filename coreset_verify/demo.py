@@ -57,6 +57,8 @@ class DemoResult:
     worst_certified: float
     verdict_uniform: str
     search_seconds: float
+    # the first layer at more draws: kept, epsilons, error on data
+    by_draws: list[dict[str, float]]
     # the whole network at a parameter budget
     target_params: float
     dense_params: int
@@ -105,6 +107,23 @@ def trained_lenet(data, *, seed: int, epochs: int, report) -> tuple[Any, bool]:
     return model, False
 
 
+def _by_draws(layer, data, *, seed, beta, delta, sizes=(60, 300, 1000, 5000)):
+    """Kept neurons, epsilons and data error of the first layer at several m."""
+    from .guarantees import theoretical_bound
+
+    rows = []
+    for m in sizes:
+        c = layer_coreset(*layer, sample_size=m, beta=beta, rng=seed)
+        bounds = {kind: theoretical_bound(c, delta=delta, kind=kind)
+                  for kind in ("pointwise", "uniform")}
+        errors = layer_errors(layer, c.pruned(), c.scale, data.x_test)
+        rows.append({"draws": m, "kept": c.n_kept,
+                     "epsilon_pointwise": bounds["pointwise"].epsilon,
+                     "epsilon_uniform": bounds["uniform"].epsilon,
+                     "data_error_max": float(errors.max())})
+    return rows
+
+
 def _first_layer(model, data, *, seed, sample_size, beta, delta, time_limit, report):
     from .verdict import check_guarantee
 
@@ -122,7 +141,9 @@ def _first_layer(model, data, *, seed, sample_size, beta, delta, time_limit, rep
                                     search_result=uniform.worst_case)
               for kind in ("pointwise", "paper")}
     errors = layer_errors(layer, coreset.pruned(), coreset.scale, data.x_test)
-    return coreset, uniform, others, errors
+    report("bounds", "epsilons at more draws")
+    return coreset, uniform, others, errors, _by_draws(layer, data, seed=seed, beta=beta,
+                                                      delta=delta)
 
 
 def run_demo(
@@ -146,7 +167,7 @@ def run_demo(
     report = progress or (lambda stage, detail: None)
     data = mnist_5k(rng=seed)
     model, cached = trained_lenet(data, seed=seed, epochs=epochs, report=report)
-    coreset, uniform, others, errors = _first_layer(
+    coreset, uniform, others, errors, by_draws = _first_layer(
         model, data, seed=seed, sample_size=sample_size, beta=beta, delta=delta,
         time_limit=time_limit, report=report)
     report("prune", f"whole network to {target_params:.0%} of its parameters")
@@ -166,6 +187,7 @@ def run_demo(
         data_error_max=float(errors.max()), data_error_mean=float(errors.mean()),
         worst_found=uniform.found, worst_certified=uniform.certified,
         verdict_uniform=uniform.verdict, search_seconds=float(uniform.worst_case.seconds),
+        by_draws=by_draws,
         target_params=target_params, dense_params=pruned.params_before,
         pruned_params=pruned.params_after,
         hidden_before=[layer.n_before for layer in pruned.layers],
@@ -227,6 +249,13 @@ def demo_markdown(r: DemoResult) -> str:
         f"{r.epsilon_uniform_statistical:.3g}) |",
         f"| epsilon, paper form with constant 1 (not a proof) | {r.epsilon_paper:.4f} |",
         f"| verdict on the uniform bound | {r.verdict_uniform} |",
+        "",
+        "The same layer at more draws (no search):",
+        "",
+        "| draws | kept | epsilon pointwise | epsilon uniform | error on data (max) |",
+        "|---|---|---|---|---|",
+        *(f"| {row['draws']} | {row['kept']} | {row['epsilon_pointwise']:.3f} | "
+          f"{row['epsilon_uniform']:.3f} | {row['data_error_max']:.4f} |" for row in r.by_draws),
         "",
         f"## Whole network at {r.target_params:.0%} of its parameters",
         "",
