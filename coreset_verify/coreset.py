@@ -217,7 +217,10 @@ def layer_coreset(
         parts = (SampledPart(0, pr, counts, m),)
         sens_total, scale = sens.total, sens.scale
         factor = _factor(counts, pr, m)
-        weight_out_fn = lambda idx, kept: reweight(xp, W_out, idx, factor[kept])  # noqa: E731
+
+        def weight_out_fn(idx, kept):
+            return reweight(xp, W_out, idx, factor[kept])
+
     counts = sum(p.counts for p in parts)
     kept = np.flatnonzero(counts)
     idx = _index_array(xp, kept, W_out)
