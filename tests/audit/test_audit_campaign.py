@@ -211,19 +211,28 @@ def test_campaign_arguments_are_validated(layer, tmp_path, kwargs, match):
     assert not os.path.exists(tmp_path / "c.jsonl") or not _lines(tmp_path / "c.jsonl")
 
 
-def test_fallback_search_is_a_lower_bound_without_certificate(layer):
+def test_audit_search_is_in_units_of_T_and_verified(layer):
     from coreset_verify.activations import get_activation
-    from coreset_verify.audit._common import scale_of
-    from coreset_verify.audit._search import _fallback, search_worst_case
+    from coreset_verify.audit._common import relative_error
+    from coreset_verify.audit._search import search_worst_case
 
     act = get_activation("relu")
     pruned = uniform_pruner()(*layer.arrays(), size=6, rng=np.random.default_rng(0))
-    scale = scale_of(layer, 1.0, act)
-    low = _fallback(layer, pruned, 1.0, act, scale, 1.0, np.random.default_rng(0))
-    assert low.upper_bound == math.inf
-    assert not low.certified
-    assert np.linalg.norm(low.x) <= 1.0 + 1e-12
     best = search_worst_case(layer, pruned, beta=1.0, activation=act, method="auto",
                              time_limit=3.0, rng=np.random.default_rng(0))
-    assert 0 < low.error <= best.upper_bound * (1 + 1e-9)
-    assert low.error >= 0.5 * best.error
+    assert np.linalg.norm(best.x) <= 1.0 + 1e-12
+    assert 0 < best.error <= best.upper_bound * (1 + 1e-9)
+    at_x = relative_error(layer, pruned, best.x[None], 1.0, act)
+    assert float(np.max(at_x)) == pytest.approx(best.error, rel=1e-9)
+
+
+def test_guarantee_check_is_skipped_without_the_search(monkeypatch):
+    from coreset_verify.audit import check_pruner, checks, coreset_pruner
+
+    monkeypatch.setattr(checks, "search_available", lambda: False)
+    pruner = coreset_pruner(mode="draws")
+    report = check_pruner(pruner, claims=pruner.claims(kind="uniform", delta=0.1),
+                          time_limit=1.0)
+    result = report["check_guarantee"]
+    assert result.skipped
+    assert "torch" in result.message
