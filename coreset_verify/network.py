@@ -30,6 +30,7 @@ from .activations import Activation, get_activation
 from .coreset import LayerCoreset, layer_coreset
 from .errors import InvalidArgumentError
 from .guarantees import KINDS, Bound, sample_size_for, theoretical_bound
+from .nets.layer_pair import layer_pair_modules
 from .sensitivity import layer_sensitivities
 
 __all__ = [
@@ -90,44 +91,6 @@ def replace_layer_pair(model: Any, position: int, coreset: LayerCoreset) -> Any:
         small_out.bias.copy_(second.bias)
     new[position], new[after] = small_in, small_out
     return new
-
-
-def layer_pair_modules(W_in: Any, b_in: Any, W_out: Any, *, activation: Any = "relu") -> Any:
-    """``x -> W_out phi(W_in x + b_in)`` as a float64 ``nn.Sequential``.
-
-    The next layer's pre-activation without its bias: the function ``F`` of
-    the guarantees. The modules live on the device of torch inputs.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> net = layer_pair_modules(np.eye(2), np.zeros(2), np.array([[1.0, -1.0]]))
-    >>> net
-    Sequential(
-      (0): Linear(in_features=2, out_features=2, bias=True)
-      (1): ReLU()
-      (2): Linear(in_features=2, out_features=1, bias=False)
-    )
-    """
-    import torch
-
-    from ._validation import check_layer
-
-    act = get_activation(activation)
-    if act.torch_module is None:
-        raise fail("layer_pair_modules", "activation", "an activation with a torch_module",
-                   act.name)
-    _, W_in, b_in, W_out = check_layer("layer_pair_modules", W_in, b_in, W_out)
-    tensors = [torch.as_tensor(a).detach().to(torch.float64) for a in (W_in, b_in, W_out)]
-    n, d = tensors[0].shape
-    first = torch.nn.Linear(d, n, dtype=torch.float64, device=tensors[0].device)
-    second = torch.nn.Linear(n, tensors[2].shape[0], bias=False, dtype=torch.float64,
-                             device=tensors[0].device)
-    with torch.no_grad():
-        first.weight.copy_(tensors[0])
-        first.bias.copy_(tensors[1])
-        second.weight.copy_(tensors[2])
-    return torch.nn.Sequential(first, act.torch_module(), second).requires_grad_(False)
 
 
 # --------------------------------------------------------------------------
