@@ -6,16 +6,29 @@ on numpy and torch arrays alike, plus named facts about it
 A theorem states which facts it needs and :func:`require` raises an
 :class:`~coreset_verify.errors.AssumptionError` that names the missing one.
 
-Users add their own with :func:`register_activation`.
+Users add their own with :func:`register_activation`. The parameterised
+families of torch (``LeakyReLU(negative_slope)``, ``Softplus(beta, threshold)``,
+``ELU(alpha)``) are built, validated, without registration, by
+:func:`leaky_relu`, :func:`softplus` and :func:`elu`, or by name:
+``get_activation("elu(alpha=0.5)")``.
+
+Each activation also evaluates as its torch module does: :meth:`Activation.numpy`
+(float64) and :meth:`Activation.torch`. They differ from ``phi`` only for
+Softplus, which torch replaces by the identity above its threshold;
+:attr:`Activation.module_slack` bounds that difference.
 """
 
 from __future__ import annotations
 
+import functools
 import math
+import numbers
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 from array_api_compat import array_namespace
 
 from .errors import AssumptionError, InvalidArgumentError
@@ -23,9 +36,12 @@ from .errors import AssumptionError, InvalidArgumentError
 __all__ = [
     "Activation",
     "available_activations",
+    "elu",
     "get_activation",
+    "leaky_relu",
     "register_activation",
     "require",
+    "softplus",
 ]
 
 
@@ -52,15 +68,35 @@ class Activation:
         A Lipschitz constant of ``phi`` (``|phi(a) - phi(b)| <= L |a - b|``).
     torch_module : callable or None
         Builds the matching ``torch.nn`` module; used when networks are built.
+    params : tuple of (str, float)
+        The parameters of a parameterised family, e.g.
+        ``(("negative_slope", 0.2),)``. Two activations are equal when their
+        names and parameters are (the functions are not compared).
+    is_piecewise_linear : bool
+        ``phi(z) = z`` for ``z >= 0`` and ``slope * z`` below, with
+        ``0 <= slope < 1`` (ReLU, LeakyReLU): convex, two linear pieces. The
+        search's exact methods (MIP, region, branch and bound) need it.
+    module_function : callable or None
+        ``module_function(z, xp)``: what the torch module computes when it is
+        not exactly ``phi`` (Softplus above its threshold); None when it is.
+    module_slack : float
+        ``|module(z) - phi(z)| <= module_slack`` for every z, and the module is
+        non-decreasing up to it (``a <= b`` implies ``module(a) <= module(b) +
+        module_slack``). 0 except for Softplus: ``log1p(exp(-threshold)) / beta``.
     """
 
     name: str
-    function: Callable[[Any, Any], Any] = field(repr=False)
+    function: Callable[[Any, Any], Any] = field(repr=False, compare=False)
     is_nondecreasing: bool
     is_nonnegative: bool
     is_positive: bool
     lipschitz: float
-    torch_module: Callable[[], Any] | None = field(default=None, repr=False)
+    torch_module: Callable[[], Any] | None = field(default=None, repr=False, compare=False)
+    params: tuple[tuple[str, float], ...] = ()
+    is_piecewise_linear: bool = field(default=False, repr=False)
+    module_function: Callable[[Any, Any], Any] | None = field(
+        default=None, repr=False, compare=False)
+    module_slack: float = field(default=0.0, repr=False)
 
     def __post_init__(self) -> None:
         if self.is_positive and not self.is_nonnegative:
@@ -74,9 +110,36 @@ class Activation:
                 f">= 0; got {self.lipschitz!r}."
             )
 
+        if not (math.isfinite(self.module_slack) and self.module_slack >= 0):
+            raise InvalidArgumentError(
+                f"Activation {self.name!r}: module_slack must be a finite number "
+                f">= 0; got {self.module_slack!r}."
+            )
+
     def __call__(self, z: Any) -> Any:
         """Apply ``phi`` elementwise to a numpy or torch array."""
         return self.function(z, array_namespace(z))
+
+    @property
+    def slope(self) -> float:
+        """Slope left of 0 of a piecewise-linear activation (0 for ReLU)."""
+        return float(dict(self.params).get("negative_slope", 0.0))
+
+    def numpy(self, z: Any) -> np.ndarray:
+        """The torch module's function on a float64 numpy array (search, intervals)."""
+        z = np.asarray(z, dtype=np.float64)
+        with np.errstate(over="ignore", under="ignore"):
+            return (self.module_function or self.function)(z, np)
+
+    def torch(self, z: Any) -> Any:
+        """Apply to a torch tensor exactly as the torch module does."""
+        if self.torch_module is None:
+            return (self.module_function or self.function)(z, array_namespace(z))
+        module = self.__dict__.get("_module")
+        if module is None:
+            module = self.torch_module()
+            object.__setattr__(self, "_module", module)
+        return module(z)
 
 
 def _zeros(z, xp):
@@ -96,8 +159,14 @@ def _sigmoid(z, xp):
     return xp.where(z >= 0, 1 / (1 + e), e / (1 + e))
 
 
-def _softplus(z, xp):
-    return _relu(z, xp) + xp.log1p(xp.exp(-xp.abs(z)))
+def _softplus(z, xp, beta=1.0):
+    bz = beta * z
+    return (_relu(bz, xp) + xp.log1p(xp.exp(-xp.abs(bz)))) / beta
+
+
+def _softplus_module(z, xp, beta=1.0, threshold=20.0):
+    """torch's Softplus: the identity where ``beta * z > threshold``."""
+    return xp.where(beta * z > threshold, z, _softplus(z, xp, beta))
 
 
 def _tanh(z, xp):
@@ -113,12 +182,125 @@ def _silu(z, xp):
 
 
 def _torch(name: str, **kwargs: Any) -> Callable[[], Any]:
-    def build():
-        import torch.nn
+    return functools.partial(_build_torch, name, tuple(kwargs.items()))
 
-        return getattr(torch.nn, name)(**kwargs)
 
-    return build
+def _build_torch(name: str, kwargs: tuple[tuple[str, Any], ...]) -> Any:
+    import torch.nn
+
+    return getattr(torch.nn, name)(**dict(kwargs))
+
+
+# --------------------------------------------------------------------------
+# Parameterised families (torch's LeakyReLU, Softplus, ELU), not registered
+
+
+def _parameter(value: Any, family: str, name: str, expected: str, ok) -> float:
+    """A real parameter of an activation family, checked by ``ok``."""
+    good = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    if good:
+        value = float(value)
+        good = not math.isnan(value) and ok(value)
+    if not good:
+        raise InvalidArgumentError(
+            f"The {name!r} parameter of {family} must be {expected}. Got {value!r} instead."
+        )
+    return value
+
+
+def _family_name(family: str, params: tuple[tuple[str, float], ...]) -> str:
+    return f"{family}(" + ", ".join(f"{k}={v!r}" for k, v in params) + ")"
+
+
+def leaky_relu(negative_slope: float = 0.01) -> Activation:
+    """torch's ``LeakyReLU(negative_slope)`` as an :class:`Activation`.
+
+    Non-decreasing for ``negative_slope >= 0`` (the theorems need it; the
+    search takes any finite slope); Lipschitz ``max(1, |slope|)``. The
+    default slope gives the registered ``"leaky_relu"``.
+    """
+    s = _parameter(negative_slope, "leaky_relu", "negative_slope", "a finite number",
+                   math.isfinite)
+    if s == 0.01 and "leaky_relu" in _REGISTRY:
+        return _REGISTRY["leaky_relu"]
+    params = (("negative_slope", s),)
+    return Activation(
+        "leaky_relu" if s == 0.01 else _family_name("leaky_relu", params),
+        functools.partial(_leaky_relu, slope=s), is_nondecreasing=s >= 0,
+        is_nonnegative=s <= 0, is_positive=False, lipschitz=max(1.0, abs(s)),
+        torch_module=_torch("LeakyReLU", negative_slope=s), params=params,
+        is_piecewise_linear=0 <= s < 1,
+    )
+
+
+def softplus(beta: float = 1.0, threshold: float = 20.0) -> Activation:
+    """torch's ``Softplus(beta, threshold)`` as an :class:`Activation`.
+
+    ``phi(z) = log(1 + exp(beta z)) / beta``: positive, non-decreasing,
+    Lipschitz 1 for every ``beta > 0``. The torch module returns ``z`` where
+    ``beta z > threshold``, within ``module_slack = log1p(exp(-threshold)) /
+    beta`` of ``phi``. ``beta`` must be finite and > 0, ``threshold`` >= 0
+    (``inf`` allowed).
+    """
+    b = _parameter(beta, "softplus", "beta", "a finite number > 0",
+                   lambda v: math.isfinite(v) and v > 0)
+    t = _parameter(threshold, "softplus", "threshold", "a number >= 0 (inf allowed)",
+                   lambda v: v >= 0)
+    if (b, t) == (1.0, 20.0) and "softplus" in _REGISTRY:
+        return _REGISTRY["softplus"]
+    params = (("beta", b), ("threshold", t))
+    return Activation(
+        "softplus" if (b, t) == (1.0, 20.0) else _family_name("softplus", params),
+        functools.partial(_softplus, beta=b), is_nondecreasing=True, is_nonnegative=True,
+        is_positive=True, lipschitz=1.0,
+        torch_module=_torch("Softplus", beta=b, threshold=t), params=params,
+        module_function=functools.partial(_softplus_module, beta=b, threshold=t),
+        module_slack=math.log1p(math.exp(-t)) / b if math.isfinite(t) else 0.0,
+    )
+
+
+def elu(alpha: float = 1.0) -> Activation:
+    """torch's ``ELU(alpha)`` as an :class:`Activation`.
+
+    Non-decreasing for ``alpha >= 0`` (the theorems need it; the search
+    takes any finite alpha); Lipschitz ``max(1, |alpha|)``.
+    """
+    a = _parameter(alpha, "elu", "alpha", "a finite number", math.isfinite)
+    if a == 1.0 and "elu" in _REGISTRY:
+        return _REGISTRY["elu"]
+    params = (("alpha", a),)
+    return Activation(
+        "elu" if a == 1.0 else _family_name("elu", params),
+        functools.partial(_elu, alpha=a), is_nondecreasing=a >= 0, is_nonnegative=a <= 0,
+        is_positive=False, lipschitz=max(1.0, abs(a)),
+        torch_module=_torch("ELU", alpha=a), params=params,
+    )
+
+
+_FAMILIES: dict[str, Callable[..., Activation]] = {
+    "leaky_relu": leaky_relu, "softplus": softplus, "elu": elu,
+}
+_FAMILY_NAME = re.compile(r"^\s*(\w+)\s*\((.*)\)\s*$")
+
+
+def _from_family_name(text: str) -> Activation | None:
+    """``"elu(alpha=0.5)"`` -> ``elu(0.5)``; None if ``text`` is not of that form."""
+    match = _FAMILY_NAME.match(text)
+    if match is None or match.group(1) not in _FAMILIES:
+        return None
+    kwargs = {}
+    for item in filter(None, (p.strip() for p in match.group(2).split(","))):
+        key, sep, value = item.partition("=")
+        try:
+            kwargs[key.strip()] = float(value)
+        except ValueError:
+            return None
+        if not sep:
+            return None
+    try:
+        return _FAMILIES[match.group(1)](**kwargs)
+    except TypeError:
+        return None
 
 
 _REGISTRY: dict[str, Activation] = {}
@@ -165,15 +347,22 @@ def available_activations() -> tuple[str, ...]:
 
 
 def get_activation(activation: str | Activation) -> Activation:
-    """Return the :class:`Activation` for a registered name (or pass one through)."""
+    """Return the :class:`Activation` for a name (or pass one through).
+
+    Registered names, and the parameterised names of :func:`leaky_relu`,
+    :func:`softplus` and :func:`elu` (``"elu(alpha=0.5)"``).
+    """
     if isinstance(activation, Activation):
         return activation
     if isinstance(activation, str) and activation in _REGISTRY:
         return _REGISTRY[activation]
+    if isinstance(activation, str) and (built := _from_family_name(activation)) is not None:
+        return built
     raise InvalidArgumentError(
-        f"activation must be one of {list(available_activations())} or an "
-        f"Activation instance; got {activation!r}. Register a new one with "
-        "coreset_verify.register_activation."
+        f"activation must be one of {list(available_activations())}, a parameterised "
+        f"name such as 'leaky_relu(negative_slope=0.2)', 'softplus(beta=2.0, "
+        f"threshold=20.0)' or 'elu(alpha=0.5)', or an Activation instance; got "
+        f"{activation!r}. Register a new one with coreset_verify.register_activation."
     )
 
 
@@ -208,14 +397,13 @@ activation is non-decreasing (is_nondecreasing); 'silu' is not. ...
 
 
 for _act in (
-    Activation("relu", _relu, True, True, False, 1.0, _torch("ReLU")),
-    Activation(
-        "leaky_relu", _leaky_relu, True, False, False, 1.0, _torch("LeakyReLU", negative_slope=0.01)
-    ),
+    Activation("relu", _relu, True, True, False, 1.0, _torch("ReLU"),
+               is_piecewise_linear=True),
+    leaky_relu(0.01),
     Activation("sigmoid", _sigmoid, True, True, True, 0.25, _torch("Sigmoid")),
-    Activation("softplus", _softplus, True, True, True, 1.0, _torch("Softplus")),
+    softplus(1.0, 20.0),
     Activation("tanh", _tanh, True, False, False, 1.0, _torch("Tanh")),
-    Activation("elu", _elu, True, False, False, 1.0, _torch("ELU", alpha=1.0)),
+    elu(1.0),
     Activation("silu", _silu, False, False, False, 1.1, _torch("SiLU")),
 ):
     register_activation(_act)

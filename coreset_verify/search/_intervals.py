@@ -6,12 +6,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._network import Activation
+from ..nets.intervals import (
+    Box,
+    activation_range,
+    affine_range,
+    ball_range,
+    box_range,
+    widen,
+)
 from ._problem import Problem
 
-__all__ = ["Intervals", "interval_bounds"]
-
-_EPS = 1e-12  # relative widening that covers float64 rounding
+__all__ = ["Intervals", "first_layer_range", "interval_bounds"]
 
 
 @dataclass(frozen=True)
@@ -37,50 +42,21 @@ class Intervals:
         return float(max(np.max(self.diff[1]), np.max(-self.diff[0]), 0.0))
 
 
-def _widen(c: np.ndarray, r: np.ndarray, mag: np.ndarray) -> tuple:
-    r = r + _EPS * (mag + np.abs(c)) + 1e-300
-    return c - r, c + r
+def first_layer_range(weight: np.ndarray, bias: np.ndarray, dom) -> Box:
+    """Range of ``weight @ x + bias`` over the domain's ball and box.
 
-
-def first_layer_range(weight: np.ndarray, bias: np.ndarray, dom) -> tuple:
-    """Exact range of ``weight @ x + bias`` over the domain's ball and box.
-
-    Ball: ``bias +- beta ||w_j||`` (attained at ``+-beta w_j/||w_j||``). Box:
-    centre/radius arithmetic (attained at a vertex). Both: the intersection of
-    the two ranges (sound, no longer exact).
+    Ball: ``bias +- beta ||w_j||`` (attained at ``+-beta w_j/||w_j||``; the
+    norm is computed scaled, so it neither underflows nor overflows). Box:
+    centre/radius arithmetic (attained at a vertex). Both: the intersection
+    of the two ranges (sound, no longer exact). Widened for rounding.
     """
     lo, hi = np.full(len(bias), -np.inf), np.full(len(bias), np.inf)
     if dom.has_ball:
-        r = dom.beta * np.linalg.norm(weight, axis=1)
-        lo, hi = _widen(bias, r, r + np.abs(bias))
+        lo, hi = ball_range(weight, bias, dom.beta)
     if dom.has_box:
-        mid, rad = (dom.lower + dom.upper) / 2, (dom.upper - dom.lower) / 2
-        c, r = weight @ mid + bias, np.abs(weight) @ rad
-        blo, bhi = _widen(c, r, np.abs(weight) @ np.abs(mid) + r + np.abs(bias))
+        blo, bhi = box_range(weight, bias, dom.lower, dom.upper)
         lo, hi = np.maximum(lo, blo), np.minimum(hi, bhi)
-    return lo, hi
-
-
-def affine_range(weight: np.ndarray, bias: np.ndarray, lo: np.ndarray,
-                 hi: np.ndarray) -> tuple:
-    """Range of ``weight @ h + bias`` for ``lo <= h <= hi`` (interval arithmetic)."""
-    mid, rad = (lo + hi) / 2, (hi - lo) / 2
-    aw = np.abs(weight)
-    return _widen(weight @ mid + bias, aw @ rad, aw @ np.abs(mid) + aw @ rad
-                  + np.abs(bias))
-
-
-def activation_range(act: Activation | None, lo: np.ndarray, hi: np.ndarray,
-                     ) -> tuple:
-    """Range of ``act`` on ``[lo, hi]``: over the ends, and 0 when inside
-    (every supported activation is monotone on each side of 0)."""
-    if act is None:
-        return lo, hi
-    a, b = act.numpy(lo), act.numpy(hi)
-    z = act.numpy(np.clip(0.0, lo, hi))
-    out_lo, out_hi = np.minimum(np.minimum(a, b), z), np.maximum(np.maximum(a, b), z)
-    return _widen((out_lo + out_hi) / 2, (out_hi - out_lo) / 2,
-                  np.abs(out_lo) + np.abs(out_hi))
+    return Box(lo, hi)
 
 
 def _through(layers, lo: np.ndarray, hi: np.ndarray) -> tuple[list, list]:
@@ -134,6 +110,7 @@ def interval_bounds(problem: Problem) -> Intervals:
     if joint is not None:
         dlo, dhi = np.maximum(dlo, joint[0]), np.minimum(dhi, joint[1])
     s = problem.scale
-    dlo, dhi = _widen((dlo + dhi) / 2 / s, (dhi - dlo) / 2 / s,
-                      (np.abs(dlo) + np.abs(dhi)) / s)
+    with np.errstate(over="ignore", invalid="ignore"):
+        dlo, dhi = widen((dlo / 2 + dhi / 2) / s, (dhi / 2 - dlo / 2) / s,
+                         (np.abs(dlo) + np.abs(dhi)) / s)
     return Intervals(pre0, post0, f_pre, f_post, g_pre, g_post, (dlo, dhi))
