@@ -4,7 +4,7 @@ Every range returned here contains the exact range of the real-number
 computation it describes, in spite of float64 rounding: each result is
 widened outward by a relative margin that covers the rounding of a length-n
 dot product (``gamma_n = (n + 4) eps``, never below ``1e-12``) and by an
-absolute ``1e-300`` that covers underflow (proofs_notes/search_bounds.md,
+absolute ``(n + 4) 2**-1074`` that covers underflow to subnormals (proofs_notes/search_bounds.md,
 "Rounding"). NaN never leaves this module: a bound that overflows becomes
 infinite, which is sound (and the callers report it).
 
@@ -35,8 +35,10 @@ __all__ = [
 ]
 
 _REL = 1e-12  # smallest relative widening (as before the kernel existed)
-_ABS = 1e-300  # absolute widening: covers underflow of products to subnormals
 _EPS = float(np.finfo(np.float64).eps)
+# Absolute widening per rounded operation: results in the subnormal range are
+# rounded to a multiple of the smallest subnormal 2**-1074, an error <= 2**-1075.
+_SUBNORMAL = float(np.nextafter(0.0, 1.0))
 
 
 class Box(NamedTuple):
@@ -60,7 +62,7 @@ def widen(center: np.ndarray, radius: np.ndarray, magnitude: np.ndarray,
     sum had. NaN (from ``inf - inf``) becomes an infinite bound.
     """
     with np.errstate(over="ignore", invalid="ignore"):
-        r = radius + _relative(n) * (magnitude + np.abs(center)) + _ABS
+        r = radius + _relative(n) * (magnitude + np.abs(center)) + (n + 4) * _SUBNORMAL
         lo, hi = center - r, center + r
     return Box(np.where(np.isnan(lo), -np.inf, lo), np.where(np.isnan(hi), np.inf, hi))
 
@@ -140,7 +142,7 @@ def box_norm(box: Box) -> float:
     """An upper bound on ``||v||`` for every ``v`` in the box (scaled, widened)."""
     top = np.maximum(np.abs(box.lo), np.abs(box.hi))
     norm = float(row_norms(top[None, :])[0])
-    return norm * (1 + _relative(top.size)) + _ABS
+    return norm * (1 + _relative(top.size)) + (top.size + 4) * _SUBNORMAL
 
 
 def error_propagation(n: int, weights: list[np.ndarray], lipschitz: list[float]) -> np.ndarray:

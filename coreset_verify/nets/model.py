@@ -126,10 +126,10 @@ def _check_dtype(dtype: Any, name: str, func: str) -> None:
         _validation.check_float_dtype(dtype, name, func)
     torch = import_torch()
     if dtype not in (torch.float32, torch.float64):
-        raise fail(func, name, "float32 or float64 parameters (the theorems and the float64 "
+        raise fail(func, name, "of dtype float32 or float64 (the theorems and the float64 "
                    "bounds do not describe float16, bfloat16, complex or integer "
                    "arithmetic; convert the model with .float() or .double())",
-                   f"parameters of dtype {dtype}")
+                   f"dtype {dtype}")
 
 
 def _float64(tensor: Any, func: str, where: str) -> np.ndarray:

@@ -227,3 +227,50 @@ def test_to_masks_rejects_another_model():
     p = prune_network(_net(), keep=0.5, beta=1.0, rng=0)
     with pytest.raises(InvalidArgumentError, match="'original'"):
         to_masks(p, mlp([4, 7, 3]))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_replace_layer_pair_keeps_dtype_device_and_function(dtype):
+    from coreset_verify import layer_coreset
+    from coreset_verify.nets import layer_pair_forward
+    from coreset_verify.network import layer_pair_of, replace_layer_pair
+
+    net = mlp([4, 8, 6, 3], seed=1).to(dtype)
+    (W_in, b_in, W_out), activation = layer_pair_of(net, 2)
+    c = layer_coreset(W_in, b_in, W_out, distinct=3, beta=1.0, activation=activation, rng=0)
+    new = replace_layer_pair(net, 2, c)
+    assert new[2].weight.dtype == new[4].weight.dtype == dtype  # was always float32
+    assert new[2].weight.device == net[2].weight.device
+    assert new[2].weight.shape == (c.indices.size, 8)
+    assert new[4].weight.shape == (3, 3)
+    assert net[2].weight.shape == (6, 8)  # the original is not modified
+    h = torch.relu(net[0](torch.randn(5, 4, dtype=dtype))).detach()
+    with torch.no_grad():
+        got = new[4](new[3](new[2](h))) - new[4].bias
+    want = layer_pair_forward(*c.pruned(), h.double().numpy(), activation)
+    tol = 1e-12 if dtype == torch.float64 else 1e-5
+    np.testing.assert_allclose(got.double().numpy(), want, rtol=tol, atol=tol)
+
+
+def test_replace_layer_pair_refuses_a_coreset_of_another_layer():
+    from coreset_verify import layer_coreset
+    from coreset_verify.network import layer_pair_of, replace_layer_pair
+
+    net = mlp([4, 8, 6, 3], seed=1)
+    (W_in, b_in, W_out), _ = layer_pair_of(net, 0)
+    c = layer_coreset(W_in, b_in, W_out, distinct=3, beta=1.0, rng=0)
+    with pytest.raises(InvalidArgumentError, match="'coreset'"):
+        replace_layer_pair(net, 2, c)
+    with pytest.raises(InvalidArgumentError, match="'coreset'"):
+        replace_layer_pair(net, 0, "not a coreset")
+    with pytest.raises(InvalidArgumentError, match="'position'"):
+        replace_layer_pair(net, 4, c)
+
+
+def test_layer_pair_of_is_named():
+    from coreset_verify.network import layer_pair_of
+
+    pair = layer_pair_of(mlp([4, 8, 3], seed=0), 0)
+    assert pair.activation == "relu"
+    assert pair.weights.W_in.shape == (8, 4)
+    assert pair.weights.W_out.shape == (3, 8)

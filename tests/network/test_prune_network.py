@@ -22,6 +22,13 @@ ACTIVATIONS = [
     pytest.param(lambda: torch.nn.LeakyReLU(0.2), id="leaky_relu(0.2)"),
     pytest.param(torch.nn.Softplus, id="softplus"),
     pytest.param(torch.nn.ELU, id="elu"),
+    # Parameterised variants: the theorems need only monotonicity and Lipschitz.
+    pytest.param(lambda: torch.nn.ELU(alpha=0.5), id="elu(0.5)"),
+    pytest.param(lambda: torch.nn.ELU(alpha=2.0), id="elu(2)"),
+    pytest.param(lambda: torch.nn.Softplus(beta=2.0), id="softplus(beta=2)"),
+    # threshold 1: the module is z above z = 0.5, up to 0.157 below the exact
+    # softplus; composed_bound must carry that slack.
+    pytest.param(lambda: torch.nn.Softplus(beta=2.0, threshold=1.0), id="softplus(2, t=1)"),
 ]
 
 
