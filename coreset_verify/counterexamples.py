@@ -14,15 +14,16 @@ import platform
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
-from .activations import get_activation
-from .errors import InvalidArgumentError
+from ._validation import fail
+from .nets import layer_pair_forward
 
 __all__ = [
     "Counterexample",
+    "LayerPair",
     "Replay",
     "layer_errors",
     "load_counterexample",
@@ -33,13 +34,25 @@ __all__ = [
 _NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 
 
+class LayerPair(NamedTuple):
+    """A layer pair ``F(x) = W_out phi(W_in x + b_in)``: float64 arrays (n, d), (n,), (k, n)."""
+
+    W_in: np.ndarray
+    b_in: np.ndarray
+    W_out: np.ndarray
+
+
 @dataclass(frozen=True)
 class Counterexample:
-    """A stored counterexample: arrays and metadata."""
+    """A stored counterexample: arrays and metadata.
+
+    ``layer`` is the original pair, ``pruned`` the kept neurons with their new
+    outgoing weights ``(W_in[kept], b_in[kept], U)``.
+    """
 
     x: np.ndarray
-    layer: tuple[np.ndarray, np.ndarray, np.ndarray]
-    pruned: tuple[np.ndarray, np.ndarray, np.ndarray]
+    layer: LayerPair
+    pruned: LayerPair
     scale: np.ndarray
     metadata: dict[str, Any]
 
@@ -78,16 +91,21 @@ def _versions() -> dict[str, str]:
 def layer_errors(layer, pruned, scale, x, activation: str = "relu") -> np.ndarray:
     """``max_i |F_i(x) - F~_i(x)| / scale_i`` in float64 for each row of x (N, d).
 
-    ``layer`` is ``(W_in, b_in, W_out)``, ``pruned`` is ``(W_in', b_in', U)``.
+    ``layer`` is ``(W_in, b_in, W_out)``, ``pruned`` is ``(W_in', b_in', U)``;
+    both are evaluated by :func:`coreset_verify.nets.layer_pair_forward`. An
+    output with ``scale_i = 0`` (``T_i = 0``: it is 0 on the whole ball) counts
+    0 where the two agree and ``inf`` where they differ, the convention of
+    :func:`coreset_verify.theoretical_bound` (such a row carries no error).
     Returns shape (N,), or a float for a single input of shape (d,).
     """
-    act = get_activation(activation)
-    W_in, b_in, W_out = (np.asarray(a, dtype=np.float64) for a in layer)
-    K_in, k_b, U = (np.asarray(a, dtype=np.float64) for a in pruned)
-    x = np.asarray(x, dtype=np.float64)
-    diff = act(x @ W_in.T + b_in) @ W_out.T - act(x @ K_in.T + k_b) @ U.T
-    errors = np.max(np.abs(diff) / np.asarray(scale, dtype=np.float64), axis=-1)
-    return float(errors) if x.ndim == 1 else errors
+    diff = np.abs(layer_pair_forward(*layer, x, activation)
+                  - layer_pair_forward(*pruned, x, activation))
+    scale = np.broadcast_to(np.asarray(scale, dtype=np.float64), diff.shape)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(scale > 0, diff / np.where(scale > 0, scale, 1.0),
+                         np.where(diff == 0, 0.0, np.inf))
+    errors = np.max(ratio, axis=-1)
+    return float(errors[0]) if np.ndim(x) == 1 else errors
 
 
 def _compact(a) -> np.ndarray:
@@ -104,13 +122,13 @@ def save_counterexample(folder, name: str, *, x, layer, pruned, scale,
     ``metadata`` must hold at least ``error``, ``epsilon`` and ``activation``;
     versions are added.
     """
-    if not _NAME.match(name):
-        raise InvalidArgumentError(
-            f"The 'name' parameter of save_counterexample must use letters, digits, "
-            f"'.', '_' or '-'. Got {name!r} instead.")
+    func = "save_counterexample"
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise fail(func, "name", "a string of letters, digits, '.', '_' or '-'", name)
     missing = {"error", "epsilon", "activation"} - set(metadata)
     if missing:
-        raise InvalidArgumentError(f"save_counterexample: metadata lacks {sorted(missing)}.")
+        raise fail(func, "metadata", "a dict with at least 'error', 'epsilon' and "
+                   "'activation'", f"a dict without {sorted(missing)}")
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     arrays = dict(zip(("W_in", "b_in", "W_out"), layer, strict=True))
@@ -131,8 +149,9 @@ def load_counterexample(path) -> Counterexample:
     with np.load(path.with_suffix(".npz")) as z:
         a = {key: z[key].astype(np.float64) for key in z.files}
     return Counterexample(
-        x=a["x"], layer=(a["W_in"], a["b_in"], a["W_out"]),
-        pruned=(a["kept_W_in"], a["kept_b_in"], a["U"]), scale=a["scale"], metadata=meta)
+        x=a["x"], layer=LayerPair(a["W_in"], a["b_in"], a["W_out"]),
+        pruned=LayerPair(a["kept_W_in"], a["kept_b_in"], a["U"]), scale=a["scale"],
+        metadata=meta)
 
 
 def replay(path) -> Replay:

@@ -18,8 +18,10 @@ import numpy as np
 
 from ._validation import check_layer, check_positive, fail, to_numpy
 from .coreset import LayerCoreset
-from .counterexamples import layer_errors, save_counterexample
+from .counterexamples import LayerPair, layer_errors, save_counterexample
 from .guarantees import Bound, theoretical_bound
+from .nets import layer_pair_modules
+from .nets.intervals import ball_range
 
 __all__ = ["HOLDS", "NOT_REFUTED", "VIOLATED", "GuaranteeCheck", "check_guarantee"]
 
@@ -80,6 +82,7 @@ def _reusable(result, modules, beta, scale):
 
     same_domain = (isinstance(result, WorstCase) and result.beta == beta
                    and result.lower is None and result.upper is None
+                   and result.scale is not None and np.shape(result.scale) == scale.shape
                    and np.array_equal(np.asarray(result.scale, dtype=np.float64), scale))
     if not (same_domain and verify(result, *modules)):
         raise fail("check_guarantee", "search_result",
@@ -94,6 +97,71 @@ def _verdict(found: float, certified: float, epsilon: float) -> str:
     if certified <= epsilon:
         return HOLDS
     return NOT_REFUTED
+
+
+def _layer_of(func: str, W_in: Any, b_in: Any, W_out: Any, coreset: Any) -> tuple:
+    """The validated layer pair and the coreset's pruned pair, float64 LayerPairs."""
+    if not isinstance(coreset, LayerCoreset):
+        raise fail(func, "coreset", "a LayerCoreset", type(coreset).__name__)
+    _, W_in, b_in, W_out = check_layer(func, W_in, b_in, W_out)
+    for name, a in (("W_in", W_in), ("b_in", b_in), ("W_out", W_out)):
+        if str(a.dtype).rsplit(".", 1)[-1] not in ("float32", "float64"):
+            raise fail(func, name, "of dtype float32 or float64 (the theorems and the "
+                       "float64 bounds do not cover other dtypes)", f"dtype {a.dtype}")
+    layer = LayerPair(*(np.asarray(to_numpy(a), dtype=np.float64) for a in (W_in, b_in, W_out)))
+    stored = tuple(np.asarray(to_numpy(a), dtype=np.float64) for a in coreset.layer[:3])
+    if any(a.shape != b.shape or not np.array_equal(a, b) for a, b in zip(layer, stored,
+                                                                          strict=True)):
+        raise fail(func, "coreset", "drawn from this (W_in, b_in, W_out)",
+                   "a coreset of a different layer pair")
+    pruned = LayerPair(*(np.asarray(to_numpy(a), dtype=np.float64) for a in coreset.pruned()))
+    return layer, pruned
+
+
+def _row_is_zero(layer: LayerPair, pruned: LayerPair, i: int, beta: float, act) -> bool:
+    """Whether ``F_i - F~_i`` is 0 on the whole ball, proved from the weights.
+
+    Its coefficients over the original and the kept neurons (kept neurons that
+    are original rows are merged with them) must vanish, except on neurons
+    that are 0 on the ball: ReLU neurons whose pre-activation range (sound,
+    scaled norms) lies in ``z <= 0``.
+    """
+    rows = np.vstack([layer.W_in, pruned.W_in])
+    bias = np.concatenate([layer.b_in, pruned.b_in])
+    coef = np.concatenate([layer.W_out[i], -pruned.W_out[i]])
+    n = len(layer.b_in)
+    for r in range(len(pruned.b_in)):
+        same = np.flatnonzero(np.all(layer.W_in == pruned.W_in[r], axis=1)
+                              & (layer.b_in == pruned.b_in[r]))
+        if same.size:
+            coef[same[0]] += coef[n + r]
+            coef[n + r] = 0.0
+    live = coef != 0
+    if not live.any():
+        return True
+    dead = ball_range(rows[live], bias[live], beta).hi <= 0
+    return act.name == "relu" and bool(np.all(dead))
+
+
+def _live_outputs(func: str, layer: LayerPair, pruned: LayerPair, scale: np.ndarray,
+                  beta: float, act) -> np.ndarray:
+    """Outputs with ``T_i > 0``; an output with ``T_i = 0`` carries no error (the
+    convention of ``theoretical_bound``) and is checked to be 0 on the ball."""
+    live = scale > 0
+    for i in np.flatnonzero(~live):
+        if not _row_is_zero(layer, pruned, int(i), beta, act):
+            raise fail(func, "W_in", f"weights whose scale T_{i} is representable: T_{i} "
+                       f"came out 0 while output {i} of the layer or of the coreset is not 0 "
+                       "on the ball (float64 underflow); rescale the layer",
+                       f"T_{i} = 0")
+    if not live.any():
+        raise fail(func, "W_out", "a layer with an output whose scale T_i > 0",
+                   "every T_i = 0 (the layer is 0 on the ball)")
+    return live
+
+
+def _rows(pair: LayerPair, live: np.ndarray) -> LayerPair:
+    return LayerPair(pair.W_in, pair.b_in, pair.W_out[live])
 
 
 def check_guarantee(
@@ -120,7 +188,8 @@ def check_guarantee(
     Parameters
     ----------
     W_in, b_in, W_out : arrays, shapes (n, d), (n,), (k, n)
-        The original layer pair (the one ``coreset`` was drawn from).
+        The original layer pair (the one ``coreset`` was drawn from), float32
+        or float64 (float16 and bfloat16 are refused).
     coreset : LayerCoreset
     delta : float
         Failure probability of the claimed bound.
@@ -129,7 +198,7 @@ def check_guarantee(
         not a uniform theorem: checking it here asks whether it *happens* to
         hold uniformly for this draw.
     time_limit : float or None
-        Seconds for the search (``worst_case``).
+        Seconds for the search (``worst_case``): a finite number > 0, or None.
     method : str
         ``worst_case`` method.
     data : array, shape (N, d), optional
@@ -149,33 +218,39 @@ def check_guarantee(
     Returns
     -------
     GuaranteeCheck
+
+    Raises
+    ------
+    InvalidArgumentError
+        Bad layer, a coreset of another layer, a ``search_result`` of another
+        search, bad ``time_limit``/``method``/``rng``/``data``, or an output
+        whose scale ``T_i`` underflows to 0 while it is not 0 on the ball.
+
+    Notes
+    -----
+    An output with ``T_i = 0`` is 0 on the whole ball in the layer and in the
+    coreset (this is checked from the weights), so it carries no error, as in
+    :func:`coreset_verify.theoretical_bound`; the search runs on the other
+    outputs, with the objective ``max_i |F_i - F~_i| / T_i``.
     """
-    from .network import layer_pair_modules
     from .search import worst_case
 
     func = "check_guarantee"
-    if not isinstance(coreset, LayerCoreset):
-        raise fail(func, "coreset", "a LayerCoreset", type(coreset).__name__)
-    _, W_in, b_in, W_out = check_layer(func, W_in, b_in, W_out)
-    layer = tuple(np.asarray(to_numpy(a), dtype=np.float64) for a in (W_in, b_in, W_out))
-    stored = tuple(np.asarray(to_numpy(a), dtype=np.float64) for a in coreset.layer)
-    if any(a.shape != b.shape or not np.array_equal(a, b) for a, b in zip(layer, stored,
-                                                                          strict=True)):
-        raise fail(func, "coreset", "drawn from this (W_in, b_in, W_out)",
-                   "a coreset of a different layer pair")
+    layer, pruned = _layer_of(func, W_in, b_in, W_out, coreset)
     if time_limit is not None:
         time_limit = check_positive(time_limit, "time_limit", func)
     bound = theoretical_bound(coreset, delta=delta, kind=kind, paper_constant=paper_constant)
-    pruned = tuple(np.asarray(to_numpy(a), dtype=np.float64) for a in coreset.pruned())
     act = coreset.activation.name
-    modules = (layer_pair_modules(*layer, activation=act),
-               layer_pair_modules(*pruned, activation=act))
-    data64 = None if data is None else np.asarray(to_numpy(data), dtype=np.float64)
+    live = _live_outputs(func, layer, pruned, bound.scale, coreset.beta, coreset.activation)
+    modules = (layer_pair_modules(*_rows(layer, live), activation=act),
+               layer_pair_modules(*_rows(pruned, live), activation=act))
+    data64 = None if data is None else _data(func, data, layer.W_in.shape[1])
     if search_result is None:
-        result = worst_case(*modules, beta=coreset.beta, scale=bound.scale, method=method,
-                            time_limit=time_limit, rng=rng, progress=progress, starts=data64)
+        result = worst_case(*modules, beta=coreset.beta, scale=bound.scale[live],
+                            method=method, time_limit=time_limit, rng=rng,
+                            progress=progress, starts=data64)
     else:
-        result = _reusable(search_result, modules, coreset.beta, bound.scale)
+        result = _reusable(search_result, modules, coreset.beta, bound.scale[live])
     found, certified = float(result.error), float(result.upper_bound)
     verdict = _verdict(found, certified, bound.epsilon)
     data_error = None
@@ -196,3 +271,17 @@ def check_guarantee(
         tightness=found / bound.epsilon if bound.epsilon > 0 else math.inf,
         data_error=data_error, bound=bound, worst_case=result, counterexample=saved,
     )
+
+
+def _data(func: str, data: Any, d: int) -> np.ndarray:
+    """``data`` as a finite float64 (N, d) array."""
+    expected = f"a finite array of shape (N, {d}) with N >= 1"
+    try:
+        arr = np.asarray(to_numpy(data), dtype=np.float64)
+    except (TypeError, ValueError):
+        raise fail(func, "data", expected, type(data).__name__) from None
+    if arr.ndim != 2 or arr.shape[1] != d or arr.shape[0] < 1:
+        raise fail(func, "data", expected, f"shape {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        raise fail(func, "data", expected, "an array with NaN or infinite entries")
+    return arr

@@ -17,12 +17,22 @@ from ._result import (
     Stage,
     WorstCase,
 )
-from .worst_case import METHODS, verify, worst_case
+from .worst_case import (
+    MAX_BATCH_ELEMENTS,
+    MAX_RESTARTS,
+    MAX_STARTS,
+    METHODS,
+    verify,
+    worst_case,
+)
 
 __all__ = [
     "BOUNDED",
     "CERTIFY_ATOL",
     "CERTIFY_RTOL",
+    "MAX_BATCH_ELEMENTS",
+    "MAX_RESTARTS",
+    "MAX_STARTS",
     "METHODS",
     "NOT_APPLICABLE",
     "OPTIMAL",

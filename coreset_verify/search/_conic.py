@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import MissingDependencyError
+from ..nets.intervals import row_norms
 
 __all__ = ["ConicProgram", "ConicSolution", "dual_bound", "solve_conic"]
 
@@ -100,7 +101,7 @@ def solve_conic(prog: ConicProgram, *, time_limit: float | None = None,
 def _max_linear_over_domain(r_x: np.ndarray, lo: np.ndarray, hi: np.ndarray,
                             beta: float | None) -> float:
     box = float(np.sum(np.maximum(r_x * lo, r_x * hi)))
-    return box if beta is None else min(box, beta * float(np.linalg.norm(r_x)))
+    return box if beta is None else min(box, beta * float(row_norms(r_x[None])[0]))
 
 
 def dual_bound(prog: ConicProgram, y_eq: np.ndarray, y_in: np.ndarray) -> float:
@@ -113,9 +114,15 @@ def dual_bound(prog: ConicProgram, y_eq: np.ndarray, y_in: np.ndarray) -> float:
 
     the last term in closed form (box: sum of ``max(r lo, r hi)``; ball:
     ``beta ||r_x||``). The value is enlarged by ``1e-10`` of the sum of the
-    magnitudes of its terms to cover float64 rounding. See
-    proofs_notes/search_bounds.md.
+    magnitudes of its terms to cover float64 rounding; a value that overflows
+    (or is NaN, from ``inf - inf``) is ``inf``. See proofs_notes/search_bounds.md.
     """
+    with np.errstate(all="ignore"):
+        value = _dual_bound(prog, y_eq, y_in)
+    return value if not np.isnan(value) else np.inf
+
+
+def _dual_bound(prog: ConicProgram, y_eq: np.ndarray, y_in: np.ndarray) -> float:
     y_in = np.maximum(y_in, 0.0)
     r = prog.c - prog.a_eq.T @ y_eq - prog.a_in.T @ y_in
     nx = prog.nx

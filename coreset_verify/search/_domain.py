@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import InvalidArgumentError
+from .._validation import check_positive, fail, to_numpy
+from ..nets.intervals import row_norms
 
 __all__ = ["Domain", "make_domain"]
 
@@ -41,7 +41,7 @@ class Domain:
         """A length scale: beta, or the half-diagonal of the box."""
         if self.beta is not None:
             return self.beta
-        return float(np.linalg.norm(self.upper - self.lower) / 2) or 1.0
+        return float(row_norms((self.upper / 2 - self.lower / 2)[None])[0]) or 1.0
 
     @property
     def center(self) -> np.ndarray:
@@ -54,7 +54,7 @@ class Domain:
         """How far ``x`` is outside the domain (0 inside), in absolute units."""
         out = 0.0
         if self.beta is not None:
-            out = max(out, float(np.linalg.norm(x)) - self.beta)
+            out = max(out, float(row_norms(np.asarray(x, float)[None])[0]) - self.beta)
         if self.lower is not None:
             out = max(out, float(np.max(self.lower - x)), float(np.max(x - self.upper)))
         return max(out, 0.0)
@@ -115,63 +115,51 @@ class Domain:
         return pts
 
 
-def _as_vector(value, name: str, d: int) -> np.ndarray:
-    arr = np.asarray(value.detach().cpu() if hasattr(value, "detach") else value)
-    arr = np.broadcast_to(arr.astype(np.float64), (d,)) if arr.ndim == 0 else arr
+def _as_vector(value, name: str, d: int, func: str) -> np.ndarray:
+    expected = f"a finite scalar or an array of shape ({d},) (the input dimension)"
+    try:
+        arr = np.asarray(to_numpy(value), dtype=np.float64)
+    except (TypeError, ValueError):
+        raise fail(func, name, expected, type(value).__name__) from None
+    if arr.ndim == 0:
+        arr = np.full(d, float(arr))
     if arr.shape != (d,):
-        raise InvalidArgumentError(
-            f"{name} must be a scalar or have shape ({d},) (the input dimension); "
-            f"got shape {arr.shape}."
-        )
-    arr = np.array(arr, dtype=np.float64)
-    if np.any(np.isnan(arr)):
-        raise InvalidArgumentError(f"{name} must not contain NaN.")
-    return arr
+        raise fail(func, name, expected, f"shape {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        j = int(np.argmax(~np.isfinite(arr)))
+        raise fail(func, name, expected, f"{name}[{j}] = {arr[j]}")
+    return arr.copy()
 
 
-def make_domain(d: int, beta, lower, upper) -> Domain:
+def make_domain(d: int, beta, lower, upper, *, func: str = "worst_case") -> Domain:
     """Validate ``beta``/``lower``/``upper`` and build the :class:`Domain`.
 
     Raises
     ------
     InvalidArgumentError
-        No domain given, ``beta <= 0`` or not finite, only one of
-        ``lower``/``upper``, ``lower > upper`` somewhere, or an empty
-        intersection of ball and box.
+        No domain given, ``beta`` not a finite number > 0, only one of
+        ``lower``/``upper``, a non-finite bound, ``lower > upper`` somewhere,
+        or an empty intersection of ball and box. Messages name ``func``.
     """
     if beta is None and lower is None and upper is None:
-        raise InvalidArgumentError(
-            "worst_case needs a domain: pass beta (an L2 ball) and/or lower and "
-            "upper (a box); got neither."
-        )
+        raise fail(func, "beta", "given (an L2 ball of radius beta) unless lower and upper "
+                   "(a box) are; pass beta and/or lower and upper", "no domain")
     if beta is not None:
-        if isinstance(beta, bool) or not isinstance(beta, (int, float, np.number)):
-            raise InvalidArgumentError(f"beta must be a positive float; got {beta!r}.")
-        beta = float(beta)
-        if not (math.isfinite(beta) and beta > 0):
-            raise InvalidArgumentError(
-                f"beta must be a positive finite float; got beta={beta}."
-            )
+        beta = check_positive(beta, "beta", func)
     if (lower is None) != (upper is None):
-        raise InvalidArgumentError(
-            "lower and upper must be given together (a box); got only "
-            f"{'lower' if upper is None else 'upper'}."
-        )
+        missing = "upper" if upper is None else "lower"
+        raise fail(func, missing, f"given together with {'lower' if upper is None else 'upper'}"
+                   " (a box)", None)
     anchor = np.zeros(d)
     if lower is not None:
-        lower, upper = _as_vector(lower, "lower", d), _as_vector(upper, "upper", d)
+        lower, upper = _as_vector(lower, "lower", d, func), _as_vector(upper, "upper", d, func)
         if np.any(lower > upper):
             j = int(np.argmax(lower > upper))
-            raise InvalidArgumentError(
-                f"lower must be <= upper everywhere; got lower[{j}]={lower[j]} > "
-                f"upper[{j}]={upper[j]}."
-            )
-        if not (np.all(np.isfinite(lower)) and np.all(np.isfinite(upper))):
-            raise InvalidArgumentError("lower and upper must be finite.")
+            raise fail(func, "lower", "<= upper everywhere",
+                       f"lower[{j}] = {lower[j]} > upper[{j}] = {upper[j]}")
         anchor = np.clip(0.0, lower, upper)
-        if beta is not None and np.linalg.norm(anchor) > beta:
-            raise InvalidArgumentError(
-                f"the box [lower, upper] does not meet the ball of radius beta={beta}"
-                f" (its closest point has norm {np.linalg.norm(anchor):.6g})."
-            )
+        if beta is not None and row_norms(anchor[None])[0] > beta:
+            raise fail(func, "beta", "large enough that the ball meets the box [lower, upper]"
+                       f" (its closest point to 0 has norm {row_norms(anchor[None])[0]:.6g})",
+                       beta)
     return Domain(d, beta, lower, upper, anchor)

@@ -98,6 +98,10 @@ class Stage:
 class WorstCase:
     """The worst input found, with a sound bound on how bad it can get.
 
+    The record stores what was found and the options that made it; what can
+    be derived from those (``certified``, ``gap``) is derived, never stored,
+    so a result cannot contradict itself.
+
     Attributes
     ----------
     x : numpy.ndarray, shape (d,)
@@ -107,8 +111,6 @@ class WorstCase:
         float64: a lower bound on the true maximum over the domain.
     upper_bound : float
         A sound upper bound on the maximum (``math.inf`` when none).
-    certified : bool
-        ``upper_bound - error <= CERTIFY_RTOL * upper_bound + CERTIFY_ATOL``.
     status : str
         ``"optimal"``, ``"time_limit"``, ``"local"``, ``"bounded"``,
         ``"solver_failed"`` or ``"not_applicable"``.
@@ -124,12 +126,18 @@ class WorstCase:
         The domain searched (kept so that :func:`verify` can check ``x``).
     scale : numpy.ndarray, shape (k,)
         The output scales of the objective.
+    time_limit : float or None
+        The time limit asked for.
+    restarts : int
+        The random restarts asked for.
+    rng_state : dict or None
+        ``bit_generator.state`` of the random generator before the search
+        (see :meth:`replay_options`).
     """
 
     x: np.ndarray
     error: float
     upper_bound: float
-    certified: bool
     status: str
     seconds: float
     output: int
@@ -139,8 +147,36 @@ class WorstCase:
     lower: np.ndarray | None = None
     upper: np.ndarray | None = None
     scale: np.ndarray | None = None
+    time_limit: float | None = None
+    restarts: int = 64
+    rng_state: dict | None = None
+
+    @property
+    def certified(self) -> bool:
+        """Whether the bracket is closed: :func:`is_certified` of ``(error,
+        upper_bound)``, i.e. ``upper_bound - error <= CERTIFY_RTOL *
+        |upper_bound| + CERTIFY_ATOL`` (derived, never stored)."""
+        return is_certified(self.error, self.upper_bound)
 
     @property
     def gap(self) -> float:
         """``upper_bound - error`` (``inf`` when there is no bound)."""
         return self.upper_bound - self.error
+
+    def replay_options(self) -> dict:
+        """The keyword arguments of ``worst_case`` that made this result.
+
+        ``worst_case(original, pruned, **result.replay_options())`` runs the
+        same search again: same domain, scales, method, restarts and random
+        starts (a time limit may still end a stage at another point). The
+        ``starts`` given to the first run, if any, are not stored; pass them
+        again.
+        """
+        rng = None
+        if self.rng_state is not None:
+            bit_generator = getattr(np.random, self.rng_state["bit_generator"])()
+            bit_generator.state = self.rng_state
+            rng = np.random.Generator(bit_generator)
+        return {"beta": self.beta, "lower": self.lower, "upper": self.upper,
+                "scale": self.scale, "method": self.method,
+                "time_limit": self.time_limit, "restarts": self.restarts, "rng": rng}

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..nets.intervals import row_norms
 from ._conic import dual_bound, solve_conic
 from ._intervals import Intervals, interval_bounds
 from ._model import build_joint_model
@@ -65,8 +66,14 @@ def relaxation_bounds(problem: Problem, *, deadline: float = math.inf,
     BoundsOutcome
     """
     t0 = time.perf_counter()
+    with np.errstate(all="ignore"):  # overflow gives inf bounds, NaN is made inf
+        return _relaxation_bounds(problem, t0, deadline, relax, progress)
+
+
+def _relaxation_bounds(problem: Problem, t0: float, deadline: float, relax: bool,
+                       progress) -> BoundsOutcome:
     iv = interval_bounds(problem)
-    pairs = np.stack([iv.diff[1], -iv.diff[0]], axis=1)
+    pairs = _sound(np.stack([iv.diff[1], -iv.diff[0]], axis=1))
     stages = [Stage("bounds:interval", -math.inf, iv.bound,
                     time.perf_counter() - t0, BOUNDED)]
     t1 = time.perf_counter()
@@ -134,13 +141,18 @@ def linear_relaxation_bounds(problem: Problem, iv: Intervals) -> np.ndarray | No
     dom = problem.domain
     best = np.full(len(grad), np.inf)
     if dom.has_ball:
-        best = dom.beta * np.linalg.norm(grad, axis=1)
+        best = dom.beta * row_norms(grad)
     if dom.has_box:
         box = np.maximum(grad * dom.lower, grad * dom.upper).sum(1)
         best = np.minimum(best, box)
     mag = np.abs(s_mat) @ np.abs(sh.bias) + np.abs(const) + np.abs(best)
     out = const + best + 1e-10 * mag
-    return out.reshape(2, -1).T
+    return _sound(out).reshape(2, -1).T
+
+
+def _sound(bounds: np.ndarray) -> np.ndarray:
+    """Upper bounds with NaN (from ``inf - inf`` on extreme weights) made ``inf``."""
+    return np.where(np.isnan(bounds), np.inf, bounds)
 
 
 def _refine_pairs(problem: Problem, iv: Intervals, pairs: np.ndarray,

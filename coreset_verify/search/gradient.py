@@ -8,6 +8,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._validation import check_int
+from ..nets.intervals import row_norms
 from ._problem import Problem
 
 __all__ = ["GradientOutcome", "gradient_search", "starting_points"]
@@ -44,7 +46,7 @@ def starting_points(problem: Problem, restarts: int, rng: np.random.Generator,
     """
     dom = problem.domain
     w = problem.f[0].weight
-    norms = np.linalg.norm(w, axis=1)
+    norms = row_norms(w)
     w = w[norms > 0] / norms[norms > 0, None]
     if len(w) > MAX_DIRECTION_STARTS:
         w = w[rng.choice(len(w), MAX_DIRECTION_STARTS, replace=False)]
@@ -65,16 +67,17 @@ def gradient_search(problem: Problem, *, restarts: int = 64, steps: int = 200,
     problem : Problem
         The networks, domain and scales.
     restarts : int
-        Random starts, on top of the first-layer directions.
+        Random starts (>= 0), on top of the first-layer directions;
+        ``worst_case`` bounds it (``MAX_RESTARTS``, ``MAX_BATCH_ELEMENTS``).
     steps : int
-        Ascent steps; the learning rate decays from ``0.05 * radius`` to
+        Ascent steps (>= 1); the learning rate decays from ``0.05 * radius`` to
         ``0.0005 * radius`` on a cosine schedule.
     rng : numpy.random.Generator
         Source of the random starts.
     deadline : float
         ``time.perf_counter()`` value after which to stop early.
     keep : int
-        How many of the best points (over all starts and steps) to return.
+        How many of the best points (over all starts and steps) to return (>= 1).
     extra : numpy.ndarray, shape (m, d), optional
         More starting points (``worst_case(starts=...)``).
 
@@ -84,6 +87,9 @@ def gradient_search(problem: Problem, *, restarts: int = 64, steps: int = 200,
     """
     import torch
 
+    func = "gradient_search"
+    restarts = check_int(restarts, "restarts", func, minimum=0)
+    steps, keep = check_int(steps, "steps", func), check_int(keep, "keep", func)
     layers = problem.torch_layers()
     dtype, device = layers[0][0][0].dtype, layers[0][0][0].device
     x0 = torch.as_tensor(starting_points(problem, restarts, rng, extra), dtype=dtype,

@@ -10,7 +10,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import InvalidArgumentError, MissingDependencyError
+from .._validation import check_int, check_positive, check_rng, fail, to_numpy
+from ..errors import MissingDependencyError
+from ..nets.intervals import row_norms
+from ..nets.model import read_layers
 from ._problem import Problem, make_problem
 from ._result import (
     BOUNDED,
@@ -25,12 +28,22 @@ from ._result import (
 )
 from .bounds import relaxation_bounds
 from .exact import exact_search
-from .gradient import gradient_search, starting_points
+from .gradient import MAX_DIRECTION_STARTS, gradient_search, starting_points
 from .region import region_search
 
-__all__ = ["METHODS", "verify", "worst_case"]
+__all__ = ["MAX_BATCH_ELEMENTS", "MAX_RESTARTS", "MAX_STARTS", "METHODS", "verify",
+           "worst_case"]
 
+_FUNC = "worst_case"
 METHODS = ("auto", "bounds", "exact", "gradient", "region")
+#: Most random restarts ``worst_case`` accepts.
+MAX_RESTARTS = 100_000
+#: Most rows of ``starts`` ``worst_case`` accepts.
+MAX_STARTS = 100_000
+#: Most float64 entries of the gradient stage's batch of starting points,
+#: ``(first-layer directions + restarts + rows of starts) * d`` (2**26: 512 MiB
+#: per copy; Adam keeps about five copies).
+MAX_BATCH_ELEMENTS = 2**26
 #: Fractions of ``time_limit`` at which ``auto`` ends gradient, region, bounds.
 AUTO_SCHEDULE = (0.15, 0.35, 0.5)
 
@@ -75,19 +88,33 @@ class _Run:
             self.progress(name, len(self.stages), 0)
 
 
-def _check_starts(starts, problem: Problem) -> np.ndarray | None:
-    """``starts`` as a projected float64 (m, d) array, or None."""
-    if starts is None:
+def _check_starts(starts, problem: Problem, restarts: int) -> np.ndarray | None:
+    """``starts`` as a projected float64 (m, d) array, or None; the batch of the
+    gradient stage must fit :data:`MAX_BATCH_ELEMENTS`."""
+    d = problem.domain.d
+    rows = 0
+    pts = None
+    if starts is not None:
+        expected = f"a finite array of shape (m, {d}) with 1 <= m <= {MAX_STARTS}"
+        try:
+            pts = np.asarray(to_numpy(starts), dtype=np.float64)
+        except (TypeError, ValueError):
+            raise fail(_FUNC, "starts", expected, type(starts).__name__) from None
+        if pts.ndim != 2 or pts.shape[1] != d or not 1 <= pts.shape[0] <= MAX_STARTS:
+            raise fail(_FUNC, "starts", expected, f"shape {pts.shape}")
+        if not np.all(np.isfinite(pts)):
+            raise fail(_FUNC, "starts", expected, "an array with NaN or infinite entries")
+        rows = pts.shape[0]
+    directions = 2 * min(problem.f[0].weight.shape[0], MAX_DIRECTION_STARTS) + 1
+    if (directions + restarts + rows) * d > MAX_BATCH_ELEMENTS:
+        raise fail(_FUNC, "restarts", f"small enough that (first-layer directions "
+                   f"{directions} + restarts + rows of starts) * d <= "
+                   f"{MAX_BATCH_ELEMENTS} (d = {d}, rows of starts = {rows}); lower "
+                   "restarts or pass fewer starts", restarts)
+    if pts is None:
         return None
     import torch
 
-    pts = np.asarray(starts.detach().cpu() if hasattr(starts, "detach") else starts,
-                     dtype=float)
-    d = problem.domain.center.shape[0]
-    if pts.ndim != 2 or pts.shape[1] != d or pts.shape[0] < 1 or not np.all(np.isfinite(pts)):
-        raise InvalidArgumentError(
-            f"starts must be a finite array of shape (m, {d}) with m >= 1 (one input per "
-            f"row); got shape {pts.shape}.")
     return problem.domain.project(torch.as_tensor(pts)).numpy()
 
 
@@ -100,28 +127,19 @@ def _offer_best(run: _Run, points: np.ndarray) -> None:
     run.offer(points[int(np.argmax(vals.abs().amax(1).numpy()))])
 
 
-def _check_options(method: str, time_limit, restarts, progress) -> None:
-    if method not in METHODS:
-        raise InvalidArgumentError(
-            f"method must be one of {', '.join(map(repr, METHODS))}; got {method!r}."
-        )
-    if time_limit is not None and not (
-        isinstance(time_limit, (int, float)) and not isinstance(time_limit, bool)
-        and time_limit > 0 and math.isfinite(time_limit)
-    ):
-        raise InvalidArgumentError(
-            f"time_limit must be None or a positive number of seconds; got "
-            f"{time_limit!r}."
-        )
-    if isinstance(restarts, bool) or not isinstance(restarts, (int, np.integer)) \
-            or restarts < 0:
-        raise InvalidArgumentError(
-            f"restarts must be a non-negative int; got {restarts!r}."
-        )
+def _check_options(method: str, time_limit, restarts, progress) -> tuple:
+    """Validated ``(method, time_limit, restarts)``."""
+    if not (isinstance(method, str) and method in METHODS):
+        raise fail(_FUNC, "method", f"one of {', '.join(map(repr, METHODS))}", method)
+    if time_limit is not None:
+        time_limit = check_positive(time_limit, "time_limit", _FUNC)
+    restarts = check_int(restarts, "restarts", _FUNC, minimum=0)
+    if restarts > MAX_RESTARTS:
+        raise fail(_FUNC, "restarts", f"an integer in [0, {MAX_RESTARTS}]", restarts)
     if progress is not None and not callable(progress):
-        raise InvalidArgumentError(
-            f"progress must be None or a callable; got {type(progress).__name__}."
-        )
+        raise fail(_FUNC, "progress", "None or a callable progress(stage, done, total)",
+                   type(progress).__name__)
+    return method, time_limit, restarts
 
 
 def _stage_gradient(run: _Run, rng: np.random.Generator, restarts: int,
@@ -270,7 +288,9 @@ def worst_case(original, pruned, *, beta: float | None = None,
         Networks from R^d to R^k: ``nn.Linear`` and activation layers (ReLU,
         LeakyReLU, Sigmoid, Tanh, Softplus, ELU) in (nested) ``nn.Sequential``;
         ``nn.Flatten``, ``nn.Dropout`` and ``nn.Identity`` pass through.
-        Widths and depths may differ.
+        Widths and depths may differ. Parameters must be float32 or float64
+        (float16 and bfloat16 models are refused: the float64 bounds do not
+        describe what they compute).
     beta : float, optional
         Radius of the ball (centre 0).
     lower, upper : array_like, shape (d,) or scalar, optional
@@ -285,20 +305,27 @@ def worst_case(original, pruned, *, beta: float | None = None,
         in turn, sharing ``time_limit`` (gradient to 15 %, region to 35 %,
         bounds to 50 %, exact the rest).
     time_limit : float, optional
-        Seconds; ``None`` means no limit (``exact`` may then run very long).
+        Seconds, a finite number > 0; ``None`` means no limit (``exact`` may
+        then run very long).
     rng : int, numpy.random.Generator or None
-        Seeds the random starts (``np.random.default_rng(rng)``).
+        Seeds the random starts (``np.random.default_rng(rng)``). The state of
+        the generator before the search is stored in ``result.rng_state``, so
+        ``worst_case(original, pruned, **result.replay_options())`` repeats
+        the search.
     restarts : int
-        Random starting points, on top of the first layer's directions.
+        Random starting points, on top of the first layer's directions: an
+        integer in ``[0, MAX_RESTARTS]`` (100,000), and with ``starts`` small
+        enough that the gradient stage's batch has at most
+        ``MAX_BATCH_ELEMENTS`` (2**26) entries.
     progress : callable, optional
         ``progress(stage, done, total)`` after each stage (``done`` stages so
         far, ``total`` 0) and each relaxation solved (``done`` of ``total``
         pairs).
     starts : array_like, shape (m, d), optional
-        Inputs to start from as well (e.g. the data): projected onto the
-        domain, evaluated first (so ``error`` is at least their largest
-        objective when they lie in the domain) and ascended by the gradient
-        stage.
+        Inputs to start from as well (e.g. the data), finite, ``1 <= m <=
+        MAX_STARTS`` (100,000): projected onto the domain, evaluated first (so
+        ``error`` is at least their largest objective when they lie in the
+        domain) and ascended by the gradient stage.
 
     Returns
     -------
@@ -309,8 +336,11 @@ def worst_case(original, pruned, *, beta: float | None = None,
     Raises
     ------
     InvalidArgumentError
-        Bad domain, dimension mismatch, unsupported layer, bad scale, unknown
-        method. Solver failures and time-outs are statuses, not exceptions.
+        Bad domain, dimension mismatch, unsupported layer or dtype, bad scale,
+        unknown method, ``time_limit``, ``restarts``, ``starts``, ``rng`` or
+        ``progress`` outside the rules above; each message names
+        ``worst_case`` and the argument. Solver failures and time-outs are
+        statuses, not exceptions.
 
     Examples
     --------
@@ -326,44 +356,72 @@ def worst_case(original, pruned, *, beta: float | None = None,
     >>> round(res.upper_bound, 6), res.certified
     (10.0, True)
     """
-    _check_options(method, time_limit, restarts, progress)
+    method, time_limit, restarts = _check_options(method, time_limit, restarts, progress)
+    gen = check_rng(rng, _FUNC)
+    rng_state = copy.deepcopy(gen.bit_generator.state)
     problem = make_problem(original, pruned, beta=beta, lower=lower, upper=upper,
                            scale=scale)
-    rng = np.random.default_rng(rng)
     run = _Run(problem, time.perf_counter(), time_limit, progress,
-               starts=_check_starts(starts, problem))
+               starts=_check_starts(starts, problem, restarts))
     run.offer(problem.domain.center)
     if run.starts is not None:
         _offer_best(run, run.starts)
-    _run_method(run, method, rng, int(restarts))
-    return _result(run, method)
+    _run_method(run, method, gen, restarts)
+    return _result(run, method, restarts, rng_state)
 
 
-def _result(run: _Run, method: str) -> WorstCase:
+def _result(run: _Run, method: str, restarts: int, rng_state: dict) -> WorstCase:
     error, output = run.problem.evaluate(run.x)
     upper, status = run.upper, _final_status(run, method)
+    if math.isnan(upper):
+        upper, status = math.inf, SOLVER_FAILED
     if upper < error:
         if error - upper > 1e-9 * (1 + abs(error)):
             upper, status = math.inf, SOLVER_FAILED
         else:
             upper = error
     dom = run.problem.domain
-    return WorstCase(run.x, error, upper, is_certified(error, upper), status,
-                     time.perf_counter() - run.t0, output, tuple(run.stages), method,
-                     dom.beta, dom.lower, dom.upper, run.problem.scale)
+    return WorstCase(run.x, error, upper, status, time.perf_counter() - run.t0, output,
+                     tuple(run.stages), method, dom.beta, dom.lower, dom.upper,
+                     run.problem.scale, run.time_limit, restarts, rng_state)
 
 
-def _reference_error(result: WorstCase, original, pruned) -> np.ndarray:
-    """``|f(x) - g(x)| / scale`` with copies of the modules in float64, eval mode."""
+def _reference_error(result: WorstCase, original, pruned) -> np.ndarray | None:
+    """``|f(x) - g(x)| / scale`` with copies of the modules in float64, eval mode;
+    ``None`` when ``x`` or ``scale`` does not fit these networks."""
     import torch
 
     outs = []
     for net in (original, pruned):
         net64 = copy.deepcopy(net).to("cpu").double().eval()
-        with torch.no_grad():
-            outs.append(net64(torch.as_tensor(result.x)[None]).reshape(-1).numpy())
-    scale = np.ones_like(outs[0]) if result.scale is None else result.scale
-    return np.abs(outs[0] - outs[1]) / scale
+        try:
+            with torch.no_grad():
+                outs.append(net64(torch.as_tensor(result.x)[None]).reshape(-1).numpy())
+        except RuntimeError:  # x of another dimension
+            return None
+    scale = np.ones_like(outs[0]) if result.scale is None else np.asarray(result.scale,
+                                                                          dtype=float)
+    if outs[0].shape != outs[1].shape or scale.shape != outs[0].shape:
+        return None
+    with np.errstate(all="ignore"):
+        return np.abs(outs[0] - outs[1]) / scale
+
+
+def _check_tolerance(value, name: str) -> float:
+    if not (isinstance(value, (int, float, np.floating)) and not isinstance(value, bool)
+            and 0 <= value < math.inf):
+        raise fail("verify", name, "a finite number >= 0", value)
+    return float(value)
+
+
+def _in_domain(result: WorstCase, x: np.ndarray, rtol: float, atol: float,
+               tol: float) -> bool:
+    if x.ndim != 1 or not np.all(np.isfinite(x)):
+        return False
+    if result.beta is not None and row_norms(x[None])[0] > result.beta * (1 + rtol) + atol:
+        return False
+    return result.lower is None or not (np.any(x < result.lower - tol)
+                                        or np.any(x > result.upper + tol))
 
 
 def verify(result: WorstCase, original, pruned, *, rtol: float = 1e-7,
@@ -373,35 +431,51 @@ def verify(result: WorstCase, original, pruned, *, rtol: float = 1e-7,
     Checks, with tolerance ``atol + rtol * |value|``: ``x`` is finite and in the
     domain recorded in ``result``; ``error`` equals ``max_i |f_i(x) - g_i(x)| /
     scale_i`` recomputed by the modules themselves in float64 and attained at
-    ``result.output``; ``error <= upper_bound``; ``certified`` agrees with the
-    bracket.
+    ``result.output``; ``error <= upper_bound`` (``upper_bound`` not NaN).
+    ``certified`` is derived from the bracket, so it needs no check.
+
+    Parameters
+    ----------
+    result : WorstCase
+    original, pruned : torch.nn.Module
+        The networks ``result`` claims to be about, read as
+        :func:`worst_case` reads them.
+    rtol, atol : float
+        Finite numbers >= 0.
 
     Returns
     -------
     bool
-        ``True`` when every check passes, ``False`` otherwise (it never
-        raises for a wrong result; it raises ``InvalidArgumentError`` only when
-        ``result`` is not a ``WorstCase``).
+        ``True`` when every check passes; ``False`` for any wrong result,
+        including an ``x``, ``scale`` or ``output`` that does not fit these
+        networks.
+
+    Raises
+    ------
+    InvalidArgumentError
+        Only for bad arguments, never for a wrong result: ``result`` not a
+        ``WorstCase``; ``original`` or ``pruned`` not a network the search
+        reads (not a torch module, ``None``, an unsupported layer or dtype
+        such as float16, non-finite weights); ``rtol``/``atol`` not finite
+        numbers >= 0.
     """
     if not isinstance(result, WorstCase):
-        raise InvalidArgumentError(
-            f"result must be a WorstCase; got {type(result).__name__}."
-        )
-    x = np.asarray(result.x, dtype=float)
-    if x.ndim != 1 or not np.all(np.isfinite(x)):
-        return False
-    tol = atol + rtol * max(abs(result.error), 1.0)
-    if result.beta is not None and np.linalg.norm(x) > result.beta * (1 + rtol) + atol:
-        return False
-    if result.lower is not None and (np.any(x < result.lower - tol)
-                                     or np.any(x > result.upper + tol)):
-        return False
+        raise fail("verify", "result", "a WorstCase (the return value of worst_case)",
+                   type(result).__name__)
+    for name, net in (("original", original), ("pruned", pruned)):
+        read_layers(net, func="verify", name=name)
+    rtol, atol = _check_tolerance(rtol, "rtol"), _check_tolerance(atol, "atol")
     try:
-        err = _reference_error(result, original, pruned)
-    except (RuntimeError, ValueError):
+        x = np.asarray(result.x, dtype=float)
+        error, upper = float(result.error), float(result.upper_bound)
+        tol = atol + rtol * max(abs(error), 1.0)
+        if not _in_domain(result, x, rtol, atol, tol) or math.isnan(upper):
+            return False
+    except (TypeError, ValueError):  # a field of the wrong kind: a wrong result
         return False
-    ok = abs(float(err.max()) - result.error) <= atol + rtol * abs(result.error)
-    ok &= 0 <= result.output < len(err) and err[result.output] >= err.max() - tol
-    ok &= result.error <= result.upper_bound + tol
-    return bool(ok and result.certified == is_certified(result.error,
-                                                        result.upper_bound))
+    err = _reference_error(result, original, pruned)
+    if err is None or not np.all(np.isfinite(err)):
+        return False
+    ok = abs(float(err.max()) - error) <= atol + rtol * abs(error)
+    ok &= isinstance(result.output, (int, np.integer)) and 0 <= result.output < len(err)
+    return bool(ok and err[result.output] >= err.max() - tol and error <= upper + tol)

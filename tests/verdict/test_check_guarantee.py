@@ -88,3 +88,71 @@ def test_coreset_of_another_layer_is_refused():
     coreset = layer_coreset(*other, sample_size=6, beta=1.0, rng=1)
     with pytest.raises(InvalidArgumentError, match="coreset"):
         check_guarantee(*layer, coreset, delta=0.1, time_limit=5)
+
+
+def exact_worst_1d(layer, pruned, beta):
+    """``max_x |F_i(x) - F~_i(x)|`` per output over ``[-beta, beta]`` for a ReLU pair
+    with d = 1, exactly: both are piecewise linear, so the maximum is at an end or a
+    breakpoint ``-b_j / w_j`` (computed here, independently of the package)."""
+    xs = [-beta, beta]
+    for W, b in ((layer[0], layer[1]), (pruned[0], pruned[1])):
+        xs += [-bj / wj for wj, bj in zip(W[:, 0], b, strict=True)
+               if wj != 0 and abs(bj / wj) <= beta]
+    x = np.array(xs)[:, None]
+
+    def forward(W, b, V):
+        return np.maximum(x @ W.T + b, 0.0) @ V.T
+
+    return np.abs(forward(*layer) - forward(*pruned)).max(axis=0)
+
+
+def test_all_zero_output_row_is_accepted():
+    # Output 1 is 0 everywhere (T_1 = 0): theoretical_bound handles it and so must
+    # check_guarantee; the row carries no error and the verdict is on output 0.
+    W_in, b_in, W_out = tiny_layer(9)
+    W_out[1] = 0.0
+    coreset = layer_coreset(W_in, b_in, W_out, sample_size=4, beta=1.0, rng=0)
+    result = check_guarantee(W_in, b_in, W_out, coreset, delta=0.1, time_limit=10, rng=0)
+    assert result.bound.scale[1] == 0.0
+    assert result.worst_case.certified
+    assert result.found <= result.certified * (1 + 1e-9)
+
+
+def test_dead_neuron_row_is_accepted():
+    # Output 1 reads only a neuron that is 0 on the ball (ReLU, b + beta ||w|| < 0).
+    W_in, b_in, W_out = tiny_layer(10)
+    b_in[0] = -10.0 - np.linalg.norm(W_in[0])
+    W_out[1] = 0.0
+    W_out[1, 0] = 3.0
+    coreset = layer_coreset(W_in, b_in, W_out, sample_size=4, beta=1.0, rng=0)
+    result = check_guarantee(W_in, b_in, W_out, coreset, delta=0.1, time_limit=10, rng=0)
+    assert result.bound.scale[1] == 0.0
+    assert result.found <= result.certified * (1 + 1e-9)
+
+
+@pytest.mark.parametrize("dtype", [np.float16], ids=["float16"])
+def test_half_precision_layer_is_refused(dtype):
+    layer = tiny_layer(11)
+    coreset = layer_coreset(*layer, sample_size=4, beta=1.0, rng=0)
+    half = tuple(a.astype(dtype) for a in layer)
+    with pytest.raises(InvalidArgumentError, match=r"check_guarantee.*float32 or float64"):
+        check_guarantee(*half, coreset, delta=0.1, time_limit=5)
+
+
+@pytest.mark.parametrize("scale", [1.0, 1e-300, 2.0**-1000], ids=["1", "1e-300", "2^-1000"])
+def test_tiny_first_layer_bracket_holds_the_true_worst_error(scale):
+    # A 1-D ReLU layer scaled by 1e-300: squared norms underflow. The worst error
+    # in units of the bound's scale, computed exactly above, must lie in the
+    # bracket [found, certified], or check_guarantee raises a documented error.
+    gen = np.random.default_rng(1)
+    W_in, b_in, W_out = gen.normal(size=(6, 1)), 0.3 * gen.normal(size=6), gen.normal(size=(2, 6))
+    layer = (W_in * scale, b_in * scale, W_out)
+    coreset = layer_coreset(*layer, sample_size=3, beta=1.0, rng=0)
+    try:
+        result = check_guarantee(*layer, coreset, delta=0.1, time_limit=10, rng=0)
+    except InvalidArgumentError:
+        return
+    pruned = tuple(np.asarray(a, dtype=np.float64) for a in coreset.pruned())
+    true = float(np.max(exact_worst_1d(layer, pruned, 1.0) / result.bound.scale))
+    assert result.found <= true * (1 + 1e-9)
+    assert true <= result.certified * (1 + 1e-9)
