@@ -3,14 +3,33 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any, NamedTuple
 
 import numpy as np
 
-from ..errors import InvalidArgumentError
+from .._validation import fail, import_torch
+from ..activations import Activation
 from ._domain import Domain, make_domain
 from ._network import Layer, SharedFirstLayer, read_network, share_first_layer
 
-__all__ = ["Problem", "make_problem"]
+__all__ = ["Evaluation", "Problem", "TorchLayer", "make_problem"]
+
+_FUNC = "worst_case"
+
+
+class TorchLayer(NamedTuple):
+    """One read layer as torch tensors: ``activation(h @ weight.T + bias)``."""
+
+    weight: Any
+    bias: Any
+    activation: Activation | None
+
+
+class Evaluation(NamedTuple):
+    """The objective at one point and the output that attains it."""
+
+    value: float
+    output: int
 
 
 @dataclass(frozen=True)
@@ -65,17 +84,17 @@ class Problem:
             object.__setattr__(self, "_basis", basis)
         return self.__dict__["_basis"]
 
-    def torch_layers(self, dtype=None, device=None) -> list:
-        """Both networks as lists of (W, b, activation) torch tensors."""
+    def torch_layers(self, dtype=None, device=None) -> list[list[TorchLayer]]:
+        """Both networks as lists of :class:`TorchLayer` (weight, bias, activation)."""
         import torch
 
         dtype = dtype or self.dtype or torch.float64
         device = device or self.device or "cpu"
 
-        def conv(net: tuple[Layer, ...]) -> list:
-            return [(torch.as_tensor(la.weight, dtype=dtype, device=device),
-                     torch.as_tensor(la.bias, dtype=dtype, device=device),
-                     la.activation) for la in net]
+        def conv(net: tuple[Layer, ...]) -> list[TorchLayer]:
+            return [TorchLayer(torch.as_tensor(la.weight, dtype=dtype, device=device),
+                               torch.as_tensor(la.bias, dtype=dtype, device=device),
+                               la.activation) for la in net]
 
         return [conv(self.f), conv(self.g)]
 
@@ -93,7 +112,7 @@ class Problem:
         scale = torch.as_tensor(self.scale, dtype=x.dtype, device=x.device)
         return (out[0] - out[1]) / scale
 
-    def evaluate(self, x: np.ndarray) -> tuple[float, int]:
+    def evaluate(self, x: np.ndarray) -> Evaluation:
         """Objective and argmax output at one point, in torch float64 (CPU)."""
         import torch
 
@@ -102,7 +121,7 @@ class Problem:
         with torch.no_grad():
             diff = self.signed_differences(xt, layers)[0].abs()
         i = int(torch.argmax(diff))
-        return float(diff[i]), i
+        return Evaluation(float(diff[i]), i)
 
     def _float64_layers(self) -> list:
         cache = self.__dict__.get("_f64")
@@ -123,51 +142,49 @@ def _module_dtype_device(module) -> tuple:
 def _check_scale(scale, k: int) -> np.ndarray:
     if scale is None:
         return np.ones(k)
-    arr = np.asarray(scale.detach().cpu() if hasattr(scale, "detach") else scale,
-                     dtype=np.float64)
+    expected = f"None, a number > 0 or a finite positive array of shape ({k},) (one per output)"
+    try:
+        arr = np.asarray(scale.detach().cpu() if hasattr(scale, "detach") else scale,
+                         dtype=np.float64)
+    except (TypeError, ValueError, RuntimeError):
+        raise fail(_FUNC, "scale", expected, type(scale).__name__) from None
     if arr.ndim == 0:
         arr = np.full(k, float(arr))
     if arr.shape != (k,):
-        raise InvalidArgumentError(
-            f"scale must have shape ({k},) (one entry per output); got {arr.shape}."
-        )
+        raise fail(_FUNC, "scale", expected, f"shape {arr.shape}")
     if not np.all(np.isfinite(arr) & (arr > 0)):
-        raise InvalidArgumentError(
-            f"scale must be positive and finite; got min(scale)={arr.min()}."
-        )
+        bad = int(np.argmax(~(np.isfinite(arr) & (arr > 0))))
+        raise fail(_FUNC, "scale", expected, f"scale[{bad}] = {arr[bad]}")
     return arr
 
 
 def make_problem(original, pruned, *, beta, lower, upper, scale) -> Problem:
     """Validate every argument and build the :class:`Problem`.
 
+    Both models are read by :func:`coreset_verify.nets.model.read_layers`, the
+    one reader of torch models (unsupported layers, parameter dtypes other
+    than float32/float64, non-finite weights and invalid activation
+    parameters are refused there, naming the layer).
+
     Raises
     ------
     InvalidArgumentError
-        Bad domain, mismatched input/output dimensions, unsupported layers,
-        bad ``scale``.
+        Bad domain, mismatched input/output dimensions, unsupported layers or
+        dtypes, bad ``scale``.
+    MissingDependencyError
+        torch is not installed.
     """
-    try:
-        from torch import nn
-    except ImportError:  # pragma: no cover - torch is needed to get here
-        from ..errors import MissingDependencyError
-
-        raise MissingDependencyError(
-            "worst_case needs torch; pip install 'coreset-verify[torch]'."
-        ) from None
+    nn = import_torch().nn
     for name, net in (("original", original), ("pruned", pruned)):
         if not isinstance(net, nn.Module):
-            raise InvalidArgumentError(
-                f"{name} must be a torch.nn.Module; got {type(net).__name__}."
-            )
-    f, g = read_network(original, "original"), read_network(pruned, "pruned")
+            raise fail(_FUNC, name, "a torch.nn.Module (nn.Linear or nn.Sequential)",
+                       type(net).__name__)
+    f, g = read_network(original, "original", _FUNC), read_network(pruned, "pruned", _FUNC)
     for what, a, b in (("input", f[0].weight.shape[1], g[0].weight.shape[1]),
                        ("output", f[-1].weight.shape[0], g[-1].weight.shape[0])):
         if a != b:
-            raise InvalidArgumentError(
-                f"original and pruned must have the same {what} dimension; got "
-                f"{a} (original) and {b} (pruned)."
-            )
+            raise fail(_FUNC, "pruned", f"a network with the same {what} dimension as "
+                       f"original ({a})", f"{what} dimension {b}")
     d, k = f[0].weight.shape[1], f[-1].weight.shape[0]
     domain = make_domain(d, beta, lower, upper)
     dtype, device = _module_dtype_device(original)
