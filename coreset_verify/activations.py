@@ -349,8 +349,11 @@ def available_activations() -> tuple[str, ...]:
 def get_activation(activation: str | Activation) -> Activation:
     """Return the :class:`Activation` for a name (or pass one through).
 
-    Registered names, and the parameterised names of :func:`leaky_relu`,
-    :func:`softplus` and :func:`elu` (``"elu(alpha=0.5)"``).
+    Registered names, the parameterised names of :func:`leaky_relu`,
+    :func:`softplus` and :func:`elu` (``"elu(alpha=0.5)"``), and the torch
+    activation modules read by :mod:`coreset_verify.nets.model`
+    (``torch.nn.Softplus(beta=2)``; invalid parameters such as ``beta=0`` are
+    refused with an :class:`InvalidArgumentError`).
     """
     if isinstance(activation, Activation):
         return activation
@@ -358,6 +361,12 @@ def get_activation(activation: str | Activation) -> Activation:
         return _REGISTRY[activation]
     if isinstance(activation, str) and (built := _from_family_name(activation)) is not None:
         return built
+    if type(activation).__module__.startswith("torch.nn"):
+        from .nets.model import activation_of  # torch modules: read as the models are
+
+        built = activation_of(activation, func="get_activation", where="activation")
+        if built is not None:
+            return built
     raise InvalidArgumentError(
         f"activation must be one of {list(available_activations())}, a parameterised "
         f"name such as 'leaky_relu(negative_slope=0.2)', 'softplus(beta=2.0, "

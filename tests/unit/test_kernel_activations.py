@@ -98,3 +98,23 @@ def test_defaults_are_the_registered_activations():
 def test_bad_parameters_are_refused(call, name):
     with pytest.raises(InvalidArgumentError, match=name):
         call()
+
+
+def test_torch_activation_modules_are_accepted_and_validated():
+    torch = pytest.importorskip("torch")
+    assert get_activation(torch.nn.Softplus(beta=2.0)) == softplus(2.0)
+    assert get_activation(torch.nn.ReLU()) is get_activation("relu")
+    with pytest.raises(InvalidArgumentError, match="'beta' parameter of softplus"):
+        get_activation(torch.nn.Softplus(beta=0.0))
+    with pytest.raises(InvalidArgumentError, match="activation"):
+        get_activation(torch.nn.GELU())
+
+
+def test_neuron_coreset_with_softplus_beta_zero_is_a_clean_error():
+    torch = pytest.importorskip("torch")
+    from coreset_verify import neuron_coreset
+
+    rng = np.random.default_rng(0)
+    with pytest.raises(InvalidArgumentError, match="'beta' parameter of softplus"):
+        neuron_coreset(rng.standard_normal((5, 3)), rng.standard_normal(5), sample_size=3,
+                       beta=1.0, activation=torch.nn.Softplus(beta=0.0))
