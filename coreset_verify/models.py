@@ -13,16 +13,18 @@ from typing import Any
 
 import numpy as np
 
-from ._validation import check_int, check_positive
+from ._validation import check_int, check_positive, fail
 from ._validation import import_torch as _torch
 
 __all__ = ["TrainResult", "accuracy", "mlp", "train_classifier"]
 
 
-def mlp(sizes: Sequence[int], *, activation: str = "relu", seed: int = 0) -> Any:
+def mlp(sizes: Sequence[int], *, activation: Any = "relu", seed: int = 0) -> Any:
     """``nn.Sequential`` of Linear layers with ``activation`` between them.
 
-    ``mlp([784, 300, 100, 10])`` is LeNet-300-100.
+    ``mlp([784, 300, 100, 10])`` is LeNet-300-100. ``activation`` is anything
+    :func:`~coreset_verify.get_activation` reads (``"elu(alpha=0.5)"`` too)
+    that has a torch module.
 
     Examples
     --------
@@ -33,8 +35,14 @@ def mlp(sizes: Sequence[int], *, activation: str = "relu", seed: int = 0) -> Any
     torch = _torch()
     from .activations import get_activation
 
+    func = "mlp"
     act = get_activation(activation)
-    sizes = [check_int(s, "sizes", "mlp") for s in sizes]
+    if act.torch_module is None:
+        raise fail(func, "activation", "an activation with a torch module", act.name)
+    if isinstance(sizes, str | bytes) or not isinstance(sizes, Sequence) or len(sizes) < 2:
+        raise fail(func, "sizes", "a sequence of at least two layer sizes", sizes)
+    sizes = [check_int(s, "sizes", func) for s in sizes]
+    seed = check_int(seed, "seed", func, minimum=0)
     layers: list[Any] = []
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)

@@ -177,3 +177,16 @@ def test_worst_case_refuses_softplus_beta_zero_cleanly():
     with pytest.raises(InvalidArgumentError, match=r"worst_case.*pruned\[1\].*beta"):
         make_problem(_mlp(), _mlp(nn.Softplus(beta=0.0)), beta=1.0, lower=None, upper=None,
                      scale=None)
+
+
+def test_mlp_builds_parameterised_activations_and_refuses_bad_arguments():
+    from coreset_verify.models import mlp
+
+    net = mlp([3, 4, 2], activation="elu(alpha=0.5)")
+    assert isinstance(net[1], nn.ELU)
+    assert net[1].alpha == 0.5
+    for kwargs, name in [({"sizes": [3]}, "sizes"), ({"sizes": "34"}, "sizes"),
+                         ({"sizes": [3, 0, 2]}, "sizes"),
+                         ({"sizes": [3, 2], "seed": -1}, "seed")]:
+        with pytest.raises(InvalidArgumentError, match=f"'{name}' parameter of mlp"):
+            mlp(**kwargs)
