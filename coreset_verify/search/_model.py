@@ -13,6 +13,7 @@ constants from the interval bounds). See proofs_notes/search_bounds.md.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -21,7 +22,18 @@ from ._intervals import Intervals
 from ._network import Activation
 from ._problem import Problem
 
-__all__ = ["JointModel", "build_joint_model"]
+__all__ = ["JointModel", "Matrices", "build_joint_model"]
+
+
+class Matrices(NamedTuple):
+    """``A_eq v = b_eq``, ``A_in v <= b_in`` (CSR), ``lo <= v <= hi``."""
+
+    a_eq: Any
+    b_eq: np.ndarray
+    a_in: Any
+    b_in: np.ndarray
+    lo: np.ndarray
+    hi: np.ndarray
 
 
 @dataclass
@@ -85,8 +97,8 @@ class JointModel:
             self.ineq.append(entry)
             self.n_in += m
 
-    def matrices(self) -> tuple:
-        """``(a_eq, b_eq, a_in, b_in, lo, hi)`` with CSR matrices."""
+    def matrices(self) -> Matrices:
+        """The constraints as :class:`Matrices` (CSR)."""
         import scipy.sparse as sp
 
         def stack(entries: list, m: int) -> tuple:
@@ -97,7 +109,8 @@ class JointModel:
 
         a_eq, b_eq = stack(self.eq, self.n_eq)
         a_in, b_in = stack(self.ineq, self.n_in)
-        return a_eq, b_eq, a_in, b_in, np.concatenate(self.lo), np.concatenate(self.hi)
+        return Matrices(a_eq, b_eq, a_in, b_in, np.concatenate(self.lo),
+                        np.concatenate(self.hi))
 
     def program(self, c: np.ndarray) -> ConicProgram:
         """The relaxation ``max c.v`` (indicators continuous)."""

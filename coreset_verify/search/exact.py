@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -24,13 +25,28 @@ from ._problem import Problem
 from ._result import OPTIMAL, SOLVER_FAILED, TIME_LIMIT
 from .bounds import BoundsOutcome
 
-__all__ = ["MIP_SAFETY_ATOL", "MIP_SAFETY_RTOL", "ExactOutcome", "exact_search"]
+__all__ = [
+    "MIP_MAX_MAGNITUDE",
+    "MIP_SAFETY_ATOL",
+    "MIP_SAFETY_RTOL",
+    "ExactOutcome",
+    "Mip",
+    "SolverAnswer",
+    "build_mip",
+    "exact_search",
+]
 
 #: Solver dual bounds are enlarged by ``MIP_SAFETY_RTOL * max(|bound|, T) +
 #: MIP_SAFETY_ATOL`` (``T``: the largest interval/linear pair bound) to cover
 #: the solvers' feasibility (1e-6) and optimality tolerances.
 MIP_SAFETY_RTOL = 1e-5
 MIP_SAFETY_ATOL = 1e-9
+#: Largest magnitude of a coefficient, right-hand side, objective entry or
+#: finite variable bound the MIP is handed: the solvers' absolute tolerances
+#: (1e-6, 1e-9) and their infinity (1e20) make larger models unreliable, so
+#: such a model is not solved (status ``solver_failed``, the bounds stage's
+#: bound is kept).
+MIP_MAX_MAGNITUDE = 1e9
 
 
 @dataclass(frozen=True)
@@ -56,9 +72,31 @@ def _candidate_pairs(bounds: BoundsOutcome, lower: float) -> list:
     return chosen
 
 
-def build_mip(problem: Problem, bounds: BoundsOutcome, lower: float) -> tuple:
-    """The joint model plus ``t`` and the selectors; returns
-    ``(model, c_objective, pairs, T, index_of_t, indices_of_q)``."""
+class Mip(NamedTuple):
+    """The joint model with ``t`` and the selectors: ``objective`` (``max t``), the
+    candidate ``pairs`` ``(i, sign)``, ``top`` (their largest bound ``T``), the
+    index ``t`` of ``t`` and the indices ``q`` of the selectors."""
+
+    model: JointModel
+    objective: np.ndarray
+    pairs: list
+    top: float
+    t: int
+    q: np.ndarray
+
+
+class SolverAnswer(NamedTuple):
+    """What a MIP solver returned: the input part of its incumbent (or None), its
+    raw dual bound, the status constant and the solver's own status text."""
+
+    x: np.ndarray | None
+    bound: float
+    status: str
+    message: str
+
+
+def build_mip(problem: Problem, bounds: BoundsOutcome, lower: float) -> Mip:
+    """The joint model plus ``t`` and the selectors (see the module docstring)."""
     model = build_joint_model(problem, bounds.intervals)
     pairs = _candidate_pairs(bounds, lower)
     top = float(max(bounds.pair_bounds[i, s] for i, s in pairs))
@@ -74,7 +112,7 @@ def build_mip(problem: Problem, bounds: BoundsOutcome, lower: float) -> tuple:
     model.add_rows("eq", [q[None, :]], [np.ones((1, len(q)))], [1.0])
     objective = np.zeros(model.n)
     objective[t] = 1.0
-    return model, objective, pairs, top, t, q
+    return Mip(model, objective, pairs, top, t, q)
 
 
 def _warm_start(model: JointModel, x: np.ndarray, problem: Problem, pairs: list,
@@ -111,13 +149,19 @@ def exact_search(problem: Problem, bounds: BoundsOutcome, *,
     -------
     ExactOutcome
     """
-    model, objective, pairs, top, t, q = build_mip(problem, bounds, lower)
+    mip = build_mip(problem, bounds, lower)
+    model, pairs, top = mip.model, mip.pairs, mip.top
+    largest = _largest_magnitude(mip)
+    if not largest <= MIP_MAX_MAGNITUDE:
+        return ExactOutcome(None, -math.inf, math.inf, SOLVER_FAILED,
+                            f"not solved: a magnitude of {largest:.3g} in the model exceeds "
+                            f"MIP_MAX_MAGNITUDE = {MIP_MAX_MAGNITUDE:g} (rescale the weights)")
     start = None
     if incumbent is not None:
-        start = _warm_start(model, incumbent, problem, pairs, t, q)
+        start = _warm_start(model, incumbent, problem, pairs, mip.t, mip.q)
     solve = _solve_scip if problem.domain.has_ball else _solve_highs
     try:
-        x, bound, status, message = solve(model, objective, start, time_limit)
+        x, bound, status, message = solve(model, mip.objective, start, time_limit)
     except MissingDependencyError:
         raise
     except Exception as exc:
@@ -126,13 +170,27 @@ def exact_search(problem: Problem, bounds: BoundsOutcome, *,
     if x is not None:
         x = _into_domain(problem, model.input_point(x))
         value = problem.evaluate(x)[0]
-    if math.isfinite(bound):
+    if not math.isfinite(bound):
+        bound = math.inf
+    else:
         bound += MIP_SAFETY_RTOL * max(abs(bound), top) + MIP_SAFETY_ATOL
         bound = min(bound, top)
         dropped = [bounds.pair_bounds[i, s] for i in range(problem.k) for s in (0, 1)
                    if (i, s) not in set(pairs)]
         bound = max([bound, *dropped, 0.0])
     return ExactOutcome(x, value, bound, status, message)
+
+
+def _largest_magnitude(mip: Mip) -> float:
+    """The largest absolute coefficient, right-hand side, objective entry or finite
+    variable bound of the MIP (``inf`` or NaN when one is not finite)."""
+    mats = mip.model.matrices()
+    parts = [mats.a_eq.data, mats.b_eq, mats.a_in.data, mats.b_in, mip.objective,
+             mats.lo[np.isfinite(mats.lo)], mats.hi[np.isfinite(mats.hi)]]
+    if mip.model.beta is not None:
+        parts.append(np.array([mip.model.beta**2]))
+    values = np.abs(np.concatenate([np.ravel(p) for p in parts] + [np.zeros(1)]))
+    return float(np.max(values))  # NaN propagates, and is refused
 
 
 def _into_domain(problem: Problem, x: np.ndarray) -> np.ndarray:
@@ -183,10 +241,11 @@ def _solve_scip(model: JointModel, objective: np.ndarray, start, time_limit):
         x = np.array([m.getSolVal(best, v[j]) for j in range(model.nx)])
     bound = float(m.getDualbound())
     if status == "optimal":
-        return x, bound, OPTIMAL, status
+        return SolverAnswer(x, bound, OPTIMAL, status)
     if status in ("timelimit", "userinterrupt", "nodelimit", "gaplimit"):
-        return x, bound, TIME_LIMIT, status
-    return x, math.inf if not math.isfinite(bound) else bound, SOLVER_FAILED, status
+        return SolverAnswer(x, bound, TIME_LIMIT, status)
+    return SolverAnswer(x, math.inf if not math.isfinite(bound) else bound, SOLVER_FAILED,
+                        status)
 
 
 def _solve_highs(model: JointModel, objective: np.ndarray, start, time_limit):
@@ -232,7 +291,8 @@ def _solve_highs(model: JointModel, objective: np.ndarray, start, time_limit):
         x = np.array(h.getSolution().col_value[: model.nx])
     bound = float(info.mip_dual_bound)
     if status == "Optimal":
-        return x, bound, OPTIMAL, status
+        return SolverAnswer(x, bound, OPTIMAL, status)
     if status in ("Time limit reached", "Interrupted by user"):
-        return x, bound if math.isfinite(bound) else math.inf, TIME_LIMIT, status
-    return x, math.inf, SOLVER_FAILED, status
+        return SolverAnswer(x, bound if math.isfinite(bound) else math.inf, TIME_LIMIT,
+                            status)
+    return SolverAnswer(x, math.inf, SOLVER_FAILED, status)

@@ -66,9 +66,12 @@ class _Run:
     starts: np.ndarray | None = None
 
     def offer(self, x: np.ndarray) -> float:
-        """Evaluate ``x`` (torch float64); keep it if it is the best so far."""
+        """Evaluate ``x`` (torch float64); keep it if it is the best so far.
+
+        A value that is not finite (the networks overflow float64 at ``x``) is
+        never kept: it is no lower bound on the true maximum."""
         value = self.problem.evaluate(x)[0]
-        if value > self.error:
+        if value > self.error and math.isfinite(value):
             self.x, self.error = np.array(x, dtype=float), value
         return value
 
@@ -339,7 +342,8 @@ def worst_case(original, pruned, *, beta: float | None = None,
         Bad domain, dimension mismatch, unsupported layer or dtype, bad scale,
         unknown method, ``time_limit``, ``restarts``, ``starts``, ``rng`` or
         ``progress`` outside the rules above; each message names
-        ``worst_case`` and the argument. Solver failures and time-outs are
+        ``worst_case`` and the argument; networks whose objective overflows
+        float64 at the centre of the domain. Solver failures and time-outs are
         statuses, not exceptions.
 
     Examples
@@ -363,7 +367,11 @@ def worst_case(original, pruned, *, beta: float | None = None,
                            scale=scale)
     run = _Run(problem, time.perf_counter(), time_limit, progress,
                starts=_check_starts(starts, problem, restarts))
-    run.offer(problem.domain.center)
+    value = run.offer(problem.domain.center)
+    if run.x is None:
+        raise fail(_FUNC, "original", "a pair of networks whose outputs and their "
+                   "difference are finite in float64 at the centre of the domain (rescale "
+                   "the weights)", f"objective {value} at the centre")
     if run.starts is not None:
         _offer_best(run, run.starts)
     _run_method(run, method, gen, restarts)
