@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -17,11 +18,15 @@ from array_api_compat import array_namespace, is_torch_array
 from .errors import InvalidArgumentError, MissingDependencyError
 
 __all__ = [
+    "check_bool",
+    "check_float_dtype",
     "check_int",
     "check_layer",
     "check_open_unit",
+    "check_option",
     "check_positive",
     "check_rng",
+    "check_unknown_options",
     "fail",
     "import_torch",
 ]
@@ -30,26 +35,116 @@ __all__ = [
 def fail(func: str, name: str, expected: str, got: Any) -> InvalidArgumentError:
     """Build the standard error; callers ``raise fail(...) from None``."""
     return InvalidArgumentError(
-        f"The {name!r} parameter of {func} must be {expected}. Got {got!r} instead."
+        f"The {name!r} parameter of {func} must be {expected}. Got {_short_repr(got)} instead."
     )
+
+
+def _short_repr(value: Any, limit: int = 120) -> str:
+    """``repr`` cut to ``limit`` characters (10**400 and big arrays stay readable)."""
+    try:
+        text = repr(value)
+    except Exception:  # repr of a huge int raises ValueError (digit limit)
+        text = f"<{type(value).__name__}>"
+    if len(text) > limit:
+        text = f"{text[: limit // 2]}...{text[-limit // 4:]} ({len(text)} characters)"
+    return text
 
 
 def _real_number(value: Any) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
+def _as_float(value: Any) -> float | None:
+    """``float(value)`` for a real number, or None if it is no real number.
+
+    Integers too large for a float (``10**400``) become ``inf`` instead of
+    raising OverflowError, so the range checks refuse them with the standard
+    message.
+    """
+    if not _real_number(value):
+        return None
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf if value > 0 else -math.inf
+    except (TypeError, ValueError):
+        return None
+
+
 def check_positive(value: Any, name: str, func: str) -> float:
-    """A finite real number > 0, returned as float."""
-    if not (_real_number(value) and math.isfinite(value) and value > 0):
+    """A finite real number > 0, returned as float (NaN, inf, 10**400 refused)."""
+    x = _as_float(value)
+    if x is None or not (math.isfinite(x) and x > 0):
         raise fail(func, name, "a finite number > 0", value)
-    return float(value)
+    return x
 
 
 def check_open_unit(value: Any, name: str, func: str) -> float:
-    """A real number strictly between 0 and 1 (epsilon, delta)."""
-    if not (_real_number(value) and 0 < value < 1):
+    """A real number strictly between 0 and 1 (epsilon, delta); NaN refused."""
+    x = _as_float(value)
+    if x is None or not (0 < x < 1):
         raise fail(func, name, "a number in the open interval (0, 1)", value)
-    return float(value)
+    return x
+
+
+def check_bool(value: Any, name: str, func: str) -> bool:
+    """``True`` or ``False`` (numpy bools accepted; 0, 1 and strings are not)."""
+    if isinstance(value, bool | np.bool_):
+        return bool(value)
+    raise fail(func, name, "True or False", value)
+
+
+def check_option(value: Any, name: str, func: str, choices: Iterable[Any]) -> Any:
+    """One of a fixed set of choices (compared with ``==``, type-checked first)."""
+    choices = tuple(choices)
+    try:
+        ok = any(type(value) is type(c) and value == c for c in choices)
+    except Exception:  # an object whose == raises is no valid choice
+        ok = False
+    if not ok:
+        listed = ", ".join(repr(c) for c in choices)
+        raise fail(func, name, f"one of {listed}", value)
+    return value
+
+
+def check_unknown_options(options: Mapping[str, Any], allowed: Iterable[str], func: str) -> None:
+    """Refuse keys of ``options`` outside ``allowed`` (as SciPy's _check_unknown_options)."""
+    if not isinstance(options, Mapping):
+        raise fail(func, "options", "a mapping (dict) of option names to values", options)
+    allowed = tuple(allowed)
+    unknown = [k for k in options if k not in allowed]
+    if unknown:
+        raise InvalidArgumentError(
+            f"{func} got unknown option(s) {', '.join(map(repr, unknown))}. "
+            f"Known options: {', '.join(map(repr, allowed))}."
+        )
+
+
+_FLOAT_NAMES = ("float32", "float64")
+
+
+def check_float_dtype(dtype: Any, name: str, func: str) -> None:
+    """Accept exactly float32 and float64 (numpy or torch dtypes).
+
+    float16, bfloat16, complex, integer, bool and object dtypes are refused:
+    the theorems are proved over the reals and the float64 bounds are not
+    valid for the rounding of half precision (a float16 ``weight_out``
+    overflows to ``inf`` next to a finite bound).
+    """
+    text = str(dtype).removeprefix("torch.")
+    if not text.startswith(("float", "bfloat", "complex", "int", "uint", "bool")):
+        try:
+            text = str(np.dtype(dtype))
+        except TypeError:
+            pass
+    if text in _FLOAT_NAMES:
+        return
+    raise fail(
+        func, name,
+        "a float32 or float64 array (the theorems and the float64 bounds do not "
+        "cover other dtypes; cast it with .astype(np.float64) or .double())",
+        f"array of dtype {text}",
+    )
 
 
 def check_int(value: Any, name: str, func: str, *, minimum: int = 1) -> int:
@@ -97,11 +192,7 @@ def _as_arrays(func: str, arrays: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
 def _check_dtype(func: str, arrays: dict[str, Any], xp: Any) -> None:
     dtypes = {name: a.dtype for name, a in arrays.items()}
     for name, dtype in dtypes.items():
-        if not xp.isdtype(dtype, "real floating"):
-            raise fail(
-                func, name, "a real floating-point array (float32 or float64)",
-                f"array of dtype {dtype}",
-            )
+        check_float_dtype(dtype, name, func)
     if len(set(dtypes.values())) > 1:
         got = ", ".join(f"{n}: {d}" for n, d in dtypes.items())
         raise InvalidArgumentError(
