@@ -21,20 +21,20 @@ __all__ = ["Intervals", "first_layer_range", "interval_bounds"]
 
 @dataclass(frozen=True)
 class Intervals:
-    """Interval bounds, each a ``(lo, hi)`` pair of arrays.
+    """Interval bounds, each a :class:`~coreset_verify.nets.intervals.Box` ``(lo, hi)``.
 
     ``pre0``/``post0``: the union first layer (see ``SharedFirstLayer``);
     ``f_pre``/``f_post``/``g_pre``/``g_post``: lists over the remaining layers
     of each network; ``diff``: bounds on ``(f_i - g_i) / scale_i``.
     """
 
-    pre0: tuple[np.ndarray, np.ndarray]
-    post0: tuple[np.ndarray, np.ndarray]
-    f_pre: list
-    f_post: list
-    g_pre: list
-    g_post: list
-    diff: tuple[np.ndarray, np.ndarray]
+    pre0: Box
+    post0: Box
+    f_pre: list[Box]
+    f_post: list[Box]
+    g_pre: list[Box]
+    g_post: list[Box]
+    diff: Box
 
     @property
     def bound(self) -> float:
@@ -59,17 +59,17 @@ def first_layer_range(weight: np.ndarray, bias: np.ndarray, dom) -> Box:
     return Box(lo, hi)
 
 
-def _through(layers, lo: np.ndarray, hi: np.ndarray) -> tuple[list, list]:
-    pre, post = [], []
+def _through(layers, lo: np.ndarray, hi: np.ndarray) -> tuple[list[Box], list[Box]]:
+    pre: list[Box] = []
+    post: list[Box] = []
     for layer in layers:
-        lo, hi = affine_range(layer.weight, layer.bias, lo, hi)
-        pre.append((lo, hi))
-        lo, hi = activation_range(layer.activation, lo, hi)
-        post.append((lo, hi))
+        pre.append(affine_range(layer.weight, layer.bias, lo, hi))
+        post.append(activation_range(layer.activation, *pre[-1]))
+        lo, hi = post[-1]
     return pre, post
 
 
-def _difference_network_range(problem: Problem, post0: tuple) -> tuple | None:
+def _difference_network_range(problem: Problem, post0: Box) -> Box | None:
     """Range of ``f - g`` read as ONE network over the union first layer.
 
     Applies when both networks have exactly one hidden layer and a linear
@@ -100,17 +100,17 @@ def interval_bounds(problem: Problem) -> Intervals:
     for act in set(sh.activations):
         mask = np.array([a == act for a in sh.activations])
         lo[mask], hi[mask] = activation_range(act, pre0[0][mask], pre0[1][mask])
-    post0 = (lo, hi)
+    post0 = Box(lo, hi)
     f_pre, f_post = _through(problem.f[1:], lo[sh.index_f], hi[sh.index_f])
     g_pre, g_post = _through(problem.g[1:], lo[sh.index_g], hi[sh.index_g])
-    fo = f_post[-1] if f_post else (lo[sh.index_f], hi[sh.index_f])
-    go = g_post[-1] if g_post else (lo[sh.index_g], hi[sh.index_g])
+    fo = f_post[-1] if f_post else Box(lo[sh.index_f], hi[sh.index_f])
+    go = g_post[-1] if g_post else Box(lo[sh.index_g], hi[sh.index_g])
     dlo, dhi = fo[0] - go[1], fo[1] - go[0]
     joint = _difference_network_range(problem, post0)
     if joint is not None:
         dlo, dhi = np.maximum(dlo, joint[0]), np.minimum(dhi, joint[1])
     s = problem.scale
     with np.errstate(over="ignore", invalid="ignore"):
-        dlo, dhi = widen((dlo / 2 + dhi / 2) / s, (dhi / 2 - dlo / 2) / s,
-                         (np.abs(dlo) + np.abs(dhi)) / s)
-    return Intervals(pre0, post0, f_pre, f_post, g_pre, g_post, (dlo, dhi))
+        diff = widen((dlo / 2 + dhi / 2) / s, (dhi / 2 - dlo / 2) / s,
+                     (np.abs(dlo) + np.abs(dhi)) / s)
+    return Intervals(pre0, post0, f_pre, f_post, g_pre, g_post, diff)
