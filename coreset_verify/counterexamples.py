@@ -31,7 +31,8 @@ __all__ = [
     "save_counterexample",
 ]
 
-_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+#: What a counterexample's name may use (it becomes a file name).
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9_.-]+$")
 
 
 class LayerPair(NamedTuple):
@@ -123,7 +124,7 @@ def save_counterexample(folder, name: str, *, x, layer, pruned, scale,
     versions are added.
     """
     func = "save_counterexample"
-    if not isinstance(name, str) or not _NAME.match(name):
+    if not isinstance(name, str) or not NAME_PATTERN.match(name):
         raise fail(func, "name", "a string of letters, digits, '.', '_' or '-'", name)
     missing = {"error", "epsilon", "activation"} - set(metadata)
     if missing:

@@ -16,10 +16,19 @@ from typing import Any
 
 import numpy as np
 
-from ._validation import check_layer, check_positive, fail, to_numpy
+from ._validation import (
+    check_float_dtype,
+    check_layer,
+    check_open_unit,
+    check_option,
+    check_positive,
+    check_rng,
+    fail,
+    to_numpy,
+)
 from .coreset import LayerCoreset
-from .counterexamples import LayerPair, layer_errors, save_counterexample
-from .guarantees import Bound, theoretical_bound
+from .counterexamples import NAME_PATTERN, LayerPair, layer_errors, save_counterexample
+from .guarantees import KINDS, Bound, theoretical_bound
 from .nets import layer_pair_modules
 from .nets.intervals import ball_range
 
@@ -105,9 +114,7 @@ def _layer_of(func: str, W_in: Any, b_in: Any, W_out: Any, coreset: Any) -> tupl
         raise fail(func, "coreset", "a LayerCoreset", type(coreset).__name__)
     _, W_in, b_in, W_out = check_layer(func, W_in, b_in, W_out)
     for name, a in (("W_in", W_in), ("b_in", b_in), ("W_out", W_out)):
-        if str(a.dtype).rsplit(".", 1)[-1] not in ("float32", "float64"):
-            raise fail(func, name, "of dtype float32 or float64 (the theorems and the "
-                       "float64 bounds do not cover other dtypes)", f"dtype {a.dtype}")
+        check_float_dtype(a.dtype, name, func)
     layer = LayerPair(*(np.asarray(to_numpy(a), dtype=np.float64) for a in (W_in, b_in, W_out)))
     stored = tuple(np.asarray(to_numpy(a), dtype=np.float64) for a in coreset.layer[:3])
     if any(a.shape != b.shape or not np.array_equal(a, b) for a, b in zip(layer, stored,
@@ -237,8 +244,8 @@ def check_guarantee(
 
     func = "check_guarantee"
     layer, pruned = _layer_of(func, W_in, b_in, W_out, coreset)
-    if time_limit is not None:
-        time_limit = check_positive(time_limit, "time_limit", func)
+    time_limit, rng = _check_options(func, delta, kind, time_limit, method, rng,
+                                     paper_constant, name, progress, metadata)
     bound = theoretical_bound(coreset, delta=delta, kind=kind, paper_constant=paper_constant)
     act = coreset.activation.name
     live = _live_outputs(func, layer, pruned, bound.scale, coreset.beta, coreset.activation)
@@ -271,6 +278,28 @@ def check_guarantee(
         tightness=found / bound.epsilon if bound.epsilon > 0 else math.inf,
         data_error=data_error, bound=bound, worst_case=result, counterexample=saved,
     )
+
+
+def _check_options(func: str, delta: Any, kind: Any, time_limit: Any, method: Any, rng: Any,
+                   paper_constant: Any, name: Any, progress: Any, metadata: Any) -> tuple:
+    """Check the options up front, naming check_guarantee; returns the validated
+    ``(time_limit, rng)`` (``rng`` a Generator)."""
+    from .search import METHODS
+
+    check_open_unit(delta, "delta", func)
+    check_option(kind, "kind", func, KINDS)
+    check_option(method, "method", func, METHODS)
+    check_positive(paper_constant, "paper_constant", func)
+    if time_limit is not None:
+        time_limit = check_positive(time_limit, "time_limit", func)
+    if name is not None and not (isinstance(name, str) and NAME_PATTERN.match(name)):
+        raise fail(func, "name", "None or a string of letters, digits, '.', '_' or '-'", name)
+    if progress is not None and not callable(progress):
+        raise fail(func, "progress", "None or a callable progress(stage, done, total)",
+                   type(progress).__name__)
+    if metadata is not None and not isinstance(metadata, dict):
+        raise fail(func, "metadata", "None or a dict", type(metadata).__name__)
+    return time_limit, check_rng(rng, func)
 
 
 def _data(func: str, data: Any, d: int) -> np.ndarray:

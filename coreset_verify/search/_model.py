@@ -17,9 +17,9 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from ..activations import Activation
 from ._conic import ConicProgram
 from ._intervals import Intervals
-from ._network import Activation
 from ._problem import Problem
 
 __all__ = ["JointModel", "Matrices", "build_joint_model"]

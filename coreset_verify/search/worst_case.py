@@ -10,7 +10,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .._validation import check_int, check_positive, check_rng, fail, to_numpy
+from .._validation import (
+    check_int,
+    check_option,
+    check_positive,
+    check_rng,
+    fail,
+    to_numpy,
+)
 from ..errors import MissingDependencyError
 from ..nets.intervals import row_norms
 from ..nets.model import read_layers
@@ -132,8 +139,7 @@ def _offer_best(run: _Run, points: np.ndarray) -> None:
 
 def _check_options(method: str, time_limit, restarts, progress) -> tuple:
     """Validated ``(method, time_limit, restarts)``."""
-    if not (isinstance(method, str) and method in METHODS):
-        raise fail(_FUNC, "method", f"one of {', '.join(map(repr, METHODS))}", method)
+    method = check_option(method, "method", _FUNC, METHODS)
     if time_limit is not None:
         time_limit = check_positive(time_limit, "time_limit", _FUNC)
     restarts = check_int(restarts, "restarts", _FUNC, minimum=0)

@@ -156,3 +156,44 @@ def test_tiny_first_layer_bracket_holds_the_true_worst_error(scale):
     true = float(np.max(exact_worst_1d(layer, pruned, 1.0) / result.bound.scale))
     assert result.found <= true * (1 + 1e-9)
     assert true <= result.certified * (1 + 1e-9)
+
+
+LAYER = tiny_layer(12)
+CORESET = layer_coreset(*LAYER, sample_size=4, beta=1.0, rng=0)
+
+
+def arg(name: str) -> str:
+    return f"The '{name}' parameter of check_guarantee must be"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        pytest.param({"delta": 0.0}, arg("delta"), id="check_guarantee(delta=0)"),
+        pytest.param({"delta": float("nan")}, arg("delta"), id="check_guarantee(delta=nan)"),
+        pytest.param({"kind": "magic"}, arg("kind"), id="check_guarantee(kind=magic)"),
+        pytest.param({"method": "magic"}, arg("method"), id="check_guarantee(method=magic)"),
+        pytest.param({"time_limit": 0}, arg("time_limit"), id="check_guarantee(time_limit=0)"),
+        pytest.param({"time_limit": 10**400}, arg("time_limit"),
+                     id="check_guarantee(time_limit=10**400)"),
+        pytest.param({"time_limit": float("inf")}, arg("time_limit"),
+                     id="check_guarantee(time_limit=inf)"),
+        pytest.param({"rng": -1}, arg("rng"), id="check_guarantee(rng=-1)"),
+        pytest.param({"paper_constant": -1.0}, arg("paper_constant"),
+                     id="check_guarantee(paper_constant=-1)"),
+        pytest.param({"name": "../x"}, arg("name"), id="check_guarantee(name=../x)"),
+        pytest.param({"progress": 3}, arg("progress"), id="check_guarantee(progress=3)"),
+        pytest.param({"metadata": [1]}, arg("metadata"), id="check_guarantee(metadata=list)"),
+        pytest.param({"data": np.zeros((2, 5))}, arg("data"), id="check_guarantee(data shape)"),
+        pytest.param({"data": np.full((1, 3), np.nan)}, arg("data"),
+                     id="check_guarantee(data=nan)"),
+        pytest.param({"coreset": "c"}, arg("coreset"), id="check_guarantee(coreset=str)"),
+        pytest.param({"search_result": 1}, arg("search_result"),
+                     id="check_guarantee(search_result=1)"),
+    ],
+)
+def test_bad_arguments_name_check_guarantee(kwargs, message):
+    kwargs = {"delta": 0.1, "time_limit": 5, "method": "gradient", **kwargs}
+    coreset = kwargs.pop("coreset", CORESET)
+    with pytest.raises(InvalidArgumentError, match=message):
+        check_guarantee(*LAYER, coreset, **kwargs)
