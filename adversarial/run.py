@@ -20,34 +20,53 @@ from pathlib import Path
 import numpy as np
 
 from coreset_verify import layer_coreset
+from coreset_verify._validation import check_option, check_unknown_options
 from coreset_verify.verdict import check_guarantee
 
 HERE = Path(__file__).parent
+_FUNC = "adversarial/run.py"
+#: The keys a campaign file and each of its sections may have.
+SECTIONS = {
+    "": ("description", "layer", "beta", "coreset", "claims", "search"),
+    "layer": ("source", "seed", "n", "d", "k", "epochs"),
+    "coreset": ("sample_size", "seeds"),
+    "claim": ("kind", "delta", "paper_constant"),
+    "search": ("method", "time_limit"),
+}
+
+
+def check_config(config: dict) -> dict:
+    """Refuse misspelt keys and unknown layer sources before anything runs."""
+    check_unknown_options(config, SECTIONS[""], _FUNC)
+    for section in ("layer", "coreset", "search"):
+        check_unknown_options(config[section], SECTIONS[section], f"{_FUNC} [{section}]")
+    for claim in config["claims"]:
+        check_unknown_options(claim, SECTIONS["claim"], f"{_FUNC} [claims]")
+    check_option(config["layer"]["source"], "layer.source", _FUNC, ("random", "lenet300"))
+    return config
 
 
 def load_layer(spec: dict) -> tuple[tuple[np.ndarray, ...], np.ndarray | None]:
     """The layer pair (float64) and held-out data (or None) a campaign names."""
-    if spec["source"] == "random":
+    if check_option(spec["source"], "layer.source", _FUNC, ("random", "lenet300")) == "random":
         gen = np.random.default_rng(spec["seed"])
         n, d, k = spec["n"], spec["d"], spec["k"]
         layer = (gen.normal(size=(n, d)) / np.sqrt(d), gen.normal(size=n) * 0.1,
                  gen.normal(size=(k, n)) / np.sqrt(n))
         return layer, None
-    if spec["source"] == "lenet300":
-        from coreset_verify.data import mnist_5k
-        from coreset_verify.models import mlp, train_classifier
+    from coreset_verify.data import mnist_5k
+    from coreset_verify.models import mlp, train_classifier
 
-        data = mnist_5k(rng=spec["seed"])
-        model = mlp([784, 300, 100, 10], seed=spec["seed"])
-        train_classifier(model, data, epochs=spec["epochs"], seed=spec["seed"])
-        layer = tuple(p.detach().numpy().astype(np.float64)
-                      for p in (model[0].weight, model[0].bias, model[2].weight))
-        return layer, data.x_test
-    raise ValueError(f"unknown layer source {spec['source']!r}")
+    data = mnist_5k(rng=spec["seed"])
+    model = mlp([784, 300, 100, 10], seed=spec["seed"])
+    train_classifier(model, data, epochs=spec["epochs"], seed=spec["seed"])
+    layer = tuple(p.detach().numpy().astype(np.float64)
+                  for p in (model[0].weight, model[0].bias, model[2].weight))
+    return layer, data.x_test
 
 
 def run(config_path: Path) -> list[dict]:
-    config = json.loads(config_path.read_text())
+    config = check_config(json.loads(config_path.read_text()))
     layer, data = load_layer(config["layer"])
     out = HERE / "counterexamples" / config_path.stem
     rows = []
