@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import fail, import_torch
+from .._validation import check_float_dtype, fail, import_torch
 from ..activations import Activation, elu, get_activation, leaky_relu, softplus
 from ..errors import InvalidArgumentError
 
@@ -118,20 +118,6 @@ def _leaves(module: Any, name: str, path: tuple[int, ...]):
     yield path, name, module
 
 
-def _check_dtype(dtype: Any, name: str, func: str) -> None:
-    """Only float32 and float64 parameters: the one place models are refused for it."""
-    from .. import _validation
-
-    if hasattr(_validation, "check_float_dtype"):
-        _validation.check_float_dtype(dtype, name, func)
-    torch = import_torch()
-    if dtype not in (torch.float32, torch.float64):
-        raise fail(func, name, "of dtype float32 or float64 (the theorems and the float64 "
-                   "bounds do not describe float16, bfloat16, complex or integer "
-                   "arithmetic; convert the model with .float() or .double())",
-                   f"dtype {dtype}")
-
-
 def _float64(tensor: Any, func: str, where: str) -> np.ndarray:
     array = tensor.detach().to("cpu").double().numpy().copy()
     if not np.all(np.isfinite(array)):
@@ -144,11 +130,11 @@ def _float64(tensor: Any, func: str, where: str) -> np.ndarray:
 
 
 def _linear(module: Any, path: tuple[int, ...], func: str, where: str) -> LinearOp:
-    _check_dtype(module.weight.dtype, f"{where}.weight", func)
+    check_float_dtype(module.weight.dtype, f"{where}.weight", func)
     W = _float64(module.weight, func, f"{where}.weight")
     has_bias = module.bias is not None
     if has_bias:
-        _check_dtype(module.bias.dtype, f"{where}.bias", func)
+        check_float_dtype(module.bias.dtype, f"{where}.bias", func)
         b = _float64(module.bias, func, f"{where}.bias")
     else:
         b = np.zeros(W.shape[0])

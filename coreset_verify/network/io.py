@@ -71,6 +71,7 @@ def _from_state_dict(state: Mapping[str, Any], architecture: Any) -> Any:
             f"load_model: the state_dict does not fit architecture={architecture!r}: "
             f"{str(exc).strip()}"
         ) from None
+    read_mlp(model, func="load_model", name="the loaded model")  # dtypes, finite weights
     return model.eval()
 
 
@@ -104,8 +105,10 @@ def load_model(
     Raises
     ------
     InvalidArgumentError
-        If the file needs unpickling of code, holds something else, or the
-        state_dict does not fit ``architecture``.
+        If the path is missing or a directory, the file is empty, truncated or
+        not a torch file, needs unpickling of code, holds something else, the
+        state_dict does not fit ``architecture``, or the model has weights the
+        toolkit refuses (float16/bfloat16, NaN).
     """
     torch = import_torch()
     func = "load_model"
@@ -114,9 +117,14 @@ def load_model(
     if not isinstance(path_or_state_dict, str | os.PathLike):
         raise fail(func, "path_or_state_dict", "a path or a state_dict",
                    type(path_or_state_dict).__name__)
+    path = os.fspath(path_or_state_dict)
+    if not os.path.isfile(path):
+        what = "a directory" if os.path.isdir(path) else "a path that does not exist"
+        raise fail(func, "path_or_state_dict", "an existing model file (or a state_dict)",
+                   f"{path!r}, {what}")
     try:
         with torch.serialization.safe_globals(supported_classes()):
-            obj = torch.load(path_or_state_dict, weights_only=True, map_location="cpu")
+            obj = torch.load(path, weights_only=True, map_location="cpu")
     except pickle.UnpicklingError as exc:
         first = str(exc).strip().splitlines()[-1][:300]
         raise InvalidArgumentError(
@@ -124,6 +132,13 @@ def load_model(
             f"objects other than tensors and the supported torch.nn layers ({SUPPORTED}), "
             f"which could run code. Save the model with save_model, or save its "
             f"state_dict and pass architecture=. ({first})"
+        ) from None
+    except (EOFError, RuntimeError, KeyError, ValueError, OSError, UnicodeDecodeError) as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise InvalidArgumentError(
+            f"load_model could not read {path!r} as a torch file: it is empty, truncated or "
+            f"not written by torch.save ({type(exc).__name__}: {first}). Save the model "
+            "with save_model."
         ) from None
     if isinstance(obj, Mapping):
         return _from_state_dict(obj, architecture)

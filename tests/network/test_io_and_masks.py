@@ -274,3 +274,26 @@ def test_layer_pair_of_is_named():
     assert pair.activation == "relu"
     assert pair.weights.W_in.shape == (8, 4)
     assert pair.weights.W_out.shape == (3, 8)
+
+
+@pytest.mark.parametrize("kind", ["missing", "directory", "empty", "text", "truncated"])
+def test_load_model_refuses_unreadable_files_cleanly(tmp_path, kind):
+    path = tmp_path / "model.pt"
+    if kind == "directory":
+        path.mkdir()
+    elif kind == "empty":
+        path.write_bytes(b"")
+    elif kind == "text":
+        path.write_text("not a model\n")
+    elif kind == "truncated":
+        save_model(mlp([4, 5, 3]), path)
+        path.write_bytes(path.read_bytes()[:200])
+    with pytest.raises(InvalidArgumentError, match="load_model") as info:
+        load_model(path)
+    assert str(path) in str(info.value)
+
+
+def test_load_model_refuses_a_half_state_dict():
+    state = mlp([4, 5, 3]).half().state_dict()
+    with pytest.raises(InvalidArgumentError, match="float16"):
+        load_model(state, architecture=[4, 5, 3])
