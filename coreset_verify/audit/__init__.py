@@ -5,9 +5,25 @@ A pruner is any callable ``pruner(W_in, b_in, W_out, *, size, rng) ->
 the battery on one; :func:`parametrize_with_checks` turns it into tests of a
 user's suite; :func:`run_campaign` measures, over many seeds, how often each
 theoretical bound is exceeded by the worst case found.
+
+Every call into the pruner runs under a time limit (``pruner_time_limit``,
+default 10 s) in a worker process, so a pruner that hangs fails a check
+instead of hanging the audit. A check is passed, failed or skipped (it does
+not apply to the claims); a skipped check is not a pass.
+
+Claims
+------
+A pruner is judged against what it claims: ``unbiased`` (required),
+``deterministic``, ``drops_dead``, ``exact_at_full_size`` (default True) and
+an optional ``guarantee``. A correct implementation of the paper's algorithm
+(``m = size`` i.i.d. draws from ``pr = s / t``, re-weighted by ``cnt_j / (m
+pr_j)``) declares ``{"unbiased": True, "deterministic": False, "drops_dead":
+True, "exact_at_full_size": False, "guarantee": {"kind": "pointwise",
+"delta": delta, "epsilon": ...}}`` and passes every check: it is not exact at
+``size = n``, since n draws with replacement rarely keep every neuron once.
 """
 
-from ._common import Layer
+from ._layers import Layer
 from .adapters import (
     CoresetPruner,
     coreset_pruner,

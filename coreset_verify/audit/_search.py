@@ -3,10 +3,13 @@ on the layer pair and the pruned pair, in units of ``T_i``."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from ..activations import Activation
-from ._common import Layer, scale_of
+from ._forward import scale_of
+from ._layers import Layer
 
 __all__ = ["search_available", "search_worst_case"]
 
@@ -20,14 +23,15 @@ def search_available() -> bool:
     return True
 
 
-def search_worst_case(layer: Layer, pruned: tuple, *, beta: float, activation: Activation,
+def search_worst_case(layer: Layer, pruned: Any, *, beta: float, activation: Activation,
                       method: str, time_limit: float | None, rng: np.random.Generator):
     """``max over ||x|| <= beta and i of |F_i(x) - F~_i(x)| / T_i``, bracketed.
 
-    Returns the search's :class:`~coreset_verify.search.WorstCase` (``error``
-    found, ``upper_bound`` sound, ``inf`` when none).
+    ``pruned`` is the pruned ``(W_in', b_in', W_out')``. Returns the search's
+    :class:`~coreset_verify.search.WorstCase` (``error`` found,
+    ``upper_bound`` sound, ``inf`` when none).
     """
-    from ..network import layer_pair_modules
+    from ..nets import layer_pair_modules
     from ..search import worst_case
 
     original = layer_pair_modules(*layer.arrays(), activation=activation)

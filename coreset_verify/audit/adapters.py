@@ -21,7 +21,15 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import check_int, check_positive, fail, to_numpy
+from .._validation import (
+    check_bool,
+    check_int,
+    check_option,
+    check_positive,
+    check_unknown_options,
+    fail,
+    to_numpy,
+)
 from ..activations import get_activation
 from ..errors import InvalidArgumentError, MissingDependencyError
 
@@ -37,6 +45,8 @@ __all__ = [
 ]
 
 TORCH_PRUNE_METHODS = ("l1", "l2", "random")
+#: The options of :func:`coreset_pruner` (those of :class:`CoresetPruner`).
+CORESET_OPTIONS = ("beta", "activation", "mode", "reduction", "split_signs")
 #: Held while torch's global generator is forked and re-seeded (thread pools).
 _TORCH_RNG_LOCK = threading.Lock()
 
@@ -97,14 +107,15 @@ class CoresetPruner:
         func = "coreset_pruner"
         self.beta = check_positive(beta, "beta", func)
         self.activation = get_activation(activation).name
-        if mode not in ("distinct", "draws"):
-            raise fail(func, "mode", "one of ['distinct', 'draws']", mode)
+        mode = check_option(mode, "mode", func, ("distinct", "draws"))
+        reduction = check_option(reduction, "reduction", func, ("per-output", "raw-max"))
+        split_signs = check_bool(split_signs, "split_signs", func)
         if split_signs and mode == "distinct":
             raise InvalidArgumentError(
                 "coreset_pruner: split_signs=True needs mode='draws' (layer_coreset "
                 "cannot combine distinct and split_signs); got mode='distinct'."
             )
-        self.mode, self.reduction, self.split_signs = mode, reduction, bool(split_signs)
+        self.mode, self.reduction, self.split_signs = mode, reduction, split_signs
 
     def __repr__(self) -> str:
         return (f"coreset_pruner(beta={self.beta}, activation={self.activation!r}, "
@@ -195,6 +206,7 @@ def coreset_pruner(**options: Any) -> CoresetPruner:
     >>> [a.shape for a in small]
     [(10, 4), (10,), (2, 10)]
     """
+    check_unknown_options(options, CORESET_OPTIONS, "coreset_pruner")
     return CoresetPruner(**options)
 
 
@@ -210,10 +222,7 @@ class TorchPrunePruner:
     """
 
     def __init__(self, method: str = "l1") -> None:
-        if method not in TORCH_PRUNE_METHODS:
-            raise fail("torch_prune_pruner", "method", f"one of {list(TORCH_PRUNE_METHODS)}",
-                       method)
-        self.method = method
+        self.method = check_option(method, "method", "torch_prune_pruner", TORCH_PRUNE_METHODS)
 
     def __repr__(self) -> str:
         return f"torch_prune_pruner(method={self.method!r})"

@@ -17,7 +17,9 @@ from typing import Any
 
 import numpy as np
 
+from .._validation import check_bool, check_unknown_options
 from .adapters import (
+    CORESET_OPTIONS,
     CoresetPruner,
     _float64,
     _keep,
@@ -42,7 +44,7 @@ class UniformPruner:
     """Uniform sampling of ``size`` distinct neurons (see the module docstring)."""
 
     def __init__(self, *, reweight: bool = True) -> None:
-        self.reweight = bool(reweight)
+        self.reweight = check_bool(reweight, "reweight", "uniform_pruner")
 
     def __repr__(self) -> str:
         return f"uniform_pruner(reweight={self.reweight})"
@@ -98,6 +100,8 @@ def top_norm_pruner(*, order: float = 2) -> TopNormPruner:
 
 def raw_max_pruner(**options: Any) -> CoresetPruner:
     """The coreset with ``reduction="raw-max"``; other options of :class:`CoresetPruner`."""
+    check_unknown_options(options, tuple(o for o in CORESET_OPTIONS if o != "reduction"),
+                          "raw_max_pruner")
     return coreset_pruner(reduction="raw-max", **options)
 
 

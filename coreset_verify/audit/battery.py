@@ -7,6 +7,7 @@ The battery reads like scikit-learn's ``check_estimator``: small checks from
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import time
@@ -17,10 +18,20 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import check_int, check_positive, fail
+from .._validation import check_int, check_option, check_positive, check_unknown_options, fail
 from ..activations import get_activation
-from ._common import Pruner, named_layers
-from .checks import CHECKS, AuditContext, Outcome, check_claims, yield_checks
+from ._arguments import check_claims, check_pruner_time_limit
+from ._context import FAILED, PASSED, SKIPPED, AuditContext, Outcome, functions_of
+from ._layers import Pruner, named_layers
+from ._worker import PrunerCalls, PrunerError
+from .checks import CHECKS, yield_checks
+
+#: Default seconds each call into the pruner may take (see check_pruner).
+PRUNER_TIME_LIMIT = 10.0
+#: The options of parametrize_with_checks, with their defaults.
+OPTIONS = {"rng": None, "layers": None, "time_limit": 2.0,
+           "pruner_time_limit": PRUNER_TIME_LIMIT, "beta": 1.0, "activation": "relu",
+           "method": "gradient"}
 
 __all__ = [
     "AuditReport",
@@ -39,28 +50,42 @@ class CheckResult:
     ----------
     name : str
         ``check_*`` name.
-    passed : bool
+    status : {"passed", "failed", "skipped"}
+        Skipped: the check does not apply to the claims or cannot run here
+        (neither a pass nor a failure, like scikit-learn's ``SkipTest``).
     expected_failure : bool
         Declared in ``expected_failed_checks``.
     message : str
         One line: what was found.
     evidence : dict
         Seeds, inputs and numbers behind the verdict (JSON-serialisable).
-    skipped : bool
-        The check did not apply to the claims (counts as passed).
     seconds : float
     reason : str
         Why the failure is expected ("" otherwise).
     """
 
     name: str
-    passed: bool
+    status: str
     expected_failure: bool
     message: str
     evidence: dict[str, Any] = field(default_factory=dict, repr=False)
-    skipped: bool = False
     seconds: float = 0.0
     reason: str = ""
+
+    @property
+    def passed(self) -> bool:
+        """The check ran and passed (a skipped check has not passed)."""
+        return self.status == PASSED
+
+    @property
+    def failed(self) -> bool:
+        """The check ran and failed (expected or not)."""
+        return self.status == FAILED
+
+    @property
+    def skipped(self) -> bool:
+        """The check did not run."""
+        return self.status == SKIPPED
 
     @property
     def verdict(self) -> str:
@@ -94,17 +119,28 @@ class AuditReport:
     @property
     def failed(self) -> tuple[str, ...]:
         """Names of the checks that failed and were not expected to."""
-        return tuple(r.name for r in self.results if not r.passed and not r.expected_failure)
+        return tuple(r.name for r in self.results if r.failed and not r.expected_failure)
 
     @property
     def passed(self) -> bool:
-        """No unexpected failure."""
+        """No unexpected failure (skipped checks neither pass nor fail)."""
         return not self.failed
 
     @property
     def xfailed(self) -> tuple[str, ...]:
         """Names of the checks that failed as declared."""
-        return tuple(r.name for r in self.results if not r.passed and r.expected_failure)
+        return tuple(r.name for r in self.results if r.failed and r.expected_failure)
+
+    @property
+    def skipped(self) -> tuple[str, ...]:
+        """Names of the checks that did not run."""
+        return tuple(r.name for r in self.results if r.skipped)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """``{"passed", "failed", "skipped"}`` -> number of checks (xfail counts as failed)."""
+        return {status: sum(r.status == status for r in self.results)
+                for status in (PASSED, FAILED, SKIPPED)}
 
     def __getitem__(self, name: str) -> CheckResult:
         for r in self.results:
@@ -112,10 +148,14 @@ class AuditReport:
                 return r
         raise KeyError(name)
 
+    def _tally(self) -> str:
+        c = self.counts
+        return (f"{c[PASSED]}/{c[PASSED] + c[FAILED]} checks passed, "
+                f"{c[SKIPPED]} skipped")
+
     def __str__(self) -> str:
         head = (f"Audit of {self.pruner}: {'PASSED' if self.passed else 'FAILED'} "
-                f"({sum(r.passed for r in self.results)}/{len(self.results)} checks passed, "
-                f"{self.seconds:.1f} s)")
+                f"({self._tally()}, {self.seconds:.1f} s)")
         lines = [head] + [f"  {r.verdict:5s} {r.name}: {r.message}" for r in self.results]
         return "\n".join(lines)
 
@@ -123,8 +163,8 @@ class AuditReport:
         """A Markdown section: verdict line and one table row per check."""
         rows = [f"### {self.pruner}", "",
                 f"**{'passed' if self.passed else 'failed'}**: "
-                f"{', '.join(self.failed) or 'no unexpected failure'}; claims "
-                f"`{_claims_text(self.claims)}`", "",
+                f"{', '.join(self.failed) or 'no unexpected failure'} ({self._tally()}); "
+                f"claims `{_claims_text(self.claims)}`", "",
                 "| check | verdict | message |", "|---|---|---|"]
         rows += [f"| {r.name} | {r.verdict} | {r.message.replace('|', '/')} |"
                  for r in self.results]
@@ -133,8 +173,10 @@ class AuditReport:
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable form (numpy values converted)."""
         return _jsonable({"pruner": self.pruner, "claims": self.claims, "passed": self.passed,
-                          "failed": list(self.failed), "seconds": self.seconds,
-                          "results": [r.__dict__ | {"verdict": r.verdict}
+                          "failed": list(self.failed), "skipped": list(self.skipped),
+                          "counts": self.counts, "seconds": self.seconds,
+                          "results": [r.__dict__ | {"passed": r.passed, "skipped": r.skipped,
+                                                    "verdict": r.verdict}
                                       for r in self.results]})
 
 
@@ -159,15 +201,15 @@ def _jsonable(value: Any) -> Any:
     return repr(value)
 
 
-def _context(claims, layers, beta, activation, rng, time_limit, method, func) -> AuditContext:
-    claims = check_claims(claims, func)
-    seed = check_int(0 if rng is None else rng, "rng", func, minimum=0)
-    if method not in ("gradient", "auto"):
-        raise fail(func, "method", "'gradient' or 'auto'", method)
+def _context(func: str, claims: Any, **options: Any) -> AuditContext:
+    """Validate the options of an audit into its context (no worker yet)."""
+    o = OPTIONS | options
+    method = check_option(o["method"], "method", func, ("gradient", "auto"))
     return AuditContext(
-        claims=claims, layers=named_layers(layers, func),
-        beta=check_positive(beta, "beta", func), activation=get_activation(activation),
-        seed=seed, time_limit=check_positive(time_limit, "time_limit", func), method=method)
+        claims=check_claims(claims, func), layers=named_layers(o["layers"], func),
+        beta=check_positive(o["beta"], "beta", func), activation=get_activation(o["activation"]),
+        seed=check_int(0 if o["rng"] is None else o["rng"], "rng", func, minimum=0),
+        time_limit=check_positive(o["time_limit"], "time_limit", func), method=method)
 
 
 def _expected(expected: Any, func: str) -> dict[str, str]:
@@ -183,20 +225,33 @@ def _expected(expected: Any, func: str) -> dict[str, str]:
     return {str(k): str(v) for k, v in expected.items()}
 
 
+def _outcome_of_error(exc: Exception) -> Outcome:
+    """A check that raised: the pruner's fault (or the battery's) as a failure."""
+    if isinstance(exc, PrunerError):
+        evidence = dict(exc.evidence)
+        if "traceback" not in evidence and exc.__cause__ is not None:
+            evidence["traceback"] = "".join(traceback.format_exception(exc.__cause__))[-2000:]
+        return Outcome.fail(str(exc), evidence)
+    return Outcome.fail(f"{type(exc).__name__}: {exc}",
+                        {"traceback": "".join(traceback.format_exception(exc))[-2000:]})
+
+
 def _run_one(name: str, check: Callable, pruner: Pruner, ctx: AuditContext,
              expected: Mapping[str, str]) -> CheckResult:
     t0 = time.perf_counter()
     try:
         out = check(pruner, ctx)
     except Exception as exc:  # a pruner's failure is a failed check
-        cause = exc.__cause__ if exc.__cause__ is not None else exc
-        out = Outcome(False, str(exc) if exc.__cause__ is not None else
-                      f"{type(exc).__name__}: {exc}",
-                      {"traceback": "".join(traceback.format_exception(cause))[-2000:]})
-    return CheckResult(name=name, passed=out.passed, expected_failure=name in expected,
+        out = _outcome_of_error(exc)
+    return CheckResult(name=name, status=out.status, expected_failure=name in expected,
                        message=out.message, evidence=_jsonable(out.evidence),
-                       skipped=out.skipped, seconds=time.perf_counter() - t0,
-                       reason=expected.get(name, ""))
+                       seconds=time.perf_counter() - t0, reason=expected.get(name, ""))
+
+
+def _check_callable(pruner: Any, func: str) -> None:
+    if not callable(pruner):
+        raise fail(func, "pruner", "a callable pruner(W_in, b_in, W_out, *, size, rng)",
+                   type(pruner).__name__)
 
 
 def check_pruner(
@@ -207,6 +262,7 @@ def check_pruner(
     layers: Any = None,
     expected_failed_checks: Mapping[str, str] | None = None,
     time_limit: float = 2.0,
+    pruner_time_limit: float | None = PRUNER_TIME_LIMIT,
     beta: float = 1.0,
     activation: str = "relu",
     method: str = "gradient",
@@ -222,10 +278,13 @@ def check_pruner(
         What the pruner promises: ``{"unbiased": bool}`` and optionally
         ``"deterministic"``, ``"drops_dead"``, ``"exact_at_full_size"`` (bools)
         and ``"guarantee": {"kind": "pointwise" | "uniform", "delta": float,
-        "epsilon": float | callable, "beta": float}``. A callable epsilon is
-        ``epsilon(W_in, b_in, W_out, *, size, rng) -> float`` in units of
-        ``T_i``; ``rng`` is a generator from the seed the pruner gets, so a
-        bound that depends on the draws can recompute them.
+        "epsilon": float | callable, "beta": float}``. A numeric epsilon must
+        be a finite number >= 0 (NaN, infinity and negative numbers are
+        refused). A callable epsilon is ``epsilon(W_in, b_in, W_out, *, size,
+        rng) -> float`` in units of ``T_i``; ``rng`` is a generator from the
+        seed the pruner gets, so a bound that depends on the draws can
+        recompute them (a NaN, infinite or negative value fails the check).
+        Unknown keys are refused.
     rng : int, optional
         Base seed of every check (default 0). Only an int: the battery must
         be reproducible from its report.
@@ -236,6 +295,15 @@ def check_pruner(
         ``{"check_name": "reason"}``: these failures do not fail the report.
     time_limit : float
         Seconds per worst-case search.
+    pruner_time_limit : float or None, default 10.0
+        Seconds each call into the pruner (and into a callable epsilon) may
+        take. Calls run in one worker process per audit; a call that does not
+        return in time is stopped and fails its check ("the pruner did not
+        return within 10 s on layer 'heavy', size 16"). On Linux the worker is
+        forked and inherits the pruner, so closures and lambdas work; on other
+        platforms it is spawned and the pruner must be picklable (a
+        module-level function or class instance). ``None`` calls the pruner in
+        this process, without a limit.
     beta : float
         Ball radius of the checks (a claimed guarantee's own ``beta`` wins).
     activation : str
@@ -247,38 +315,65 @@ def check_pruner(
     Returns
     -------
     AuditReport
+        A check that does not apply to the claims is *skipped*: a status of
+        its own, neither passed nor failed.
+
+    Notes
+    -----
+    The claims of a correct implementation of the paper's algorithm (``m =
+    size`` i.i.d. draws from ``pr = s / t``, kept columns re-weighted by
+    ``cnt_j / (m pr_j)``) are ``{"unbiased": True, "deterministic": False,
+    "drops_dead": True, "exact_at_full_size": False, "guarantee": {...}}``:
+    unbiased by construction; not exact at ``size = n`` (n draws with
+    replacement rarely keep every neuron with weight 1), so
+    ``check_full_size_exact`` is skipped and the degenerate check does not
+    ask for exactness at full size; and a guarantee such as the pointwise
+    Hoeffding bound ``epsilon = t sqrt(2 ln(2k / delta) / m)`` or the
+    toolkit's :func:`~coreset_verify.theoretical_bound`. Such a pruner passes
+    every check (``tests/audit/faulty_pruners.py: paper_sampler``).
 
     Examples
     --------
     >>> from coreset_verify.audit import check_pruner, uniform_pruner
     >>> report = check_pruner(uniform_pruner(reweight=False), claims={"unbiased": False})
-    >>> report.passed
-    True
+    >>> report.passed, report.skipped
+    (True, ('check_unbiased', 'check_guarantee'))
     """
     func = "check_pruner"
-    if not callable(pruner):
-        raise fail(func, "pruner", "a callable pruner(W_in, b_in, W_out, *, size, rng)",
-                   type(pruner).__name__)
-    ctx = _context(claims, layers, beta, activation, rng, time_limit, method, func)
+    _check_callable(pruner, func)
+    ctx = _context(func, claims, rng=rng, layers=layers, time_limit=time_limit, beta=beta,
+                   activation=activation, method=method)
+    limit = check_pruner_time_limit(pruner_time_limit, func)
     expected = _expected(expected_failed_checks, func)
     t0 = time.perf_counter()
-    results = tuple(_run_one(n, c, pruner, ctx, expected) for n, c in yield_checks(ctx.claims))
+    with PrunerCalls(functions_of(pruner, ctx.claims), limit, func=func) as calls:
+        ctx = dataclasses.replace(ctx, calls=calls)
+        results = tuple(_run_one(n, c, pruner, ctx, expected)
+                        for n, c in yield_checks(ctx.claims))
     return AuditReport(pruner=name or repr(pruner), claims=_jsonable(dict(claims)),
                        results=results, seconds=time.perf_counter() - t0)
 
 
 class _PytestCheck:
-    """One check bound to its context; raises AssertionError when it fails."""
+    """One check bound to its context; fails (AssertionError) or skips in pytest."""
 
-    def __init__(self, name: str, check: Callable, ctx: AuditContext) -> None:
-        self.name, self.check, self.ctx = name, check, ctx
+    def __init__(self, name: str, check: Callable, ctx: AuditContext,
+                 limit: float | None) -> None:
+        self.name, self.check, self.ctx, self.limit = name, check, ctx, limit
         self.__name__ = name
 
     def __repr__(self) -> str:
         return self.name
 
     def __call__(self, pruner: Pruner) -> CheckResult:
-        result = _run_one(self.name, self.check, pruner, self.ctx, {})
+        import pytest
+
+        with PrunerCalls(functions_of(pruner, self.ctx.claims), self.limit,
+                         func="parametrize_with_checks") as calls:
+            ctx = dataclasses.replace(self.ctx, calls=calls)
+            result = _run_one(self.name, self.check, pruner, ctx, {})
+        if result.skipped:
+            pytest.skip(f"{self.name}: {result.message}")
         if not result.passed:
             raise AssertionError(f"{self.name}: {result.message}\nevidence: "
                                  f"{json.dumps(result.evidence)[:2000]}")
@@ -295,6 +390,16 @@ def _pairs(pruners: Any, func: str) -> Iterator[tuple[str, Pruner]]:
             if not callable(p):
                 raise fail(func, "pruners", "callables", type(p).__name__)
             yield getattr(p, "__name__", repr(p)), p
+
+
+def _expected_of(expected_failed_checks: Any, label: str, func: str) -> dict[str, str]:
+    """The expected failures of one pruner: shared, or per pruner name."""
+    expect = expected_failed_checks or {}
+    if label in expect and isinstance(expect[label], Mapping):
+        expect = expect[label]
+    elif any(isinstance(v, Mapping) for v in expect.values()):
+        expect = {}
+    return _expected(expect, func)
 
 
 def parametrize_with_checks(
@@ -315,8 +420,14 @@ def parametrize_with_checks(
         ``{"check_name": "reason"}`` (or name -> such a mapping, per pruner):
         these become ``xfail``.
     **options
-        ``rng``, ``layers``, ``time_limit``, ``beta``, ``activation``,
-        ``method`` of :func:`check_pruner`.
+        ``rng``, ``layers``, ``time_limit``, ``pruner_time_limit``, ``beta``,
+        ``activation``, ``method`` of :func:`check_pruner`; any other name is
+        refused. A skipped check becomes a skipped test.
+
+    Raises
+    ------
+    InvalidArgumentError
+        An unknown option (a misspelt ``time_limt=``), or a bad value.
 
     Examples
     --------
@@ -329,23 +440,19 @@ def parametrize_with_checks(
     import pytest
 
     func = "parametrize_with_checks"
-    named = list(_pairs(pruners, func))
+    check_unknown_options(options, tuple(OPTIONS), func)
+    limit = check_pruner_time_limit(options.get("pruner_time_limit", PRUNER_TIME_LIMIT), func)
+    options.pop("pruner_time_limit", None)
     params = []
-    for label, pruner in named:
-        own = claims.get(label, claims) if "unbiased" not in claims else claims
-        expect = expected_failed_checks or {}
-        if label in expect and isinstance(expect[label], Mapping):
-            expect = expect[label]
-        elif any(isinstance(v, Mapping) for v in expect.values()):
-            expect = {}
-        expect = _expected(expect, func)
-        ctx = _context(own, options.get("layers"), options.get("beta", 1.0),
-                       options.get("activation", "relu"), options.get("rng"),
-                       options.get("time_limit", 2.0), options.get("method", "gradient"), func)
+    for label, pruner in _pairs(pruners, func):
+        per_pruner = isinstance(claims, Mapping) and "unbiased" not in claims
+        own = claims.get(label, claims) if per_pruner else claims
+        expect = _expected_of(expected_failed_checks, label, func)
+        ctx = _context(func, own, **options)
         for name, check in yield_checks(ctx.claims):
             marks = [pytest.mark.xfail(reason=expect[name], strict=False)] \
                 if name in expect else []
-            params.append(pytest.param(pruner, _PytestCheck(name, check, ctx),
+            params.append(pytest.param(pruner, _PytestCheck(name, check, ctx, limit),
                                        id=f"{label}-{name}", marks=marks))
     return pytest.mark.parametrize(("pruner", "check"), params)
 
@@ -356,6 +463,7 @@ def run_audit(
     rng: int | None = 0,
     layers: Any = None,
     time_limit: float = 2.0,
+    pruner_time_limit: float | None = PRUNER_TIME_LIMIT,
     beta: float = 1.0,
     delta: float = 0.1,
     torch: bool = True,
@@ -368,7 +476,7 @@ def run_audit(
     pruners : mapping, optional
         ``name -> (pruner, claims)``; default every built-in
         (:func:`~coreset_verify.audit.builtin_pruners`).
-    rng, layers, time_limit, beta
+    rng, layers, time_limit, pruner_time_limit, beta
         As in :func:`check_pruner`.
     delta : float
         Failure probability of the built-in coresets' claimed guarantee.
@@ -396,6 +504,7 @@ def run_audit(
                        type(entry).__name__)
         pruner, claims = entry
         reports[label] = check_pruner(pruner, claims=claims, rng=rng, layers=layers,
-                                      time_limit=time_limit, beta=beta, name=label,
-                                      expected_failed_checks=expected.get(label))
+                                      time_limit=time_limit,
+                                      pruner_time_limit=pruner_time_limit, beta=beta,
+                                      name=label, expected_failed_checks=expected.get(label))
     return reports

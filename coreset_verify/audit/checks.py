@@ -1,9 +1,11 @@
 """The checks of the audit battery, one small ``check_*`` function each.
 
 Every check has the signature ``check(pruner, context) -> Outcome`` and never
-raises for a fault of the pruner: an exception the pruner throws is a failed
-check. :func:`yield_checks` yields ``(name, check)`` pairs in a fixed order, as
-scikit-learn's ``_yield_all_checks`` does; :mod:`.battery` runs them.
+raises for a fault of the pruner: an exception the pruner throws, or a call
+that does not return within the time limit, is a failed check.
+:func:`yield_checks` yields ``(name, check)`` pairs in a fixed order, as
+scikit-learn's ``_yield_all_checks`` does; :mod:`.battery` runs them. A check
+that does not apply to the claims is *skipped*, a status of its own.
 
 Statistical checks fix their seeds and margins before looking at the data and
 never retry; each says in a comment what false-alarm rate it accepts.
@@ -14,35 +16,43 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
 from statistics import NormalDist
 from typing import Any
 
 import numpy as np
 
-from .._validation import check_open_unit, check_positive, fail
-from ..activations import Activation
-from ._common import (
-    Layer,
-    Pruner,
-    ball_inputs,
-    degenerate_layer,
-    forward,
-    relative_error,
-    scale_of,
+from ._arguments import CLAIM_KEYS, check_claims
+from ._context import (
+    AuditContext,
+    Outcome,
+    Stream,
+    call,
+    call_many,
+    claimed_epsilons,
+    pruned_outputs,
+    seed_stream,
+    stream_evidence,
+    triple,
 )
+from ._forward import forward, relative_error, scale_of
+from ._inputs import ball_inputs
+from ._layers import Layer, Pruner, degenerate_layer
 from ._search import search_available, search_worst_case
+from ._worker import CallSpec, PrunerError
 
 __all__ = [
     "CHECKS",
+    "CLAIM_KEYS",
     "AuditContext",
     "Outcome",
+    "PrunerError",
     "check_claims",
     "check_degenerate_neurons",
     "check_error_shrinks",
     "check_full_size_exact",
     "check_guarantee",
     "check_inputs_not_mutated",
+    "check_kept_rows",
     "check_permutation",
     "check_returns_arrays",
     "check_rng",
@@ -59,146 +69,11 @@ ALPHA = 1e-3
 SD_INFLATION = 1.5
 #: Absolute slack, in units of T_i, for float64 rounding.
 ROUNDING = 1e-9
-#: Known claim keys, with what each promises.
-CLAIM_KEYS = {
-    "unbiased": "E[F~(x)] = F(x) at every input x (required, bool)",
-    "deterministic": "True: the result does not depend on rng; False: it does",
-    "drops_dead": "neurons that are zero on the whole ball are never kept",
-    "exact_at_full_size": "size = n reproduces F (default True)",
-    "guarantee": "{'kind', 'delta', 'epsilon', 'beta'}: |F_i - F~_i| <= epsilon T_i",
-}
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What one check concluded: ``passed``, a one-line ``message``, ``evidence``."""
-
-    passed: bool
-    message: str
-    evidence: dict[str, Any] = field(default_factory=dict)
-    skipped: bool = False
-
-
-@dataclass(frozen=True)
-class AuditContext:
-    """Everything the checks share: claims, layers, ball, seeds, budgets.
-
-    Attributes
-    ----------
-    claims : mapping
-        Validated by :func:`check_claims`.
-    layers : tuple of Layer
-    beta : float
-        Radius of the input ball the checks evaluate on.
-    activation : Activation
-    seed : int
-        Base seed; every check derives its seeds from it (recorded in evidence).
-    time_limit : float
-        Seconds for each worst-case search of :func:`check_guarantee`.
-    method : str
-        Search method of :func:`check_guarantee` (``"gradient"`` or ``"auto"``).
-    pilot_seeds, test_seeds : int
-        Seeds of the pilot (variance estimate) and of the test of
-        :func:`check_unbiased` and the random branch of :func:`check_permutation`.
-    n_inputs : int
-        Inputs of the ball at which functions are compared.
-    """
-
-    claims: Mapping[str, Any]
-    layers: tuple[Layer, ...]
-    beta: float = 1.0
-    activation: Activation | None = None
-    seed: int = 0
-    time_limit: float = 2.0
-    method: str = "gradient"
-    pilot_seeds: int = 50
-    test_seeds: int = 200
-    n_inputs: int = 24
-
-    def inputs(self, layer: Layer, count: int | None = None) -> np.ndarray:
-        """Fixed inputs of the ball for ``layer`` (seeded by ``seed``)."""
-        rng = np.random.default_rng([self.seed, 7919, layer.n])
-        return ball_inputs(layer, self.beta, count or self.n_inputs, rng)
-
-
-class PrunerError(Exception):
-    """The pruner raised; carries what it was called with."""
-
-
-def check_claims(claims: Any, func: str = "check_pruner") -> dict[str, Any]:
-    """Validate a claims mapping; return a copy.
-
-    Raises
-    ------
-    InvalidArgumentError
-        Not a mapping, ``unbiased`` missing or not a bool, unknown keys, or a
-        malformed guarantee.
-    """
-    if not isinstance(claims, Mapping):
-        raise fail(func, "claims", "a mapping such as {'unbiased': True}", type(claims).__name__)
-    unknown = sorted(set(claims) - set(CLAIM_KEYS))
-    if unknown:
-        raise fail(func, "claims", f"a mapping with keys among {sorted(CLAIM_KEYS)}",
-                   f"unknown keys {unknown}")
-    if not isinstance(claims.get("unbiased"), bool):
-        raise fail(func, "claims['unbiased']", "True or False", claims.get("unbiased"))
-    for key in ("deterministic", "drops_dead", "exact_at_full_size"):
-        if key in claims and not isinstance(claims[key], bool):
-            raise fail(func, f"claims[{key!r}]", "True or False", claims[key])
-    out = dict(claims)
-    if "guarantee" in claims:
-        out["guarantee"] = _check_guarantee_claim(claims["guarantee"], func)
-    return out
-
-
-def _check_guarantee_claim(g: Any, func: str) -> dict[str, Any]:
-    if not isinstance(g, Mapping):
-        raise fail(func, "claims['guarantee']", "a mapping with kind, delta, epsilon",
-                   type(g).__name__)
-    if g.get("kind") not in ("pointwise", "uniform"):
-        raise fail(func, "claims['guarantee']['kind']", "'pointwise' or 'uniform'",
-                   g.get("kind"))
-    eps = g.get("epsilon")
-    if not (callable(eps) or isinstance(eps, (int, float))):
-        raise fail(func, "claims['guarantee']['epsilon']",
-                   "a number or a callable epsilon(W_in, b_in, W_out, *, size, rng) "
-                   "in units of T_i", type(eps).__name__)
-    out = dict(g)
-    out["delta"] = check_open_unit(g.get("delta"), "claims['guarantee']['delta']", func)
-    if "beta" in g:
-        out["beta"] = check_positive(g["beta"], "claims['guarantee']['beta']", func)
-    return out
+#: Relative tolerance of :func:`check_kept_rows` (a float32 round trip is 6e-8).
+ROW_RTOL = 1e-6
 
 
 # ----------------------------------------------------------------- helpers
-
-
-def _call(pruner: Pruner, layer: Layer, size: int, seed: int) -> tuple:
-    """Call the pruner on fresh copies with ``default_rng(seed)``."""
-    try:
-        return pruner(*layer.arrays(), size=size, rng=np.random.default_rng(seed))
-    except Exception as exc:
-        raise PrunerError(
-            f"the pruner raised {type(exc).__name__}: {exc} (layer {layer.name!r}, "
-            f"size={size}, seed={seed})"
-        ) from exc
-
-
-def _triple(out: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The output as float64 arrays, for computing (types are checked elsewhere)."""
-    W_in, b_in, W_out = out
-    return tuple(np.asarray(a, dtype=np.float64) for a in (W_in, b_in, W_out))
-
-
-def _pruned_outputs(pruner, layer, size, seeds, x, act) -> np.ndarray:
-    """``F~(x)`` for each seed: shape (len(seeds), b, k)."""
-    return np.stack([forward(*_triple(_call(pruner, layer, size, s)), x, act) for s in seeds])
-
-
-def _seeds(ctx: AuditContext, tag: int, count: int) -> list[int]:
-    """``count`` seeds for one purpose; disjoint across tags, fixed by ``ctx.seed``."""
-    start = (ctx.seed * 1000 + tag) * 100_000
-    return list(range(start, start + count))
 
 
 def _same(a: tuple, b: tuple) -> bool:
@@ -211,14 +86,6 @@ def _z(alpha: float, tests: int) -> float:
     return NormalDist().inv_cdf(1 - alpha / (2 * tests))
 
 
-def _act(ctx: AuditContext) -> Activation:
-    if ctx.activation is None:
-        from ..activations import get_activation
-
-        return get_activation("relu")
-    return ctx.activation
-
-
 def _sizes(layer: Layer) -> list[int]:
     return sorted({1, 2, max(1, layer.n // 3), max(1, layer.n // 2), max(1, layer.n - 1)})
 
@@ -226,83 +93,144 @@ def _sizes(layer: Layer) -> list[int]:
 # ------------------------------------------------------------------ checks
 
 
+def _array_fault(out: Any, layer: Layer, where: str) -> Outcome | None:
+    """Why ``out`` is not three finite float64 arrays of consistent shapes, or None."""
+    if not (isinstance(out, (tuple, list)) and len(out) == 3):
+        return Outcome.fail(f"expected a 3-tuple (W_in', b_in', W_out'); got "
+                            f"{type(out).__name__} ({where})", {"layer": layer.name})
+    for label, a in zip(("W_in'", "b_in'", "W_out'"), out, strict=True):
+        if not isinstance(a, np.ndarray):
+            return Outcome.fail(f"{label} must be a numpy.ndarray; got {type(a).__name__} "
+                                f"({where})", {"layer": layer.name})
+        if a.dtype != np.float64:
+            return Outcome.fail(f"{label} must be float64; got {a.dtype} ({where})",
+                                {"layer": layer.name, "dtype": str(a.dtype)})
+        if not np.all(np.isfinite(a)):
+            return Outcome.fail(f"{label} has NaN or infinite entries ({where})",
+                                {"layer": layer.name})
+    r = out[0].shape[0] if out[0].ndim == 2 else -1
+    shapes = [tuple(a.shape) for a in out]
+    if shapes != [(r, layer.d), (r,), (layer.k, r)]:
+        return Outcome.fail(f"shapes must be (r, {layer.d}), (r,), ({layer.k}, r); got "
+                            f"{shapes} ({where})", {"layer": layer.name, "shapes": shapes})
+    return None
+
+
 def check_returns_arrays(pruner: Pruner, ctx: AuditContext) -> Outcome:
     """Three float64 numpy arrays of shapes (r, d), (r,), (k, r), all finite."""
-    for layer in ctx.layers:
-        size = max(1, layer.n // 3)
-        out = _call(pruner, layer, size, _seeds(ctx, 1, 1)[0])
-        where = f"layer {layer.name!r}, size={size}"
-        if not (isinstance(out, (tuple, list)) and len(out) == 3):
-            return Outcome(False, f"expected a 3-tuple (W_in', b_in', W_out'); got "
-                           f"{type(out).__name__} ({where})", {"layer": layer.name})
-        for label, a in zip(("W_in'", "b_in'", "W_out'"), out, strict=True):
-            if not isinstance(a, np.ndarray):
-                return Outcome(False, f"{label} must be a numpy.ndarray; got "
-                               f"{type(a).__name__} ({where})", {"layer": layer.name})
-            if a.dtype != np.float64:
-                return Outcome(False, f"{label} must be float64; got {a.dtype} ({where})",
-                               {"layer": layer.name, "dtype": str(a.dtype)})
-            if not np.all(np.isfinite(a)):
-                return Outcome(False, f"{label} has NaN or infinite entries ({where})",
-                               {"layer": layer.name})
-        r = out[0].shape[0] if out[0].ndim == 2 else -1
-        shapes = [tuple(a.shape) for a in out]
-        if shapes != [(r, layer.d), (r,), (layer.k, r)]:
-            return Outcome(False, f"shapes must be (r, {layer.d}), (r,), ({layer.k}, r); got "
-                           f"{shapes} ({where})", {"layer": layer.name, "shapes": shapes})
-    return Outcome(True, "three float64 arrays of consistent shapes on every layer")
+    for index, layer in enumerate(ctx.layers):
+        size, seed = max(1, layer.n // 3), seed_stream(ctx, Stream.RETURNS, index, 1)[0]
+        fault = _array_fault(call(pruner, ctx, layer, size, seed), layer,
+                             f"layer {layer.name!r}, size={size}")
+        if fault is not None:
+            return fault
+    return Outcome.ok("three float64 arrays of consistent shapes on every layer")
 
 
 def check_size_budget(pruner: Pruner, ctx: AuditContext) -> Outcome:
     """At most ``size`` neurons kept, for sizes 1, 2, n/3, n/2 and n - 1."""
     tried = []
-    for layer in ctx.layers:
-        for size in _sizes(layer):
-            for seed in _seeds(ctx, 2, 2):
-                kept = int(np.shape(_call(pruner, layer, size, seed)[0])[0])
-                tried.append((layer.name, size, kept))
-                if kept > size:
-                    return Outcome(False, f"kept {kept} neurons with size={size} (layer "
-                                   f"{layer.name!r}, seed={seed})",
-                                   {"layer": layer.name, "size": size, "kept": kept,
-                                    "seed": seed})
-    return Outcome(True, f"kept <= size in all {len(tried)} calls",
-                   {"calls": [list(t) for t in tried]})
+    for index, layer in enumerate(ctx.layers):
+        specs = [CallSpec(layer, size, seed) for size in _sizes(layer)
+                 for seed in seed_stream(ctx, Stream.SIZE, index, 2)]
+        for spec, out in zip(specs, call_many(pruner, ctx, specs), strict=True):
+            kept = int(np.shape(out[0])[0])
+            tried.append((layer.name, spec.size, kept))
+            if kept > spec.size:
+                return Outcome.fail(f"kept {kept} neurons with size={spec.size} (layer "
+                                    f"{layer.name!r}, seed={spec.seed})",
+                                    {"layer": layer.name, "size": spec.size, "kept": kept,
+                                     "seed": spec.seed})
+    return Outcome.ok(f"kept <= size in all {len(tried)} calls",
+                      {"calls": [list(t) for t in tried]})
+
+
+def _row_fault(layer: Layer, W_kept: np.ndarray, b_kept: np.ndarray) -> str | None:
+    """The first kept row that is not an original ``(W_in[j], b_in[j])``, described."""
+    W, b = layer.W_in, layer.b_in
+    tol_w = ROW_RTOL * np.max(np.abs(W), axis=1)
+    tol_b = ROW_RTOL * np.maximum(np.abs(b), np.max(np.abs(W), axis=1))
+    for r in range(W_kept.shape[0]):
+        gap = np.max(np.abs(W - W_kept[r]), axis=1)
+        rows = np.flatnonzero(gap <= tol_w)
+        if rows.size == 0:
+            j = int(np.argmin(gap))
+            return (f"kept row {r}: W_in'[{r}] is not a row of W_in (nearest is row {j}, "
+                    f"largest difference {gap[j]:.3g})")
+        bias_gap = np.abs(b[rows] - b_kept[r])
+        if not np.any(bias_gap <= tol_b[rows]):
+            j = int(rows[np.argmin(bias_gap)])
+            return (f"kept row {r}: W_in'[{r}] is row {j} of W_in, but b_in'[{r}] = "
+                    f"{b_kept[r]:.6g} is not b_in[{j}] = {b[j]:.6g}")
+    return None
+
+
+def check_kept_rows(pruner: Pruner, ctx: AuditContext) -> Outcome:
+    """Every kept neuron is an original one: ``(W_in'[r], b_in'[r]) = (W_in[j], b_in[j])``.
+
+    Weights and bias both, up to a relative ``1e-6`` (float32 round trips
+    pass, a bias taken from another neuron does not), at sizes n/3 and n/2,
+    two seeds, on every layer and the degenerate layer (duplicate and zero
+    rows). The message names the kept row and the field that differs. A
+    pruner that changes incoming weights on purpose declares this check in
+    ``expected_failed_checks``.
+    """
+    layers = [*ctx.layers, degenerate_layer().layer]
+    for index, layer in enumerate(layers):
+        specs = [CallSpec(layer, size, seed)
+                 for size in sorted({max(1, layer.n // 3), max(1, layer.n // 2)})
+                 for seed in seed_stream(ctx, Stream.KEPT_ROWS, index, 2)]
+        for spec, out in zip(specs, call_many(pruner, ctx, specs), strict=True):
+            W_kept, b_kept, _ = triple(out)
+            if W_kept.ndim != 2 or W_kept.shape[1:] != (layer.d,) \
+                    or b_kept.shape != W_kept.shape[:1]:
+                return Outcome.fail(f"W_in' of shape {W_kept.shape} and b_in' of shape "
+                                    f"{b_kept.shape} are not rows of W_in (layer "
+                                    f"{layer.name!r}, size={spec.size})",
+                                    {"layer": layer.name, "size": spec.size})
+            fault = _row_fault(layer, W_kept, b_kept)
+            if fault is not None:
+                return Outcome.fail(f"{fault} (layer {layer.name!r}, size={spec.size}, "
+                                    f"seed={spec.seed})", {"layer": layer.name,
+                                                           "size": spec.size,
+                                                           "seed": spec.seed})
+    return Outcome.ok("every kept row is an original (W_in[j], b_in[j])")
 
 
 def check_full_size_exact(pruner: Pruner, ctx: AuditContext) -> Outcome:
     """``size = n`` reproduces ``F`` at fixed inputs (relative error <= 1e-9)."""
     if not ctx.claims.get("exact_at_full_size", True):
-        return Outcome(True, "skipped: the pruner does not claim exact_at_full_size",
-                       skipped=True)
-    act, worst = _act(ctx), 0.0
-    for layer in ctx.layers:
-        x = ctx.inputs(layer)
-        for seed in _seeds(ctx, 3, 2):
-            err = relative_error(layer, _triple(_call(pruner, layer, layer.n, seed)), x,
-                                 ctx.beta, act)
+        return Outcome.skip("the pruner does not claim exact_at_full_size")
+    worst = 0.0
+    for index, layer in enumerate(ctx.layers):
+        x, seeds = ctx.inputs(layer), seed_stream(ctx, Stream.FULL, index, 2)
+        outs = call_many(pruner, ctx, [CallSpec(layer, layer.n, s) for s in seeds])
+        for seed, out in zip(seeds, outs, strict=True):
+            err = relative_error(layer, triple(out), x, ctx.beta, ctx.act())
             worst = max(worst, err)
             if not err <= 1e-9:
-                return Outcome(False, f"size=n={layer.n} changed the function: max |F - F~| "
-                               f"/ T = {err:.3g} > 1e-9 (layer {layer.name!r}, seed={seed})",
-                               {"layer": layer.name, "seed": seed, "error": err})
-    return Outcome(True, f"size=n reproduces F (max relative error {worst:.2g})",
-                   {"error": worst})
+                return Outcome.fail(f"size=n={layer.n} changed the function: max |F - F~| "
+                                    f"/ T = {err:.3g} > 1e-9 (layer {layer.name!r}, "
+                                    f"seed={seed})", {"layer": layer.name, "seed": seed,
+                                                      "error": err})
+    return Outcome.ok(f"size=n reproduces F (max relative error {worst:.2g})", {"error": worst})
 
 
 def check_inputs_not_mutated(pruner: Pruner, ctx: AuditContext) -> Outcome:
     """``W_in``, ``b_in`` and ``W_out`` are bitwise unchanged after the call."""
-    for layer in ctx.layers:
-        given = layer.arrays()
-        pruner(*given, size=max(1, layer.n // 3), rng=np.random.default_rng(_seeds(ctx, 4, 1)[0]))
-        for label, before, after in zip(("W_in", "b_in", "W_out"), layer.arrays(), given,
+    for index, layer in enumerate(ctx.layers):
+        spec = CallSpec(layer, max(1, layer.n // 3),
+                        seed_stream(ctx, Stream.MUTATION, index, 1)[0])
+        after = call_many(pruner, ctx, [spec], keep=True)[0].arguments
+        for label, before, given in zip(("W_in", "b_in", "W_out"), layer.arrays(), after,
                                         strict=True):
-            if not np.array_equal(before, after):
-                changed = int(np.sum(before != after))
-                return Outcome(False, f"{label} was modified in place ({changed} entries "
-                               f"changed, layer {layer.name!r})",
-                               {"layer": layer.name, "argument": label, "changed": changed})
-    return Outcome(True, "inputs unchanged")
+            if not np.array_equal(before, given):
+                changed = int(np.sum(before != given))
+                return Outcome.fail(f"{label} was modified in place ({changed} entries "
+                                    f"changed, layer {layer.name!r})",
+                                    {"layer": layer.name, "argument": label,
+                                     "changed": changed})
+    return Outcome.ok("inputs unchanged")
 
 
 def check_rng(pruner: Pruner, ctx: AuditContext) -> Outcome:
@@ -313,48 +241,50 @@ def check_rng(pruner: Pruner, ctx: AuditContext) -> Outcome:
     that ignores ``rng`` for a fixed seed of its own fails here).
     """
     layer = ctx.layers[0]
-    size = max(1, layer.n // 3)
-    seeds = _seeds(ctx, 5, 5)
-    first = [_call(pruner, layer, size, s) for s in seeds]
-    for s, out in zip(seeds, first, strict=True):
-        if not _same(out, _call(pruner, layer, size, s)):
-            return Outcome(False, f"two calls with rng=default_rng({s}) gave different results"
-                           " (does the pruner use a global random state?)",
-                           {"seed": s, "layer": layer.name, "size": size})
+    size, seeds = max(1, layer.n // 3), seed_stream(ctx, Stream.RNG, 0, 5)
+    specs = [CallSpec(layer, size, s) for s in seeds]
+    first, again = call_many(pruner, ctx, specs), call_many(pruner, ctx, specs)
+    for s, a, b in zip(seeds, first, again, strict=True):
+        if not _same(a, b):
+            return Outcome.fail(f"two calls with rng=default_rng({s}) gave different results"
+                                " (does the pruner use a global random state?)",
+                                {"seed": s, "layer": layer.name, "size": size})
     distinct = sum(not _same(first[0], out) for out in first[1:]) + 1
     evidence = {"seeds": seeds, "distinct_results": distinct}
     claim = ctx.claims.get("deterministic")
     if claim is True and distinct > 1:
-        return Outcome(False, f"claims deterministic but {len(seeds)} seeds gave {distinct} "
-                       "different results", evidence)
+        return Outcome.fail(f"claims deterministic but {len(seeds)} seeds gave {distinct} "
+                            "different results", evidence)
     if claim is False and distinct == 1:
-        return Outcome(False, f"claims to be random but {len(seeds)} seeds gave one result "
-                       "(is rng ignored?)", evidence)
-    return Outcome(True, f"reproducible; {distinct} distinct results over {len(seeds)} seeds",
-                   evidence)
+        return Outcome.fail(f"claims to be random but {len(seeds)} seeds gave one result "
+                            "(is rng ignored?)", evidence)
+    return Outcome.ok(f"reproducible; {distinct} distinct results over {len(seeds)} seeds",
+                      evidence)
 
 
-def _mean_test(samples: Callable[[list[int]], np.ndarray], target: Callable, ctx, tag,
+def _mean_test(samples: Callable[[list[int]], np.ndarray], target: Callable,
+               ctx: AuditContext, streams: tuple[Stream, Stream], layer: int,
                spread: float = 1.0) -> tuple[bool, dict[str, Any]]:
     """Compare the mean over ``ctx.test_seeds`` seeds of ``samples`` with ``target``.
 
-    The margin is fixed from a pilot run on other seeds before the test seeds
-    are drawn: ``z * SD_INFLATION * sd_pilot * spread / sqrt(S) + ROUNDING``,
-    with ``z`` the two-sided normal quantile at ``ALPHA`` Bonferroni-corrected
-    over every (input, output) pair. ``spread = sqrt(2)`` for a difference of
-    two independent means.
+    The margin is fixed from a pilot run on the pilot stream before the test
+    stream is drawn: ``z * SD_INFLATION * sd_pilot * spread / sqrt(S) +
+    ROUNDING``, with ``z`` the two-sided normal quantile at ``ALPHA``
+    Bonferroni-corrected over every (input, output) pair. ``spread =
+    sqrt(2)`` for a difference of two independent means.
     """
-    pilot = samples(_seeds(ctx, tag, ctx.pilot_seeds))
+    pilot_stream, test_stream = streams
+    pilot = samples(seed_stream(ctx, pilot_stream, layer, ctx.pilot_seeds))
     tests = int(np.prod(pilot.shape[1:]))
     margin = (_z(ALPHA, tests) * SD_INFLATION * spread * pilot.std(axis=0, ddof=1)
               / math.sqrt(ctx.test_seeds) + ROUNDING)
-    main_seeds = _seeds(ctx, tag + 50, ctx.test_seeds)
+    main_seeds = seed_stream(ctx, test_stream, layer, ctx.test_seeds)
     gap = np.abs(samples(main_seeds).mean(axis=0) - target(main_seeds))
     ratio = gap / margin
     worst = np.unravel_index(int(np.argmax(ratio)), ratio.shape)
     return bool(np.all(gap <= margin)), {
-        "pilot_seeds": [_seeds(ctx, tag, 1)[0], ctx.pilot_seeds],
-        "test_seeds": [main_seeds[0], ctx.test_seeds],
+        "pilot_seeds": stream_evidence(ctx, pilot_stream, layer, ctx.pilot_seeds),
+        "test_seeds": stream_evidence(ctx, test_stream, layer, ctx.test_seeds),
         "tests": tests, "alpha": ALPHA, "worst_gap": float(gap[worst]),
         "margin_at_worst": float(margin[worst]), "worst_ratio": float(ratio[worst]),
         "worst_input": int(worst[0]), "worst_output": int(worst[1]),
@@ -372,23 +302,24 @@ def check_unbiased(pruner: Pruner, ctx: AuditContext) -> Outcome:
     # approximation of the mean (Bonferroni over inputs x outputs); the pilot's
     # sd is inflated 1.5x so that its own error does not raise that rate.
     if not ctx.claims["unbiased"]:
-        return Outcome(True, "skipped: the pruner does not claim to be unbiased", skipped=True)
-    act, evidence = _act(ctx), {}
-    for tag, layer in enumerate(ctx.layers):
+        return Outcome.skip("the pruner does not claim to be unbiased")
+    evidence = {}
+    for index, layer in enumerate(ctx.layers):
         size, x = max(2, layer.n // 4), ctx.inputs(layer, 8)
-        exact = forward(layer.W_in, layer.b_in, layer.W_out, x, act)
+        exact = forward(layer.W_in, layer.b_in, layer.W_out, x, ctx.act())
         ok, ev = _mean_test(lambda seeds, layer=layer, size=size, x=x:
-                            _pruned_outputs(pruner, layer, size, seeds, x, act),
-                            lambda seeds, exact=exact: exact, ctx, 10 + tag)
-        scale = scale_of(layer, ctx.beta, act)
+                            pruned_outputs(pruner, ctx, layer, size, seeds, x),
+                            lambda seeds, exact=exact: exact, ctx,
+                            (Stream.UNBIASED_PILOT, Stream.UNBIASED_TEST), index)
+        scale = scale_of(layer, ctx.beta, ctx.act())
         ev |= {"size": size, "bias_over_T": ev["worst_gap"] / float(scale[ev["worst_output"]])}
         evidence[layer.name] = ev
         if not ok:
-            return Outcome(False, f"mean of F~ over {ctx.test_seeds} seeds misses F by "
-                           f"{ev['worst_gap']:.3g} (= {ev['bias_over_T']:.3g} T) > margin "
-                           f"{ev['margin_at_worst']:.3g} (layer {layer.name!r}, size={size})",
-                           evidence)
-    return Outcome(True, "mean over seeds matches F within the fixed margin", evidence)
+            return Outcome.fail(f"mean of F~ over {ctx.test_seeds} seeds misses F by "
+                                f"{ev['worst_gap']:.3g} (= {ev['bias_over_T']:.3g} T) > "
+                                f"margin {ev['margin_at_worst']:.3g} (layer {layer.name!r}, "
+                                f"size={size})", evidence)
+    return Outcome.ok("mean over seeds matches F within the fixed margin", evidence)
 
 
 def _permuted(layer: Layer, perm: np.ndarray) -> Layer:
@@ -404,70 +335,75 @@ def check_permutation(pruner: Pruner, ctx: AuditContext) -> Outcome:
     (relative 1e-9). Random pruners: the means over seeds agree, by the test of
     :func:`_mean_test` (false alarms at most 1e-3).
     """
-    act, layer = _act(ctx), ctx.layers[0]
+    layer = ctx.layers[0]
     perm = np.random.default_rng([ctx.seed, 31]).permutation(layer.n)
     other, size, x = _permuted(layer, perm), max(1, layer.n // 3), ctx.inputs(layer, 8)
-    seed_a, seed_b = _seeds(ctx, 6, 2)
+    seed_a, seed_b = seed_stream(ctx, Stream.PERMUTATION, 0, 2)
     deterministic = ctx.claims.get("deterministic")
     if deterministic is None:
-        deterministic = _same(_call(pruner, layer, size, seed_a),
-                              _call(pruner, layer, size, seed_b))
+        deterministic = _same(*call_many(pruner, ctx, [CallSpec(layer, size, seed_a),
+                                                       CallSpec(layer, size, seed_b)]))
     evidence: dict[str, Any] = {"permutation": perm.tolist(), "size": size,
                                 "deterministic": bool(deterministic)}
     if deterministic:
-        a = forward(*_triple(_call(pruner, layer, size, seed_a)), x, act)
-        b = forward(*_triple(_call(pruner, other, size, seed_a)), x, act)
-        gap = float(np.max(np.abs(a - b) / scale_of(layer, ctx.beta, act)))
+        a, b = (forward(*triple(out), x, ctx.act()) for out in call_many(
+            pruner, ctx, [CallSpec(layer, size, seed_a), CallSpec(other, size, seed_a)]))
+        gap = float(np.max(np.abs(a - b) / scale_of(layer, ctx.beta, ctx.act())))
         evidence["difference_over_T"] = gap
         if gap > 1e-9:
-            return Outcome(False, f"permuting the neurons changed the pruned function by "
-                           f"{gap:.3g} T (deterministic pruner, seed={seed_a})", evidence)
-        return Outcome(True, "same pruned function after permuting the neurons", evidence)
-    ok, ev = _mean_test(lambda seeds: _pruned_outputs(pruner, layer, size, seeds, x, act),
-                        lambda seeds: _pruned_outputs(pruner, other, size, seeds, x, act)
-                        .mean(axis=0), ctx, 20, spread=math.sqrt(2))
+            return Outcome.fail(f"permuting the neurons changed the pruned function by "
+                                f"{gap:.3g} T (deterministic pruner, seed={seed_a})", evidence)
+        return Outcome.ok("same pruned function after permuting the neurons", evidence)
+    ok, ev = _mean_test(lambda seeds: pruned_outputs(pruner, ctx, layer, size, seeds, x),
+                        lambda seeds: pruned_outputs(pruner, ctx, other, size, seeds, x)
+                        .mean(axis=0), ctx, (Stream.PERMUTATION_PILOT, Stream.PERMUTATION_TEST),
+                        0, spread=math.sqrt(2))
     evidence |= ev
     if not ok:
-        return Outcome(False, f"mean pruned output differs after permuting the neurons by "
-                       f"{ev['worst_gap']:.3g} > margin {ev['margin_at_worst']:.3g}", evidence)
-    return Outcome(True, "same mean pruned function after permuting the neurons", evidence)
+        return Outcome.fail(f"mean pruned output differs after permuting the neurons by "
+                            f"{ev['worst_gap']:.3g} > margin {ev['margin_at_worst']:.3g}",
+                            evidence)
+    return Outcome.ok("same mean pruned function after permuting the neurons", evidence)
+
+
+def _degenerate_limit(ctx: AuditContext, layer: Layer, size: int) -> float:
+    if size == layer.n:
+        return 1e-9 if ctx.claims.get("exact_at_full_size", True) else math.inf
+    return 1.0 if size == layer.n - 2 else math.inf
 
 
 def check_degenerate_neurons(pruner: Pruner, ctx: AuditContext) -> Outcome:
     """Dead, zero and duplicate neurons: finite output, F still approximated.
 
-    On :func:`~._common.degenerate_layer` (8 of 20 neurons dead on the unit
+    On :func:`~._layers.degenerate_layer` (8 of 20 neurons dead on the unit
     ball, scaled to ``ctx.beta``): sizes 12 (the live count), 18 and 20 give
     finite arrays; at size 18 the relative error is at most 1 (no worse than
     pruning everything); at size 20 it is <= 1e-9 (unless
     ``exact_at_full_size`` is False); with ``claims["drops_dead"]`` no dead
     neuron is kept.
     """
-    act = _act(ctx)
     base, dead = degenerate_layer()
     layer = Layer(base.name, base.W_in / ctx.beta, base.b_in, base.W_out)
-    x = ctx.inputs(layer)
-    errors = {}
-    for size in (int((~dead).sum()), layer.n - 2, layer.n):
-        for seed in _seeds(ctx, 7, 2):
-            out = _triple(_call(pruner, layer, size, seed))
-            if not all(np.all(np.isfinite(a)) for a in out):
-                return Outcome(False, f"NaN or infinity in the output (size={size}, "
-                               f"seed={seed})", {"size": size, "seed": seed})
-            err = relative_error(layer, out, x, ctx.beta, act)
-            errors[f"size={size},seed={seed}"] = err
-            limit = 1e-9 if size == layer.n and ctx.claims.get("exact_at_full_size", True) \
-                else 1.0 if size == layer.n - 2 else math.inf
-            if not err <= limit:
-                return Outcome(False, f"relative error {err:.3g} > {limit:g} at size={size} "
-                               f"(seed={seed})", {"errors": errors})
-            if ctx.claims.get("drops_dead"):
-                kept_dead = _kept_rows(layer, out, dead)
-                if kept_dead:
-                    return Outcome(False, f"kept dead neurons {kept_dead} at size={size} "
-                                   "although the pruner claims drops_dead", {"errors": errors})
-    return Outcome(True, "finite, and F approximated, with dead/zero/duplicate neurons",
-                   {"errors": errors})
+    x, errors = ctx.inputs(layer), {}
+    specs = [CallSpec(layer, size, seed) for size in (int((~dead).sum()), layer.n - 2, layer.n)
+             for seed in seed_stream(ctx, Stream.DEGENERATE, 0, 2)]
+    for spec, raw in zip(specs, call_many(pruner, ctx, specs), strict=True):
+        size, seed, out = spec.size, spec.seed, triple(raw)
+        if not all(np.all(np.isfinite(a)) for a in out):
+            return Outcome.fail(f"NaN or infinity in the output (size={size}, seed={seed})",
+                                {"size": size, "seed": seed})
+        err = relative_error(layer, out, x, ctx.beta, ctx.act())
+        errors[f"size={size},seed={seed}"] = err
+        limit = _degenerate_limit(ctx, layer, size)
+        if not err <= limit:
+            return Outcome.fail(f"relative error {err:.3g} > {limit:g} at size={size} "
+                                f"(seed={seed})", {"errors": errors})
+        kept_dead = _kept_rows(layer, out, dead) if ctx.claims.get("drops_dead") else []
+        if kept_dead:
+            return Outcome.fail(f"kept dead neurons {kept_dead} at size={size} although the "
+                                "pruner claims drops_dead", {"errors": errors})
+    return Outcome.ok("finite, and F approximated, with dead/zero/duplicate neurons",
+                      {"errors": errors})
 
 
 def _kept_rows(layer: Layer, out: tuple, dead: np.ndarray) -> list[int]:
@@ -488,27 +424,23 @@ def check_error_shrinks(pruner: Pruner, ctx: AuditContext) -> Outcome:
     largest size has at most 0.9 times the smallest size's error and no step
     grows it by more than 25% (the margin for seed noise).
     """
-    act, evidence = _act(ctx), {}
-    for layer in ctx.layers:
-        x, seeds = ctx.inputs(layer), _seeds(ctx, 8, 8)
+    evidence = {}
+    for index, layer in enumerate(ctx.layers):
+        x, seeds = ctx.inputs(layer), seed_stream(ctx, Stream.SHRINKS, index, 8)
         sizes = sorted({max(1, layer.n // 8), max(1, layer.n // 4), max(1, layer.n // 2)})
-        errs = [float(np.mean([relative_error(layer, _triple(_call(pruner, layer, s, seed)),
-                                              x, ctx.beta, act) for seed in seeds]))
-                for s in sizes]
-        evidence[layer.name] = {"sizes": sizes, "errors": errs, "seeds": [seeds[0], len(seeds)]}
+        errs = []
+        for s in sizes:
+            outs = call_many(pruner, ctx, [CallSpec(layer, s, seed) for seed in seeds])
+            errs.append(float(np.mean([relative_error(layer, triple(o), x, ctx.beta, ctx.act())
+                                       for o in outs])))
+        evidence[layer.name] = {"sizes": sizes, "errors": errs,
+                                "seeds": stream_evidence(ctx, Stream.SHRINKS, index, 8)}
         grows = any(b > 1.25 * a + ROUNDING for a, b in itertools.pairwise(errs))
         if errs[-1] > 0.9 * errs[0] + ROUNDING or grows:
-            return Outcome(False, f"error does not shrink with size on layer {layer.name!r}: "
-                           + ", ".join(f"size {s}: {e:.3g}" for s, e in
-                                       zip(sizes, errs, strict=True)), evidence)
-    return Outcome(True, "error shrinks as size grows", evidence)
-
-
-def _epsilon(claim: Mapping[str, Any], layer: Layer, size: int, seed: int) -> float:
-    eps = claim["epsilon"]
-    if callable(eps):
-        return float(eps(*layer.arrays(), size=size, rng=np.random.default_rng(seed)))
-    return float(eps)
+            return Outcome.fail(f"error does not shrink with size on layer {layer.name!r}: "
+                                + ", ".join(f"size {s}: {e:.3g}" for s, e in
+                                            zip(sizes, errs, strict=True)), evidence)
+    return Outcome.ok("error shrinks as size grows", evidence)
 
 
 def check_guarantee(pruner: Pruner, ctx: AuditContext) -> Outcome:
@@ -518,38 +450,39 @@ def check_guarantee(pruner: Pruner, ctx: AuditContext) -> Outcome:
     the claimed ball finds no input beyond epsilon, at size n/2, one fixed seed
     per layer. ``pointwise``: at 8 inputs fixed before sampling, over 20 seeds,
     the number of violations at each input is not above the binomial critical
-    value for ``delta``.
+    value for ``delta``. A callable epsilon that returns NaN, infinity or a
+    negative number fails the check.
     """
     claim = ctx.claims.get("guarantee")
     if claim is None:
-        return Outcome(True, "skipped: no guarantee claimed", skipped=True)
+        return Outcome.skip("no guarantee claimed")
     beta = claim.get("beta", ctx.beta)
     if claim["kind"] == "pointwise":
         return _pointwise(pruner, ctx, claim, beta)
     if not search_available():
-        return Outcome(True, "skipped: the worst-case search needs torch "
-                       "(pip install torch==2.13.0)", skipped=True)
+        return Outcome.skip("the worst-case search needs torch (pip install torch==2.13.0)")
     # False alarms: a correct uniform bound fails on one draw with probability
     # <= delta, so this check (one draw per layer) falsely fails with
     # probability <= len(layers) * delta; the search never overstates (its
     # error is attained at a point it reports).
-    act, evidence = _act(ctx), {}
-    for tag, layer in enumerate(ctx.layers):
-        size, seed = max(1, layer.n // 2), _seeds(ctx, 30 + tag, 1)[0]
-        eps = _epsilon(claim, layer, size, seed)
-        pruned = _triple(_call(pruner, layer, size, seed))
-        found = search_worst_case(layer, pruned, beta=beta, activation=act, method=ctx.method,
-                                  time_limit=ctx.time_limit, rng=np.random.default_rng(seed))
+    evidence = {}
+    for index, layer in enumerate(ctx.layers):
+        size, seed = max(1, layer.n // 2), seed_stream(ctx, Stream.GUARANTEE, index, 1)[0]
+        eps = claimed_epsilons(pruner, ctx, layer, size, [seed])[0]
+        pruned = triple(call(pruner, ctx, layer, size, seed))
+        found = search_worst_case(layer, pruned, beta=beta, activation=ctx.act(),
+                                  method=ctx.method, time_limit=ctx.time_limit,
+                                  rng=np.random.default_rng(seed))
         evidence[layer.name] = {"size": size, "seed": seed, "epsilon": eps,
                                 "found": found.error, "upper_bound": found.upper_bound,
                                 "certified": found.certified, "status": found.status,
                                 "x": found.x.tolist()}
-        if found.error > eps * (1 + 1e-9) + ROUNDING:
-            return Outcome(False, f"found an input with error {found.error:.4g} T > claimed "
-                           f"epsilon {eps:.4g} T (layer {layer.name!r}, size={size}, "
-                           f"seed={seed}, ||x|| = {np.linalg.norm(found.x):.4g} <= {beta})",
-                           evidence)
-    return Outcome(True, "no input beyond the claimed epsilon", evidence)
+        if not found.error <= eps * (1 + 1e-9) + ROUNDING:
+            return Outcome.fail(f"found an input with error {found.error:.4g} T > claimed "
+                                f"epsilon {eps:.4g} T (layer {layer.name!r}, size={size}, "
+                                f"seed={seed}, ||x|| = {np.linalg.norm(found.x):.4g} <= "
+                                f"{beta})", evidence)
+    return Outcome.ok("no input beyond the claimed epsilon", evidence)
 
 
 def _binomial_critical(trials: int, p: float, alpha: float) -> int:
@@ -562,37 +495,40 @@ def _binomial_critical(trials: int, p: float, alpha: float) -> int:
     return trials + 1
 
 
-def _pointwise(pruner, ctx, claim, beta) -> Outcome:
+def _pointwise(pruner: Pruner, ctx: AuditContext, claim: Mapping[str, Any],
+               beta: float) -> Outcome:
     # False alarms: at most ALPHA per layer (binomial tail, Bonferroni over the
     # 8 inputs); a pointwise bound says nothing about inputs chosen after the
     # draws, so no adversarial search is run for it.
-    act, evidence, trials = _act(ctx), {}, 20
-    for tag, layer in enumerate(ctx.layers):
+    act, evidence, trials = ctx.act(), {}, 20
+    for index, layer in enumerate(ctx.layers):
         size = max(1, layer.n // 2)
-        x = ball_inputs(layer, beta, 8, np.random.default_rng([ctx.seed, 41, tag]))
+        x = ball_inputs(layer, beta, 8, np.random.default_rng([ctx.seed, 41, index]))
         full, scale = forward(layer.W_in, layer.b_in, layer.W_out, x, act), \
             scale_of(layer, beta, act)
-        seeds = _seeds(ctx, 40 + tag, trials)
+        seeds = seed_stream(ctx, Stream.POINTWISE, index, trials)
+        epsilons = claimed_epsilons(pruner, ctx, layer, size, seeds)
+        outs = call_many(pruner, ctx, [CallSpec(layer, size, s) for s in seeds])
         violations = np.zeros(len(x), dtype=int)
-        for seed in seeds:
-            eps = _epsilon(claim, layer, size, seed)
-            err = np.max(np.abs(full - forward(*_triple(_call(pruner, layer, size, seed)), x,
-                                               act)) / scale, axis=1)
-            violations += err > eps * (1 + 1e-9) + ROUNDING
+        for eps, out in zip(epsilons, outs, strict=True):
+            err = np.max(np.abs(full - forward(*triple(out), x, act)) / scale, axis=1)
+            violations += ~(err <= eps * (1 + 1e-9) + ROUNDING)
         critical = _binomial_critical(trials, claim["delta"], ALPHA / len(x))
-        evidence[layer.name] = {"size": size, "seeds": [seeds[0], trials],
+        evidence[layer.name] = {"size": size,
+                                "seeds": stream_evidence(ctx, Stream.POINTWISE, index, trials),
                                 "violations": violations.tolist(), "critical": critical}
         if violations.max() >= critical:
-            return Outcome(False, f"{int(violations.max())} of {trials} draws exceed epsilon "
-                           f"at one fixed input (critical value {critical} for delta="
-                           f"{claim['delta']}, layer {layer.name!r})", evidence)
-    return Outcome(True, "pointwise violations within the binomial allowance", evidence)
+            return Outcome.fail(f"{int(violations.max())} of {trials} draws exceed epsilon "
+                                f"at one fixed input (critical value {critical} for delta="
+                                f"{claim['delta']}, layer {layer.name!r})", evidence)
+    return Outcome.ok("pointwise violations within the binomial allowance", evidence)
 
 
 #: The battery, in order: name -> check.
 CHECKS: dict[str, Callable[[Pruner, AuditContext], Outcome]] = {
     "check_returns_arrays": check_returns_arrays,
     "check_size_budget": check_size_budget,
+    "check_kept_rows": check_kept_rows,
     "check_full_size_exact": check_full_size_exact,
     "check_inputs_not_mutated": check_inputs_not_mutated,
     "check_rng": check_rng,

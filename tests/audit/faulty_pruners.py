@@ -1,10 +1,14 @@
-"""A correct sensitivity-sampling pruner and deliberately faulty variants of it.
+"""Correct sensitivity-sampling pruners and deliberately faulty variants of them.
 
 Each faulty pruner breaks one promise; FAULTS maps it to the claims it makes
-and to the check that must flag it.
+and to the check that must flag it. ``paper_sampler`` is the paper's
+algorithm exactly (not exact at full size) with PAPER_CLAIMS, the claims that
+describe it; ``distinct_forever`` hangs as the authors' released code does.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -13,6 +17,60 @@ from coreset_verify import layer_sensitivities
 
 def _probabilities(W_in, b_in, W_out):
     return layer_sensitivities(W_in, b_in, W_out, beta=1.0).probabilities
+
+
+def paper_sampler(W_in, b_in, W_out, *, size, rng):
+    """The paper's Algorithm: m = size i.i.d. draws from pr = s / t, re-weighted cnt / (m pr).
+
+    No shortcut at size >= n: n draws with replacement are not the layer.
+    """
+    pr = _probabilities(W_in, b_in, W_out)
+    counts = rng.multinomial(size, pr)
+    kept = np.flatnonzero(counts)
+    factor = counts[kept] / (size * pr[kept])
+    return W_in[kept].copy(), b_in[kept].copy(), W_out[:, kept] * factor
+
+
+def paper_epsilon(W_in, b_in, W_out, *, size, rng, delta=0.1):
+    """Pointwise Hoeffding bound of paper_sampler, in units of T_i (derived here).
+
+    For a fixed x each draw contributes W_out[i, j] phi_j(x) / pr_j, of size
+    at most |W_out[i, j]| phi_hi[j] t / s[j] <= t T_i (s[j] >= s_i[j] =
+    |W_out[i, j]| phi_hi[j] / T_i). Hoeffding on the mean of m draws in
+    [-t T_i, t T_i] and a union over the k outputs: with probability >=
+    1 - delta, |F_i - F~_i| <= t sqrt(2 ln(2k / delta) / m) T_i for every i.
+    """
+    del rng
+    t = layer_sensitivities(W_in, b_in, W_out, beta=1.0).total
+    return t * math.sqrt(2 * math.log(2 * W_out.shape[0] / delta) / size)
+
+
+#: The claims that describe paper_sampler (see check_pruner's Notes).
+PAPER_CLAIMS = {
+    "unbiased": True, "deterministic": False, "drops_dead": True,
+    "exact_at_full_size": False,
+    "guarantee": {"kind": "pointwise", "delta": 0.1, "epsilon": paper_epsilon},
+}
+
+
+def distinct_forever(W_in, b_in, W_out, *, size, rng):
+    """Draws by sensitivity until ``size`` distinct neurons, as the authors' code does.
+
+    Loops forever when fewer than ``size`` neurons have positive sensitivity.
+    """
+    pr = _probabilities(W_in, b_in, W_out)
+    seen = set()
+    while len(seen) < min(size, W_in.shape[0]):
+        seen.add(int(rng.choice(W_in.shape[0], p=pr)))
+    kept = np.array(sorted(seen))
+    return W_in[kept].copy(), b_in[kept].copy(), W_out[:, kept].copy()
+
+
+def bias_from_next_neuron(W_in, b_in, W_out, *, size, rng):
+    """Correct sampling, but each kept bias is taken from the next neuron's column."""
+    W_kept, _, W_out_kept = sensitivity_sample(W_in, b_in, W_out, size=size, rng=rng)
+    kept = [int(np.flatnonzero(np.all(W_in == row, axis=1))[0]) for row in W_kept]
+    return W_kept, b_in[(np.array(kept, dtype=int) + 1) % W_in.shape[0]], W_out_kept
 
 
 def sensitivity_sample(W_in, b_in, W_out, *, size, rng):
@@ -125,4 +183,5 @@ FAULTS = {
     "uniform_keeps_dead": (uniform_keeps_dead, RANDOM_UNBIASED | {"drops_dead": True},
                            "check_degenerate_neurons"),
     "forgets_one_over_m_grows": (forgets_one_over_m, RANDOM_UNBIASED, "check_error_shrinks"),
+    "bias_from_next_neuron": (bias_from_next_neuron, RANDOM_UNBIASED, "check_kept_rows"),
 }

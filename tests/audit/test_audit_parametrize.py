@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from faulty_pruners import RANDOM_UNBIASED, returns_float32, sensitivity_sample
 
 from coreset_verify.audit import CHECKS, parametrize_with_checks
@@ -30,3 +31,10 @@ def test_ids_and_xfail_marks():
     xfails = [p.id for p in params if p.marks]
     assert xfails == ["float32-check_returns_arrays", "float32-check_full_size_exact",
                       "float32-check_degenerate_neurons"]
+
+
+def test_a_check_that_does_not_apply_is_a_skipped_test():
+    params = {p.id: p.values for p in DECORATOR.args[1]}
+    pruner, check = params["sensitivity-check_guarantee"]
+    with pytest.raises(pytest.skip.Exception, match="no guarantee claimed"):
+        check(pruner)

@@ -9,13 +9,20 @@ from coreset_verify import InvalidArgumentError
 from coreset_verify.audit import (
     check_pruner,
     clopper_pearson,
+    coreset_pruner,
     parametrize_with_checks,
+    raw_max_pruner,
     run_audit,
     uniform_pruner,
 )
 
 OK = uniform_pruner()
 GOOD = {"unbiased": True}
+
+
+def _epsilon(value):
+    return {"pruner": OK, "claims": GOOD | {"guarantee": {"kind": "pointwise", "delta": 0.1,
+                                                          "epsilon": value}}}
 
 
 @pytest.mark.parametrize(
@@ -38,6 +45,35 @@ GOOD = {"unbiased": True}
         pytest.param(check_pruner, {"pruner": OK, "claims": GOOD | {"guarantee": {
             "kind": "uniform", "delta": 0.1, "epsilon": "small"}}}, "epsilon",
             id="check_pruner(guarantee epsilon)"),
+        pytest.param(check_pruner, _epsilon(float("nan")), "'epsilon'.*Got nan",
+                     id="check_pruner(epsilon=nan)"),
+        pytest.param(check_pruner, _epsilon(float("inf")), "'epsilon'.*finite",
+                     id="check_pruner(epsilon=inf)"),
+        pytest.param(check_pruner, _epsilon(-0.1), "'epsilon'.*>= 0",
+                     id="check_pruner(epsilon=-0.1)"),
+        pytest.param(check_pruner, _epsilon(True), "'epsilon'", id="check_pruner(epsilon=True)"),
+        pytest.param(check_pruner, {"pruner": OK, "claims": GOOD | {"guarantee": {
+            "kind": "uniform", "delta": 0.1, "epsilom": 0.1}}}, "epsilom",
+            id="check_pruner(unknown guarantee key)"),
+        pytest.param(check_pruner, {"pruner": OK, "claims": GOOD, "pruner_time_limit": 0},
+                     "pruner_time_limit", id="check_pruner(pruner_time_limit=0)"),
+        pytest.param(check_pruner, {"pruner": OK, "claims": GOOD,
+                                    "pruner_time_limit": float("nan")},
+                     "pruner_time_limit", id="check_pruner(pruner_time_limit=nan)"),
+        pytest.param(parametrize_with_checks, {"pruners": [OK], "claims": GOOD,
+                                               "time_limt": 0.5}, "time_limt",
+                     id="parametrize_with_checks(time_limt=0.5)"),
+        pytest.param(parametrize_with_checks, {"pruners": [OK], "claims": GOOD,
+                                               "pruner_time_limit": -1}, "pruner_time_limit",
+                     id="parametrize_with_checks(pruner_time_limit=-1)"),
+        pytest.param(coreset_pruner, {"betta": 1.0}, "betta", id="coreset_pruner(betta=1)"),
+        pytest.param(coreset_pruner, {"mode": "all"}, "mode", id="coreset_pruner(mode=all)"),
+        pytest.param(coreset_pruner, {"reduction": "max"}, "reduction",
+                     id="coreset_pruner(reduction=max)"),
+        pytest.param(raw_max_pruner, {"reduction": "per-output"}, "reduction",
+                     id="raw_max_pruner(reduction=...)"),
+        pytest.param(uniform_pruner, {"reweight": "yes"}, "reweight",
+                     id="uniform_pruner(reweight='yes')"),
         pytest.param(check_pruner, {"pruner": OK, "claims": GOOD, "rng": -1}, "rng",
                      id="check_pruner(rng=-1)"),
         pytest.param(check_pruner, {"pruner": OK, "claims": GOOD, "method": "exact"},

@@ -1,0 +1,227 @@
+"""What every check shares: its outcome type, the audit context, seeds and calls.
+
+Seeds: every check draws its seeds from its own stream, ``seed_stream(ctx,
+stream, layer, count)``; seed ``t`` of a stream is
+``SeedSequence(ctx.seed, spawn_key=(stream, layer, t)).generate_state(1,
+uint64)[0]``, so no two (check, layer, trial) share a seed however many
+layers are audited (the streams are distinct spawn keys of one SeedSequence).
+Calls into the pruner go through :class:`~._worker.PrunerCalls` (time limit).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import IntEnum
+from typing import Any
+
+import numpy as np
+
+from ..activations import Activation, get_activation
+from ._arguments import check_epsilon_value
+from ._forward import forward
+from ._inputs import ball_inputs
+from ._layers import Layer, LayerArrays, Pruner
+from ._worker import CallSpec, PrunerCalls, PrunerError
+
+__all__ = [
+    "FAILED",
+    "PASSED",
+    "SKIPPED",
+    "AuditContext",
+    "Outcome",
+    "Stream",
+    "call",
+    "call_many",
+    "claimed_epsilons",
+    "pruned_outputs",
+    "seed_stream",
+    "triple",
+]
+
+PASSED, FAILED, SKIPPED = "passed", "failed", "skipped"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one check concluded: a ``status``, a one-line ``message``, ``evidence``.
+
+    ``status`` is ``"passed"``, ``"failed"`` or ``"skipped"`` (the check does
+    not apply to the claims, or cannot run here): a skipped check is not a
+    pass, as scikit-learn's ``SkipTest`` is not.
+    """
+
+    status: str
+    message: str
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool:
+        """The check ran and passed."""
+        return self.status == PASSED
+
+    @property
+    def skipped(self) -> bool:
+        """The check did not run."""
+        return self.status == SKIPPED
+
+    @classmethod
+    def ok(cls, message: str, evidence: dict[str, Any] | None = None) -> Outcome:
+        """A pass."""
+        return cls(PASSED, message, evidence or {})
+
+    @classmethod
+    def fail(cls, message: str, evidence: dict[str, Any] | None = None) -> Outcome:
+        """A failure."""
+        return cls(FAILED, message, evidence or {})
+
+    @classmethod
+    def skip(cls, reason: str) -> Outcome:
+        """Not run, with the reason."""
+        return cls(SKIPPED, f"skipped: {reason}")
+
+
+class Stream(IntEnum):
+    """The seed streams of the checks (the first spawn key of each seed)."""
+
+    RETURNS = 1
+    SIZE = 2
+    FULL = 3
+    MUTATION = 4
+    RNG = 5
+    PERMUTATION = 6
+    DEGENERATE = 7
+    SHRINKS = 8
+    UNBIASED_PILOT = 9
+    UNBIASED_TEST = 10
+    PERMUTATION_PILOT = 11
+    PERMUTATION_TEST = 12
+    GUARANTEE = 13
+    POINTWISE = 14
+    KEPT_ROWS = 15
+
+
+@dataclass(frozen=True)
+class AuditContext:
+    """Everything the checks share: claims, layers, ball, seeds, budgets, calls.
+
+    Attributes
+    ----------
+    claims : mapping
+        Validated by :func:`~._arguments.check_claims`.
+    layers : tuple of Layer
+    beta : float
+        Radius of the input ball the checks evaluate on.
+    activation : Activation
+    seed : int
+        Base seed; every check derives its seeds from it (recorded in evidence).
+    time_limit : float
+        Seconds for each worst-case search of ``check_guarantee``.
+    method : str
+        Search method of ``check_guarantee`` (``"gradient"`` or ``"auto"``).
+    pilot_seeds, test_seeds : int
+        Seeds of the pilot (variance estimate) and of the test of
+        ``check_unbiased`` and the random branch of ``check_permutation``.
+    n_inputs : int
+        Inputs of the ball at which functions are compared.
+    calls : PrunerCalls or None
+        Where calls into the pruner go (a time-limited worker); None calls the
+        pruner directly in this process.
+    """
+
+    claims: Mapping[str, Any]
+    layers: tuple[Layer, ...]
+    beta: float = 1.0
+    activation: Activation | None = None
+    seed: int = 0
+    time_limit: float = 2.0
+    method: str = "gradient"
+    pilot_seeds: int = 50
+    test_seeds: int = 200
+    n_inputs: int = 24
+    calls: PrunerCalls | None = field(default=None, repr=False, compare=False)
+
+    def inputs(self, layer: Layer, count: int | None = None) -> np.ndarray:
+        """Fixed inputs of the ball for ``layer`` (seeded by ``seed``)."""
+        rng = np.random.default_rng([self.seed, 7919, layer.n])
+        return ball_inputs(layer, self.beta, count or self.n_inputs, rng)
+
+    def act(self) -> Activation:
+        """The activation (ReLU when none was given)."""
+        return self.activation if self.activation is not None else get_activation("relu")
+
+
+def seed_stream(ctx: AuditContext, stream: Stream, layer: int, count: int) -> list[int]:
+    """``count`` seeds of one (check, layer) stream; no two streams share a seed."""
+    return [int(np.random.SeedSequence(ctx.seed, spawn_key=(int(stream), layer, t))
+                .generate_state(1, np.uint64)[0]) for t in range(count)]
+
+
+def stream_evidence(ctx: AuditContext, stream: Stream, layer: int, count: int,
+                    ) -> dict[str, Any]:
+    """How to regenerate a stream's seeds (see the module docstring)."""
+    return {"entropy": ctx.seed, "spawn_key": [int(stream), layer], "count": count}
+
+
+def functions_of(pruner: Pruner, claims: Mapping[str, Any]) -> dict[str, Callable]:
+    """The user's callables an audit calls: the pruner and a callable epsilon."""
+    out: dict[str, Callable] = {"pruner": pruner}
+    eps = claims.get("guarantee", {}).get("epsilon")
+    if callable(eps):
+        out["epsilon"] = eps
+    return out
+
+
+def _calls(pruner: Pruner, ctx: AuditContext) -> PrunerCalls:
+    if ctx.calls is not None and ctx.calls.pruner is pruner:
+        return ctx.calls
+    return PrunerCalls(functions_of(pruner, ctx.claims), None)
+
+
+def call_many(pruner: Pruner, ctx: AuditContext, specs: Sequence[CallSpec], *,
+              keep: bool = False) -> list[Any]:
+    """The pruner's outputs for each ``(layer, size, seed)``, in order (time-limited)."""
+    return _calls(pruner, ctx).run("pruner", specs, keep=keep)
+
+
+def call(pruner: Pruner, ctx: AuditContext, layer: Layer, size: int, seed: int) -> Any:
+    """One call: ``pruner(*layer.arrays(), size=size, rng=default_rng(seed))``."""
+    return call_many(pruner, ctx, [CallSpec(layer, size, seed)])[0]
+
+
+def triple(out: Any) -> LayerArrays:
+    """The output as float64 arrays, for computing (types are checked elsewhere)."""
+    W_in, b_in, W_out = out
+    return LayerArrays(*(np.asarray(a, dtype=np.float64) for a in (W_in, b_in, W_out)))
+
+
+def pruned_outputs(pruner: Pruner, ctx: AuditContext, layer: Layer, size: int,
+                   seeds: Sequence[int], x: np.ndarray) -> np.ndarray:
+    """``F~(x)`` for each seed: shape (len(seeds), b, k)."""
+    outs = call_many(pruner, ctx, [CallSpec(layer, size, s) for s in seeds])
+    return np.stack([forward(*triple(o), x, ctx.act()) for o in outs])
+
+
+def claimed_epsilons(pruner: Pruner, ctx: AuditContext, layer: Layer, size: int,
+                     seeds: Sequence[int]) -> list[float]:
+    """The claimed epsilon for each seed (a callable is called like the pruner).
+
+    Raises
+    ------
+    PrunerError
+        The callable raised, timed out, or returned something other than a
+        finite number >= 0 (NaN, infinity and negative numbers claim nothing).
+    """
+    eps = ctx.claims["guarantee"]["epsilon"]
+    if not callable(eps):
+        return [float(eps)] * len(seeds)
+    specs = [CallSpec(layer, size, s) for s in seeds]
+    values = _calls(pruner, ctx).run("epsilon", specs)
+    for spec, value in zip(specs, values, strict=True):
+        if not check_epsilon_value(value):
+            raise PrunerError(f"the claimed epsilon callable returned {value!r}, not a finite "
+                              f"number >= 0 (layer {layer.name!r}, size={size}, "
+                              f"seed={spec.seed})", {"layer": layer.name, "size": size,
+                                                     "seed": spec.seed, "epsilon": repr(value)})
+    return [float(v) for v in values]
+

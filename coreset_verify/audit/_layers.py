@@ -1,0 +1,178 @@
+"""The layers an audit runs on: :class:`Layer`, the default and degenerate layers.
+
+Everything here is float64 numpy. A *layer* is a triple ``(W_in, b_in,
+W_out)`` of shapes (n, d), (n,), (k, n); the function audited is
+``F(x) = W_out phi(W_in x + b_in)``, the ``F`` of DESIGN.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from .._validation import check_layer, fail
+
+__all__ = [
+    "DegenerateLayer",
+    "Layer",
+    "LayerArrays",
+    "Pruner",
+    "default_layers",
+    "degenerate_layer",
+    "make_layer",
+    "named_layers",
+]
+
+
+class LayerArrays(NamedTuple):
+    """``(W_in, b_in, W_out)`` of a layer pair, original or pruned.
+
+    Shapes (n, d), (n,), (k, n); a pruned triple has r rows instead of n.
+    """
+
+    W_in: np.ndarray
+    b_in: np.ndarray
+    W_out: np.ndarray
+
+
+#: A pruner: ``pruner(W_in, b_in, W_out, *, size, rng) -> (W_in', b_in', W_out')``.
+Pruner = Callable[..., tuple[np.ndarray, np.ndarray, np.ndarray]]
+
+
+@dataclass(frozen=True)
+class Layer:
+    """A named layer pair the battery or a campaign runs pruners on.
+
+    Attributes
+    ----------
+    name : str
+    W_in : ndarray, shape (n, d), float64
+    b_in : ndarray, shape (n,), float64
+    W_out : ndarray, shape (k, n), float64
+    """
+
+    name: str
+    W_in: np.ndarray = field(repr=False)
+    b_in: np.ndarray = field(repr=False)
+    W_out: np.ndarray = field(repr=False)
+
+    @property
+    def n(self) -> int:
+        """Number of neurons."""
+        return int(self.W_in.shape[0])
+
+    @property
+    def d(self) -> int:
+        """Input dimension."""
+        return int(self.W_in.shape[1])
+
+    @property
+    def k(self) -> int:
+        """Number of outputs."""
+        return int(self.W_out.shape[0])
+
+    def arrays(self) -> LayerArrays:
+        """Fresh copies of ``(W_in, b_in, W_out)`` (a pruner may not mutate them)."""
+        return LayerArrays(self.W_in.copy(), self.b_in.copy(), self.W_out.copy())
+
+
+class DegenerateLayer(NamedTuple):
+    """:func:`degenerate_layer`: the layer and which of its neurons are dead."""
+
+    layer: Layer
+    dead: np.ndarray
+
+
+def make_layer(name: str, W_in: Any, b_in: Any, W_out: Any, func: str) -> Layer:
+    """Validate one layer and store it as read-only float64 numpy."""
+    _, W_in, b_in, W_out = check_layer(func, W_in, b_in, W_out)
+    arrays = [np.array(np.asarray(a), dtype=np.float64) for a in (W_in, b_in, W_out)]
+    for label, a in zip(LayerArrays._fields, arrays, strict=True):
+        if not np.all(np.isfinite(a)):
+            raise fail(func, label, "finite (no NaN or infinity)", "non-finite entries")
+        a.setflags(write=False)
+    return Layer(name, *arrays)
+
+
+def _items(layers: Any, func: str) -> list[tuple[str, Any]]:
+    """``layers`` as ``(name, triple or Layer)`` pairs."""
+    if isinstance(layers, Mapping):
+        return [(str(k), v) for k, v in layers.items()]
+    if isinstance(layers, tuple) and len(layers) == 3 and hasattr(layers[0], "shape"):
+        return [("layer0", layers)]
+    try:
+        return [(f"layer{i}", t) for i, t in enumerate(layers)]
+    except TypeError:
+        raise fail(func, "layers", "None, a (W_in, b_in, W_out) triple, a list of "
+                   "triples or a mapping name -> triple", type(layers).__name__) from None
+
+
+def named_layers(layers: Any, func: str) -> tuple[Layer, ...]:
+    """Normalise ``layers``: None, one triple, a list of triples or a mapping.
+
+    ``None`` gives :func:`default_layers`. A :class:`Layer` in a mapping takes
+    the mapping's key as its name.
+    """
+    if layers is None:
+        return default_layers()
+    if isinstance(layers, Layer):
+        return (layers,)
+    keyed, out = isinstance(layers, Mapping), []
+    for name, triple in _items(layers, func):
+        if isinstance(triple, Layer):
+            out.append(Layer(name, triple.W_in, triple.b_in, triple.W_out)
+                       if keyed else triple)
+            continue
+        if not (isinstance(triple, (tuple, list)) and len(triple) == 3):
+            raise fail(func, "layers", "triples (W_in, b_in, W_out)",
+                       f"{type(triple).__name__} for {name!r}")
+        out.append(make_layer(name, *triple, func))
+    if not out:
+        raise fail(func, "layers", "at least one layer", "an empty collection")
+    names = [layer.name for layer in out]
+    if len(set(names)) < len(names):
+        raise fail(func, "layers", "layers with distinct names", names)
+    return tuple(out)
+
+
+def default_layers() -> tuple[Layer, ...]:
+    """Two small fixed layers (seeded): ``gaussian`` and ``heavy``.
+
+    ``gaussian``: n = 24 neurons, d = 5 inputs, k = 3 outputs, normal weights.
+    ``heavy``: n = 32, d = 4, k = 2, a few neurons with 10x larger outgoing
+    weights, so that importance sampling and uniform sampling differ.
+    """
+    gen = np.random.default_rng(20200401)
+    W_in, b_in = gen.normal(size=(24, 5)), 0.3 * gen.normal(size=24)
+    W_out = gen.normal(size=(3, 24))
+    first = make_layer("gaussian", W_in, b_in, W_out, "default_layers")
+    W_in, b_in = gen.normal(size=(32, 4)), 0.3 * gen.normal(size=32)
+    W_out = gen.normal(size=(2, 32))
+    W_out[:, :4] *= 10.0
+    second = make_layer("heavy", W_in, b_in, W_out, "default_layers")
+    return first, second
+
+
+def degenerate_layer(seed: int = 7) -> DegenerateLayer:
+    """A layer with dead, duplicate and zero neurons, and its mask of dead neurons.
+
+    n = 20, d = 4, k = 2: neurons 0-3 are dead on the unit ball (bias -100),
+    4-5 have an all-zero incoming row and bias 0, 6-7 repeat neuron 8, and
+    neurons 9-10 have zero outgoing weights.
+    """
+    gen = np.random.default_rng(seed)
+    W_in, b_in = gen.normal(size=(20, 4)), 0.3 * gen.normal(size=20)
+    W_out = gen.normal(size=(2, 20))
+    b_in[0:4] = -100.0
+    W_in[4:6] = 0.0
+    b_in[4:6] = 0.0
+    W_in[6:8], b_in[6:8] = W_in[8], b_in[8]
+    W_out[:, 9:11] = 0.0
+    dead = np.zeros(20, dtype=bool)
+    dead[0:6] = True
+    dead[9:11] = True
+    return DegenerateLayer(make_layer("degenerate", W_in, b_in, W_out, "degenerate_layer"),
+                           dead)

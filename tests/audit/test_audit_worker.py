@@ -1,0 +1,37 @@
+"""The time-limited worker behind every call into an audited pruner."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from coreset_verify import InvalidArgumentError
+from coreset_verify.audit import uniform_pruner
+from coreset_verify.audit._layers import default_layers
+from coreset_verify.audit._worker import CallSpec, PrunerCalls, PrunerTimeout
+
+
+def test_the_worker_stops_a_hanging_call_and_serves_the_next_one():
+    def sometimes(W_in, b_in, W_out, *, size, rng):
+        while size == 3:
+            pass
+        return uniform_pruner()(W_in, b_in, W_out, size=size, rng=rng)
+
+    layer = default_layers()[0]
+    with PrunerCalls({"pruner": sometimes}, 0.3) as calls:
+        t0 = time.perf_counter()
+        with pytest.raises(PrunerTimeout, match=r"did not return within 0\.3 s on layer "
+                           r"'gaussian', size 3"):
+            calls.run("pruner", [CallSpec(layer, 2, 0), CallSpec(layer, 3, 1)])
+        assert time.perf_counter() - t0 < 3
+        out = calls.run("pruner", [CallSpec(layer, 4, 0)])[0]
+    expected = uniform_pruner()(*layer.arrays(), size=4, rng=np.random.default_rng(0))
+    assert all(np.array_equal(a, b) for a, b in zip(out, expected, strict=True))
+
+
+def test_without_fork_an_unpicklable_pruner_is_refused_with_the_fix():
+    with pytest.raises(InvalidArgumentError, match=r"picklable.*pruner_time_limit=None"):
+        PrunerCalls({"pruner": lambda *a, size, rng: a}, 1.0, start_method="spawn")
+    PrunerCalls({"pruner": lambda *a, size, rng: a}, None, start_method="spawn")  # no worker
