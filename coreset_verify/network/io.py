@@ -32,7 +32,11 @@ def save_model(model: Any, path: str | os.PathLike) -> None:
     if tprune.is_pruned(model):
         raise fail("save_model", "model", "a model without torch.nn.utils.prune masks "
                    "(call prune.remove on each pruned module first)", "a pruned model")
-    torch.save(model, path)
+    try:
+        torch.save(model, path)
+    except (OSError, RuntimeError) as exc:
+        raise fail("save_model", "path", "a writable file path", f"{os.fspath(path)!r} "
+                   f"({type(exc).__name__}: {str(exc).strip()[:200]})") from None
 
 
 def _architecture(arch: Any) -> tuple[list[int], str]:

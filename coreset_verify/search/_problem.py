@@ -77,8 +77,14 @@ class Problem:
         if "_basis" not in self.__dict__:
             basis = None
             if not self.domain.has_box:
-                _, sv, vt = np.linalg.svd(self.shared.weight, full_matrices=False)
-                r = int(np.sum(sv > 1e-12 * max(sv.max(initial=0.0), 1e-300)))
+                w = self.shared.weight
+                top = float(np.max(np.abs(w), initial=0.0))
+                # scaled, so subnormal or huge weights keep their rank; only singular
+                # values at the rounding level of the SVD itself count as zero.
+                _, sv, vt = np.linalg.svd(w / (top if top > 0 else 1.0),
+                                          full_matrices=False)
+                tol = max(w.shape) * np.finfo(np.float64).eps * sv.max(initial=0.0)
+                r = int(np.sum(sv > tol))
                 if r < self.d:
                     basis = vt[: max(r, 1)].T.copy()
             object.__setattr__(self, "_basis", basis)

@@ -297,3 +297,10 @@ def test_load_model_refuses_a_half_state_dict():
     state = mlp([4, 5, 3]).half().state_dict()
     with pytest.raises(InvalidArgumentError, match="float16"):
         load_model(state, architecture=[4, 5, 3])
+
+
+def test_save_model_to_an_unwritable_path_is_a_clean_error(tmp_path):
+    with pytest.raises(InvalidArgumentError, match="'path' parameter of save_model"):
+        save_model(mlp([4, 5, 3]), tmp_path / "no such directory" / "model.pt")
+    with pytest.raises(InvalidArgumentError, match="'path' parameter of save_model"):
+        save_model(mlp([4, 5, 3]), tmp_path)

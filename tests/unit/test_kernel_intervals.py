@@ -140,3 +140,22 @@ def test_search_interval_bound_holds_at_extreme_first_layer_weights(first, secon
         err = (f(torch.as_tensor(x)) - g(torch.as_tensor(x))).abs().numpy()
     assert err.max() > 0
     assert err.max() <= bound
+
+
+@pytest.mark.parametrize("scale", [1e-310, 1e-300, 1.0, 1e200])
+def test_input_basis_keeps_the_rank_of_extreme_weights(scale):
+    torch = pytest.importorskip("torch")
+    from coreset_verify.search._problem import make_problem
+
+    rng = np.random.default_rng(5)
+    net = torch.nn.Sequential(torch.nn.Linear(6, 3), torch.nn.ReLU(),
+                              torch.nn.Linear(3, 1)).double()
+    with torch.no_grad():
+        net[0].weight.copy_(torch.as_tensor(scale * rng.standard_normal((3, 6))))
+    problem = make_problem(net, net, beta=1.0, lower=None, upper=None, scale=None)
+    Q = problem.input_basis
+    assert Q.shape == (6, 3)
+    W = problem.shared.weight
+    x = rng.standard_normal(6)
+    np.testing.assert_allclose(W @ (Q @ (Q.T @ x)), W @ x, rtol=1e-12,
+                               atol=1e-12 * np.abs(W).sum(axis=1).max())
