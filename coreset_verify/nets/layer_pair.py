@@ -62,6 +62,12 @@ def layer_pair_forward(
         ``b = 1`` for a single input. Non-finite weights give non-finite
         values (not refused: the audit uses this to expose a broken pruner).
 
+    Notes
+    -----
+    ``phi`` is the activation the theorems use (``Activation.__call__``);
+    :func:`layer_pair_modules` computes with torch's module, which differs
+    from it only for Softplus, by at most ``Activation.module_slack``.
+
     Examples
     --------
     >>> import numpy as np

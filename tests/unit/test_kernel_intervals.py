@@ -159,3 +159,47 @@ def test_input_basis_keeps_the_rank_of_extreme_weights(scale):
     x = rng.standard_normal(6)
     np.testing.assert_allclose(W @ (Q @ (Q.T @ x)), W @ x, rtol=1e-12,
                                atol=1e-12 * np.abs(W).sum(axis=1).max())
+
+
+def _extreme_arrays(draw, shape, low, high):
+    from hypothesis import strategies as st
+
+    exponent = draw(st.integers(low, high))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    return 10.0**exponent * rng.standard_normal(shape)
+
+
+@pytest.mark.parametrize("activation", ["relu", "sigmoid", "softplus(beta=2.0, threshold=3.0)"])
+def test_fuzz_propagation_contains_sampled_values_at_any_magnitude(activation):
+    # Hypothesis draws magnitudes from 1e-320 (subnormal) to 1e300; 40 examples each.
+    hyp = pytest.importorskip("hypothesis")
+    from hypothesis import strategies as st
+
+    act = get_activation(activation)
+
+    @hyp.settings(max_examples=40, deadline=None, derandomize=True)
+    @hyp.given(st.data())
+    def check(data):
+        W0 = _extreme_arrays(data.draw, (5, 3), -320, 300)
+        b0 = _extreme_arrays(data.draw, 5, -320, 300)
+        W1 = _extreme_arrays(data.draw, (2, 5), -300, 300)
+        beta = 10.0 ** data.draw(st.integers(-5, 5))
+        pre = ball_range(W0, b0, beta)
+        post = activation_range(act, *pre)
+        out = affine_range(W1, np.zeros(2), *post)
+        rng = np.random.default_rng(0)
+        u = rng.standard_normal((200, 3))
+        x = beta * u / np.linalg.norm(u, axis=1, keepdims=True)
+        x[100:] *= rng.random((100, 1))
+        with np.errstate(all="ignore"):
+            z = x @ W0.T + b0
+            h = act.numpy(z)
+            y = h @ W1.T
+        for v, box in ((z, pre), (h, post), (y, out)):
+            ok = np.isfinite(v)  # values float64 cannot hold: nothing to contain
+            assert np.all(v[ok] >= np.broadcast_to(box.lo, v.shape)[ok])
+            assert np.all(v[ok] <= np.broadcast_to(box.hi, v.shape)[ok])
+            assert not np.any(np.isnan(box.lo))
+            assert not np.any(np.isnan(box.hi))
+
+    check()
