@@ -31,7 +31,13 @@ from .adapters import (
     torch_prune_pruner,
     torch_pruning_pruner,
 )
-from .baselines import builtin_pruners, raw_max_pruner, top_norm_pruner, uniform_pruner
+from .baselines import (
+    Audited,
+    builtin_pruners,
+    raw_max_pruner,
+    top_norm_pruner,
+    uniform_pruner,
+)
 from .battery import AuditReport, CheckResult, check_pruner, parametrize_with_checks, run_audit
 from .campaign import CampaignSummary, SummaryRow, clopper_pearson, run_campaign, summarize
 from .checks import CHECKS
@@ -39,6 +45,7 @@ from .checks import CHECKS
 __all__ = [
     "CHECKS",
     "AuditReport",
+    "Audited",
     "CampaignSummary",
     "CheckResult",
     "CoresetPruner",

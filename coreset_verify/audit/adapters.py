@@ -111,10 +111,8 @@ class CoresetPruner:
         reduction = check_option(reduction, "reduction", func, ("per-output", "raw-max"))
         split_signs = check_bool(split_signs, "split_signs", func)
         if split_signs and mode == "distinct":
-            raise InvalidArgumentError(
-                "coreset_pruner: split_signs=True needs mode='draws' (layer_coreset "
-                "cannot combine distinct and split_signs); got mode='distinct'."
-            )
+            raise fail(func, "mode", "'draws' with split_signs=True (layer_coreset cannot "
+                       "combine distinct and split_signs)", mode)
         self.mode, self.reduction, self.split_signs = mode, reduction, split_signs
 
     def __repr__(self) -> str:

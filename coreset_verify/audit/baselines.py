@@ -13,7 +13,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -31,6 +31,7 @@ from .adapters import (
 )
 
 __all__ = [
+    "Audited",
     "TopNormPruner",
     "UniformPruner",
     "builtin_pruners",
@@ -38,6 +39,13 @@ __all__ = [
     "top_norm_pruner",
     "uniform_pruner",
 ]
+
+
+class Audited(NamedTuple):
+    """A pruner with the claims it is audited against (an entry of :func:`builtin_pruners`)."""
+
+    pruner: Any
+    claims: dict[str, Any]
 
 
 class UniformPruner:
@@ -106,8 +114,8 @@ def raw_max_pruner(**options: Any) -> CoresetPruner:
 
 
 def builtin_pruners(*, beta: float = 1.0, delta: float = 0.1,
-                    torch: bool = True) -> dict[str, tuple[Any, dict[str, Any]]]:
-    """Every built-in pruner with the claims it makes: ``name -> (pruner, claims)``.
+                    torch: bool = True) -> dict[str, Audited]:
+    """Every built-in pruner with the claims it makes: ``name -> Audited(pruner, claims)``.
 
     Parameters
     ----------
@@ -123,17 +131,17 @@ def builtin_pruners(*, beta: float = 1.0, delta: float = 0.1,
     raw = raw_max_pruner(beta=beta, mode="draws")
     random = {"unbiased": False, "deterministic": False}
     fixed = {"unbiased": False, "deterministic": True}
-    table: dict[str, tuple[Any, dict[str, Any]]] = {
-        "coreset": (coreset, coreset.claims(kind="uniform", delta=delta)),
-        "coreset-draws": (draws, draws.claims(kind="uniform", delta=delta)),
-        "raw-max": (raw, raw.claims(kind="uniform", delta=delta)),
-        "uniform-reweighted": (uniform_pruner(reweight=True),
-                               {"unbiased": True, "deterministic": False}),
-        "uniform": (uniform_pruner(reweight=False), dict(random)),
-        "top-norm": (top_norm_pruner(), dict(fixed)),
+    table: dict[str, Audited] = {
+        "coreset": Audited(coreset, coreset.claims(kind="uniform", delta=delta)),
+        "coreset-draws": Audited(draws, draws.claims(kind="uniform", delta=delta)),
+        "raw-max": Audited(raw, raw.claims(kind="uniform", delta=delta)),
+        "uniform-reweighted": Audited(uniform_pruner(reweight=True),
+                                      {"unbiased": True, "deterministic": False}),
+        "uniform": Audited(uniform_pruner(reweight=False), dict(random)),
+        "top-norm": Audited(top_norm_pruner(), dict(fixed)),
     }
     if torch:
-        table["torch-prune-l1"] = (torch_prune_pruner("l1"), dict(fixed))
-        table["torch-prune-random"] = (torch_prune_pruner("random"), dict(random))
-        table["torch-pruning"] = (torch_pruning_pruner(), dict(fixed))
+        table["torch-prune-l1"] = Audited(torch_prune_pruner("l1"), dict(fixed))
+        table["torch-prune-random"] = Audited(torch_prune_pruner("random"), dict(random))
+        table["torch-pruning"] = Audited(torch_pruning_pruner(), dict(fixed))
     return table

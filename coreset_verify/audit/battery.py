@@ -502,7 +502,7 @@ def run_audit(
         if not (isinstance(entry, (tuple, list)) and len(entry) == 2):
             raise fail("run_audit", f"pruners[{label!r}]", "a (pruner, claims) pair",
                        type(entry).__name__)
-        pruner, claims = entry
+        pruner, claims = entry  # an Audited(pruner, claims) or any pair
         reports[label] = check_pruner(pruner, claims=claims, rng=rng, layers=layers,
                                       time_limit=time_limit,
                                       pruner_time_limit=pruner_time_limit, beta=beta,

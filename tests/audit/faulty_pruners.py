@@ -8,6 +8,7 @@ describe it; ``distinct_forever`` hangs as the authors' released code does.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -16,7 +17,17 @@ from coreset_verify import layer_sensitivities
 
 
 def _probabilities(W_in, b_in, W_out):
-    return layer_sensitivities(W_in, b_in, W_out, beta=1.0).probabilities
+    """pr = s / t on the unit ball (cached: the battery calls a pruner ~1000 times)."""
+    key = tuple((a.shape, a.tobytes()) for a in (W_in, b_in, W_out))
+    return _cached_probabilities(key)
+
+
+@functools.lru_cache(maxsize=64)
+def _cached_probabilities(key):
+    W_in, b_in, W_out = (np.frombuffer(data).reshape(shape) for shape, data in key)
+    pr = layer_sensitivities(W_in, b_in, W_out, beta=1.0).probabilities
+    pr.setflags(write=False)
+    return pr
 
 
 def paper_sampler(W_in, b_in, W_out, *, size, rng):

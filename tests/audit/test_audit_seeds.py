@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 from faulty_pruners import RANDOM_UNBIASED, sensitivity_sample
 
-from coreset_verify.audit import check_pruner
 from coreset_verify.audit._context import AuditContext, Stream, seed_stream
 from coreset_verify.audit._layers import make_layer
+from coreset_verify.audit.checks import check_unbiased
 
 
 def _layers(count: int) -> dict:
@@ -28,8 +28,9 @@ def test_seeds_of_every_stream_and_layer_differ_at_12_layers():
 
 
 def test_a_12_layer_audit_gives_each_layer_its_own_streams():
-    report = check_pruner(sensitivity_sample, claims=RANDOM_UNBIASED, layers=_layers(12))
-    evidence = report["check_unbiased"].evidence
+    ctx = AuditContext(claims=RANDOM_UNBIASED, layers=tuple(_layers(12).values()),
+                       pilot_seeds=10, test_seeds=20)
+    evidence = check_unbiased(sensitivity_sample, ctx).evidence
     keys = {tuple(ev[part]["spawn_key"]) for ev in evidence.values()
             for part in ("pilot_seeds", "test_seeds")}
     assert len(keys) == 24

@@ -35,3 +35,12 @@ def test_without_fork_an_unpicklable_pruner_is_refused_with_the_fix():
     with pytest.raises(InvalidArgumentError, match=r"picklable.*pruner_time_limit=None"):
         PrunerCalls({"pruner": lambda *a, size, rng: a}, 1.0, start_method="spawn")
     PrunerCalls({"pruner": lambda *a, size, rng: a}, None, start_method="spawn")  # no worker
+
+
+def test_a_spawned_worker_runs_a_picklable_pruner():
+    # The start method of platforms without fork (macOS, Windows).
+    layer = default_layers()[0]
+    with PrunerCalls({"pruner": uniform_pruner()}, 30.0, start_method="spawn") as calls:
+        out, arguments = calls.run("pruner", [CallSpec(layer, 3, 0)], keep=True)[0]
+    assert [a.shape for a in out] == [(3, 5), (3,), (3, 3)]
+    assert np.array_equal(arguments[0], layer.W_in)
