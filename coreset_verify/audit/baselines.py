@@ -13,11 +13,12 @@
 
 from __future__ import annotations
 
+import numbers
 from typing import Any, NamedTuple
 
 import numpy as np
 
-from .._validation import check_bool, check_unknown_options
+from .._validation import check_bool, check_unknown_options, fail
 from .adapters import (
     CORESET_OPTIONS,
     CoresetPruner,
@@ -86,6 +87,9 @@ class TopNormPruner:
     """Keep the ``size`` neurons of largest ``||W_in[j]||_p`` (ties: lower index)."""
 
     def __init__(self, *, order: float = 2) -> None:
+        if not (isinstance(order, numbers.Real) and not isinstance(order, bool) and order >= 1):
+            raise fail("top_norm_pruner", "order", "a number >= 1 (numpy.inf for the max "
+                       "norm)", order)
         self.order = order
 
     def __repr__(self) -> str:

@@ -13,6 +13,7 @@ from coreset_verify.audit import (
     parametrize_with_checks,
     raw_max_pruner,
     run_audit,
+    top_norm_pruner,
     uniform_pruner,
 )
 
@@ -74,6 +75,7 @@ def _epsilon(value):
                      id="raw_max_pruner(reduction=...)"),
         pytest.param(uniform_pruner, {"reweight": "yes"}, "reweight",
                      id="uniform_pruner(reweight='yes')"),
+        pytest.param(top_norm_pruner, {"order": "fro"}, "order", id="top_norm_pruner(order=fro)"),
         pytest.param(check_pruner, {"pruner": OK, "claims": GOOD, "rng": -1}, "rng",
                      id="check_pruner(rng=-1)"),
         pytest.param(check_pruner, {"pruner": OK, "claims": GOOD, "method": "exact"},
