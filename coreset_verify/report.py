@@ -136,15 +136,15 @@ def write_campaign_report(path_jsonl: str | os.PathLike, folder: str | os.PathLi
     pathlib.Path
         The Markdown file.
     """
-    from .audit.campaign import _parse, summarize
+    from .audit.campaign import read_campaign, summarize
 
     func = "write_campaign_report"
     source = Path(path_jsonl)
-    if not source.exists():
+    if not source.is_file():
         raise fail(func, "path_jsonl", "an existing campaign file", str(source))
     out = _folder(folder, func)
     summary = summarize(source)
-    records = [r for r in _parse(source.read_bytes()) if "error" not in r]
+    records = [r for r in read_campaign(source).records if "error" not in r]
     lines = ["# Campaign report", "",
              f"Source: `{source.name}`; {summary.trials} trials ({summary.errors} failed to "
              f"run); delta = {summary.delta:g}. Errors are `max_i |F_i - F~_i| / T_i`: "

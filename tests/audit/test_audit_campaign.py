@@ -24,7 +24,7 @@ from coreset_verify.audit import (
     uniform_pruner,
 )
 from coreset_verify.audit._common import default_layers
-from coreset_verify.audit.campaign import _cp_bisect
+from coreset_verify.audit.campaign import KINDS, _cp_bisect
 
 FAST = {"time_limit": 0.05, "method": "gradient", "delta": 0.1}
 
@@ -39,7 +39,8 @@ def _pruners():
 
 
 def _lines(path: Path) -> list[str]:
-    return path.read_text().splitlines()
+    """The trial lines (the first line is the configuration header)."""
+    return path.read_text().splitlines()[1:]
 
 
 def test_campaign_streams_one_line_per_trial_and_summarizes(layer, tmp_path):
@@ -99,7 +100,7 @@ def test_resume_after_killed_process(tmp_path):
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and proc.poll() is None:
-            if path.exists() and path.read_bytes().count(b"\n") >= 3:
+            if path.exists() and path.read_bytes().count(b"\n") >= 4:  # header + 3
                 break
             time.sleep(0.02)
         proc.send_signal(signal.SIGKILL)
@@ -200,6 +201,24 @@ def test_pruner_errors_are_recorded_not_raised(layer, tmp_path):
         pytest.param({"kinds": ("exact",)}, "kinds", id="kinds=exact"),
         pytest.param({"time_limit": -1}, "time_limit", id="time_limit=-1"),
         pytest.param({"data": np.zeros((3, 2))}, "data", id="data wrong width"),
+        pytest.param({"data": np.full((3, 5), np.nan)}, "data.*non-finite", id="data NaN"),
+        pytest.param({"data": {"gaussian": [[0, 0, 0, 0, np.inf]]}}, "data.*non-finite",
+                     id="data inf"),
+        pytest.param({"data": "abc"}, "data", id="data text"),
+        pytest.param({"method": "gradiant"}, "method", id="method misspelt"),
+        pytest.param({"method": None}, "method", id="method None"),
+        pytest.param({"activation": "rleu"}, "activation", id="activation misspelt"),
+        pytest.param({"kinds": "uniform"}, "kinds", id="kinds a string"),
+        pytest.param({"kinds": ()}, "kinds", id="kinds empty"),
+        pytest.param({"seeds": 2.5}, "seeds", id="seeds float"),
+        pytest.param({"seeds": [-1]}, "seeds", id="seeds negative"),
+        pytest.param({"sizes": 4}, "sizes", id="sizes not a list"),
+        pytest.param({"sizes": []}, "sizes", id="sizes empty"),
+        pytest.param({"beta": -1.0}, "beta", id="beta<0"),
+        pytest.param({"delta": math.nan}, "delta", id="delta NaN"),
+        pytest.param({"time_limit": math.inf}, "time_limit", id="time_limit inf"),
+        pytest.param({"pruners": 3}, "pruners", id="pruners a number"),
+        pytest.param({"executor": "pool"}, "executor", id="executor a string"),
         pytest.param({"pruners": {"x": 3}}, "pruners", id="pruner not callable"),
     ],
 )
@@ -236,3 +255,132 @@ def test_guarantee_check_is_skipped_without_the_search(monkeypatch):
     result = report["check_guarantee"]
     assert result.skipped
     assert "torch" in result.message
+
+
+# ------------------------------------------------ issue 8: robust campaign files
+
+_TWO = """
+import sys, time
+from pathlib import Path
+from coreset_verify.audit import coreset_pruner, run_campaign
+from coreset_verify.audit._common import default_layers
+go = Path(sys.argv[2])
+deadline = time.monotonic() + 120
+while not go.exists() and time.monotonic() < deadline:
+    time.sleep(0.01)
+run_campaign(default_layers()[0], pruners={"coreset": coreset_pruner(mode="draws")},
+             sizes=[6], seeds=20, path=sys.argv[1], time_limit=0.02, method="gradient",
+             delta=0.1, kinds=["pointwise"])
+"""
+
+
+def test_two_processes_on_one_file_write_every_trial_once(tmp_path):
+    path, go = tmp_path / "shared.jsonl", tmp_path / "go"
+    procs = [subprocess.Popen([sys.executable, "-c", _TWO, str(path), str(go)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+             for _ in range(2)]
+    go.touch()  # both start their campaigns at once (after their imports)
+    for proc in procs:
+        _, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err.decode()
+    keys = [json.loads(line)["key"] for line in _lines(path)]
+    assert len(keys) == 20 == len(set(keys))
+    summary = summarize(path)
+    assert (summary.trials, summary.duplicates, summary.damaged) == (20, 0, 0)
+    (row,) = summary.rows
+    assert (row.kind, row.trials) == ("pointwise", 20)
+    # counted twice, 20 trials without failure would read as 0 of 40 (upper limit 0.088)
+    assert (row.ci_low, row.ci_high) == pytest.approx(clopper_pearson(row.failures, 20))
+
+
+def _known_record(seed: int, found: object = 0.1) -> dict:
+    return {"key": f"L|p|4|{seed}", "layer": "L", "pruner": "p", "size": 4, "seed": seed,
+            "delta": 0.1, "found": found, "upper_bound": None, "certified": False,
+            "epsilon": {"uniform": 0.5}, "data_error": None}
+
+
+def test_summarize_counts_a_repeated_key_once(tmp_path):
+    # 20 trials, none failing: the 95% Clopper-Pearson upper limit is 0.168;
+    # counted twice (40 trials) it would be 0.088.
+    path = tmp_path / "twice.jsonl"
+    lines = [json.dumps(_known_record(seed)) for seed in range(20)]
+    path.write_text("\n".join(lines + lines) + "\n")
+    summary = summarize(path)
+    (row,) = summary.rows
+    assert (summary.trials, summary.duplicates, row.trials, row.failures) == (20, 20, 20, 0)
+    assert row.ci_high == pytest.approx(0.16843, abs=1e-4)
+
+
+def test_a_non_finite_found_error_is_a_failure(tmp_path):
+    path = tmp_path / "nan.jsonl"
+    recs = [_known_record(0, "nan"), _known_record(1, "inf"), _known_record(2, 0.1)]
+    path.write_text("".join(json.dumps(r) + "\n" for r in recs))
+    (row,) = summarize(path).rows
+    assert (row.trials, row.failures) == (3, 2)
+
+
+def test_a_non_utf8_byte_is_skipped_reported_and_its_trial_rerun(layer, tmp_path):
+    path = tmp_path / "c.jsonl"
+    run_campaign(layer, pruners=_pruners(), sizes=[6], seeds=2, path=path, **FAST)
+    lines = path.read_bytes().split(b"\n")
+    lines[2] = lines[2][:20] + b"\xff" + lines[2][21:]  # the second trial
+    path.write_bytes(b"\n".join(lines))
+    with pytest.warns(RuntimeWarning, match=r"1 damaged line.*line 3"):
+        summary = summarize(path)
+    assert (summary.trials, summary.damaged) == (3, 1)
+    with pytest.warns(RuntimeWarning, match="damaged"):
+        summary = run_campaign(layer, pruners=_pruners(), sizes=[6], seeds=2, path=path,
+                               **FAST)
+    assert (summary.trials, summary.damaged, summary.errors) == (4, 1, 0)
+    assert "1 damaged" in str(summary)
+
+
+def test_a_misspelt_method_is_refused_before_any_trial(layer, tmp_path):
+    path = tmp_path / "c.jsonl"
+    with pytest.raises(InvalidArgumentError, match=r"'method' parameter of run_campaign"):
+        run_campaign(layer, pruners=_pruners(), sizes=[4], seeds=2, path=path,
+                     **(FAST | {"method": "gradiant"}))
+    assert not path.exists()
+
+
+def test_the_header_names_the_configuration(layer, tmp_path):
+    path = tmp_path / "c.jsonl"
+    run_campaign(layer, pruners=_pruners(), sizes=[4], seeds=1, path=path, **FAST)
+    header, *records = map(json.loads, path.read_text().splitlines())
+    assert header["config"] == {"delta": 0.1, "beta": 1.0, "activation": "relu",
+                                "method": "gradient", "kinds": list(KINDS),
+                                "time_limit": 0.05, "data": None}
+    assert all(r["config_hash"] == header["config_hash"] for r in records)
+
+
+@pytest.mark.parametrize("change", [{"method": "auto"}, {"time_limit": 0.1},
+                                   {"kinds": ("uniform",)}, {"beta": 2.0},
+                                   {"activation": "sigmoid"}, {"data": "yes"}],
+                         ids=["method", "time_limit", "kinds", "beta", "activation", "data"])
+def test_resuming_under_another_configuration_is_refused(layer, tmp_path, change):
+    path = tmp_path / "c.jsonl"
+    run_campaign(layer, pruners=_pruners(), sizes=[4], seeds=1, path=path, **FAST)
+    before = path.read_bytes()
+    if "data" in change:
+        change = {"data": np.zeros((2, layer.d))}
+    with pytest.raises(InvalidArgumentError, match=r"another configuration.*new path"):
+        run_campaign(layer, pruners=_pruners(), sizes=[4], seeds=2, path=path,
+                     **(FAST | change))
+    assert path.read_bytes() == before
+
+
+def test_more_seeds_extend_a_campaign(layer, tmp_path):
+    path = tmp_path / "c.jsonl"
+    run_campaign(layer, pruners=_pruners(), sizes=[4], seeds=1, path=path, **FAST)
+    summary = run_campaign(layer, pruners=_pruners(), sizes=[4], seeds=[0, 1, 1], path=path,
+                           **FAST)
+    assert summary.trials == 4
+    assert len(_lines(path)) == 4
+
+
+def test_a_file_without_header_is_not_resumed(layer, tmp_path):
+    path = tmp_path / "old.jsonl"
+    path.write_text(json.dumps(_known_record(0)) + "\n")
+    with pytest.raises(InvalidArgumentError, match="no readable configuration header"):
+        run_campaign(layer, pruners=_pruners(), sizes=[4], seeds=1, path=path, **FAST)
+    assert summarize(path).trials == 1  # still readable
