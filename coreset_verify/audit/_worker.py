@@ -18,8 +18,10 @@ which sends the pruner to the worker by pickling: the pruner must then be
 picklable (a module-level function or an instance of a module-level class).
 An unpicklable pruner is refused up front with the fix: define it at module
 level, or pass ``pruner_time_limit=None`` to call it in this process without
-a time limit. In the forked worker torch (when already imported) is set to
-one thread: an OpenMP pool forked from a parent that used it deadlocks.
+a time limit. A process that has initialised CUDA cannot fork a child that
+uses CUDA, so such a process spawns its workers too. In the forked worker
+torch (when already imported) is set to one thread: an OpenMP pool forked
+from a parent that used it deadlocks.
 """
 
 from __future__ import annotations
@@ -131,9 +133,19 @@ def _unsendable(outputs: list[Any]) -> tuple:
     return ("unsendable", 0, "unknown pickling error", "")
 
 
+def _cuda_initialized() -> bool:
+    """Whether this process has initialised CUDA (a forked child cannot use it then)."""
+    torch = sys.modules.get("torch")
+    try:
+        return bool(torch is not None and torch.cuda.is_initialized())
+    except Exception:  # a torch without CUDA support
+        return False
+
+
 def default_start_method() -> str:
-    """``"fork"`` on Linux, ``"spawn"`` elsewhere (see the module docstring)."""
-    if sys.platform.startswith("linux") and "fork" in multiprocessing.get_all_start_methods():
+    """``"fork"`` on Linux, ``"spawn"`` elsewhere or once CUDA is initialised here."""
+    if (sys.platform.startswith("linux") and "fork" in multiprocessing.get_all_start_methods()
+            and not _cuda_initialized()):
         return "fork"
     return "spawn"
 

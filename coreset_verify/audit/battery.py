@@ -301,9 +301,10 @@ def check_pruner(
         return in time is stopped and fails its check ("the pruner did not
         return within 10 s on layer 'heavy', size 16"). On Linux the worker is
         forked and inherits the pruner, so closures and lambdas work; on other
-        platforms it is spawned and the pruner must be picklable (a
-        module-level function or class instance). ``None`` calls the pruner in
-        this process, without a limit.
+        platforms, and in a process that has initialised CUDA, it is spawned
+        and the pruner must be picklable (a module-level function or class
+        instance; anything else is refused up front). ``None`` calls the
+        pruner in this process, without a limit.
     beta : float
         Ball radius of the checks (a claimed guarantee's own ``beta`` wins).
     activation : str

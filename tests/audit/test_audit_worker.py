@@ -44,3 +44,12 @@ def test_a_spawned_worker_runs_a_picklable_pruner():
         out, arguments = calls.run("pruner", [CallSpec(layer, 3, 0)], keep=True)[0]
     assert [a.shape for a in out] == [(3, 5), (3,), (3, 3)]
     assert np.array_equal(arguments[0], layer.W_in)
+
+
+def test_a_process_with_cuda_initialised_spawns_its_workers(monkeypatch):
+    import coreset_verify.audit._worker as worker
+
+    monkeypatch.setattr(worker, "_cuda_initialized", lambda: True)
+    assert worker.default_start_method() == "spawn"
+    with pytest.raises(InvalidArgumentError, match=r"start method 'spawn'"):
+        PrunerCalls({"pruner": lambda *a, size, rng: a}, 1.0)
