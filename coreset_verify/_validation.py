@@ -247,6 +247,16 @@ def check_finite_rows(func: str, name: str, reduced: Any, full: Any, axis: int) 
     reduced = np.asarray(_to_numpy(reduced))
     if np.all(np.isfinite(reduced)):
         return
+    check_finite_entries(func, name, full)
+    index = int(np.argmax(~np.isfinite(reduced)))
+    raise InvalidArgumentError(
+        f"{func}: {name} is too large: a reduction along axis {axis} overflowed "
+        f"at index {index}. Rescale the weights or use float64."
+    )
+
+
+def check_finite_entries(func: str, name: str, full: Any) -> None:
+    """Raise naming the first NaN or infinite entry of ``full`` (reads it all)."""
     bad = np.asarray(_to_numpy(full))
     where = np.argwhere(~np.isfinite(bad))
     if where.size:
@@ -255,11 +265,6 @@ def check_finite_rows(func: str, name: str, reduced: Any, full: Any, axis: int) 
             f"{func}: {name} must be finite; {name}[{', '.join(map(str, position))}] "
             f"= {bad[position]}. Replace NaN and infinite weights before pruning."
         )
-    index = int(np.argmax(~np.isfinite(reduced)))
-    raise InvalidArgumentError(
-        f"{func}: {name} is too large: a reduction along axis {axis} overflowed "
-        f"at index {index}. Rescale the weights or use float64."
-    )
 
 
 def _to_numpy(a: Any) -> np.ndarray:

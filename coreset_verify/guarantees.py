@@ -29,8 +29,8 @@ from ._validation import check_layer, check_open_unit, check_positive, fail, to_
 from .activations import Activation, get_activation, require
 from .coreset import LayerCoreset
 from .errors import InvalidArgumentError
-from .sampling import split_sample_size
-from .sensitivity import REDUCTIONS, _sensitivities
+from .sampling import MAX_SAMPLE_SIZE, split_sample_size
+from .sensitivity import REDUCTIONS, _activation_range, _sensitivities, check_scale, row_norms
 
 __all__ = [
     "FORMS",
@@ -70,6 +70,7 @@ class Bound:
         ``G_i(x) <= T_i`` (see :meth:`scale_at`) and implies the additive one.
     kind, form : str
     delta : float
+        The failure probability the caller asked for.
     sample_size : int
     statistical : float
         The concentration bound (holds with probability ``>= 1 - delta``).
@@ -85,6 +86,11 @@ class Bound:
         Which net the uniform kind chose (proofs_notes/uniform.md).
     assumptions : tuple of str
         Activation properties the theorem used.
+    log_event_delta : float
+        ``log`` of the failure probability spent on the realised sample size:
+        ``log(delta)``, or ``log(delta / (m (m + 1)))`` for a ``distinct``
+        coreset (a union over every m, proofs_notes/sampling.md). Kept as a
+        log so that it never underflows.
     """
 
     epsilon: float
@@ -100,6 +106,7 @@ class Bound:
     net: str | None
     assumptions: tuple[str, ...]
     layer: tuple[Any, Any, Any, Activation] = field(repr=False, compare=False)
+    log_event_delta: float = field(default=math.nan, repr=False)
 
     def scale_at(self, x: Any) -> np.ndarray:
         """The scale at inputs ``x`` (d,) or (b, d): ``T`` or ``G(x)``, float64.
@@ -161,14 +168,20 @@ def _concentration(m: int, t: float, L: np.ndarray) -> np.ndarray:
     return np.minimum(hoeffding, bernstein)
 
 
-def _layer_stats(W_in, b_in, W_out_part, act, beta, form, pr, counts, m) -> _PartStats:
-    """Float64 statistics of one part (``W_out_part >= 0`` or signed)."""
+def _layer_stats(W_in, b_in, W_out_part, act, beta, form, pr, counts, m,
+                 func="theoretical_bound") -> _PartStats:
+    """Float64 statistics of one part (``W_out_part >= 0`` or signed).
+
+    Norms are computed scaled and every magnitude the float64 arithmetic
+    cannot carry is refused (proofs_notes/sensitivity.md, "Magnitudes").
+    """
     W_in, b_in = (np.asarray(to_numpy(a), dtype=np.float64) for a in (W_in, b_in))
     A = np.abs(np.asarray(to_numpy(W_out_part), dtype=np.float64))
-    norms = np.linalg.norm(W_in, axis=1)
-    lo, hi = act(b_in - beta * norms), act(b_in + beta * norms)
+    lo, hi, norms = _activation_range(np, W_in, b_in, beta, act, func)
     env = np.maximum(np.abs(lo), np.abs(hi))
-    scale = A @ env
+    with np.errstate(over="ignore", under="ignore"):
+        scale = A @ env
+    check_scale(func, scale, A, env, act)
     low = A @ lo if act.is_nonnegative else np.zeros_like(scale)
     S = _per_output_sensitivities(A, env, lo, hi, scale, low, form)
     used = S.max(axis=0) > 0
@@ -183,7 +196,7 @@ def _layer_stats(W_in, b_in, W_out_part, act, beta, form, pr, counts, m) -> _Par
     weighted = A * norms  # |W_ij| ||w_j||
     lip_graph = lip * weighted.sum(axis=1)
     lip_prior = lip_graph + lip * np.max(weighted[:, used] / pr[used], axis=1, initial=0.0)
-    zlip_graph = lip * np.linalg.norm(A, axis=1)
+    zlip_graph = lip * row_norms(np, A)
     zlip_prior = zlip_graph + lip * np.max(A[:, used] / pr[used], axis=1, initial=0.0)
     if counts is None:
         lip_real = zlip_real = None
@@ -193,7 +206,7 @@ def _layer_stats(W_in, b_in, W_out_part, act, beta, form, pr, counts, m) -> _Par
         drawn = counts > 0
         draws[drawn] = counts[drawn] / (m * pr[drawn])
         lip_real = lip * (np.abs(1 - draws) * weighted).sum(axis=1)
-        zlip_real = lip * np.linalg.norm(A * np.abs(1 - draws), axis=1)
+        zlip_real = lip * row_norms(np, A * np.abs(1 - draws))
         cap = 1 + S @ draws
     return _PartStats(m, t_eff, scale, low, lip_graph, lip_prior, lip_real,
                       zlip_graph, zlip_prior, zlip_real, cap)
@@ -249,20 +262,25 @@ def _nets(log0: float, beta: float, dim: int, axes: np.ndarray):
     return [("ball", ball, radii), ("ellipsoid", ell.ravel(), reach.ravel())]
 
 
-def _part_epsilon(stats, *, kind, form, delta, k, beta, geometry, paper):
-    """``(statistical, net_radius, net)`` for one part at confidence ``1 - delta``."""
+def _part_epsilon(stats, *, kind, form, log_delta, k, beta, geometry, paper):
+    """``(statistical, net_radius, net)`` for one part at confidence ``1 - delta``.
+
+    ``log_delta = log(delta)``: every log term is a difference of logs, so any
+    delta in (0, 1), 5e-324 included, is handled.
+    """
     m, t = stats.m, stats.t_eff
+    log0 = math.log(2 * k) - log_delta
     if kind == "pointwise":
-        return concentration_epsilon(m, t, math.log(2 * k / delta)), None, None
+        return concentration_epsilon(m, t, log0), None, None
     if kind == "paper":
         constant, dimension = paper
-        eps = math.sqrt(constant * t * (dimension * math.log(t) + math.log(1 / delta)) / m)
+        eps = math.sqrt(constant * t * (dimension * math.log(t) - log_delta) / m)
         return eps, None, None
     dim, axes = geometry
     real = stats.lip_real is not None  # draws known: use the realised constants
     lips = {"ball": (stats.lip_graph, stats.lip_real if real else stats.lip_prior),
             "ellipsoid": (stats.zlip_graph, stats.zlip_real if real else stats.zlip_prior)}
-    nets = _nets(math.log(2 * k / delta), beta, dim, axes)
+    nets = _nets(log0, beta, dim, axes)
     union = math.log(sum(len(logs) for _, logs, _ in nets))
     best = (math.inf, None, None)
     for net, logs, radii in nets:
@@ -293,11 +311,11 @@ def _paper_args(func, constant, dimension, d):
     return constant, dimension
 
 
-def _combine(parts, *, kind, form, delta, k, beta, geometry, paper):
+def _combine(parts, *, kind, form, log_delta, k, beta, geometry, paper):
     """Union over sign parts: each gets ``delta / len(parts)``; the worst wins."""
-    share = delta / len(parts)
+    share = log_delta - math.log(len(parts))
     results = [
-        _part_epsilon(p, kind=kind, form=form, delta=share, k=k, beta=beta,
+        _part_epsilon(p, kind=kind, form=form, log_delta=share, k=k, beta=beta,
                       geometry=geometry, paper=paper)
         for p in parts
     ]
@@ -376,24 +394,26 @@ def theoretical_bound(
     delta, needs = _check_kind_form(func, act, kind, form, delta)
     W_in, b_in, W_out = coreset.layer
     paper = _paper_args(func, paper_constant, paper_dimension, W_in.shape[1])
-    if coreset.distinct is not None:
-        delta = delta / (coreset.sample_size * (coreset.sample_size + 1))
+    log_delta = math.log(delta)
+    if coreset.distinct is not None:  # a union over every realised m
+        m = coreset.sample_size
+        log_delta -= math.log(m) + math.log(m + 1)
     parts = [
         _layer_stats(W_in, b_in, _signed(W_out, p.sign), act, coreset.beta, form,
                      p.probabilities, p.counts, p.sample_size)
         for p in coreset.parts
         if p.sample_size > 0
     ]
-    return _bound(parts, coreset.layer, act, coreset.beta, kind, form, delta,
+    return _bound(parts, coreset.layer, act, coreset.beta, kind, form, delta, log_delta,
                   coreset.sample_size, needs, paper, coreset.scale,
                   _geometry(W_in, coreset.beta, kind))
 
 
-def _bound(parts, layer, act, beta, kind, form, delta, m, needs, paper, scale,
+def _bound(parts, layer, act, beta, kind, form, delta, log_delta, m, needs, paper, scale,
            geometry) -> Bound:
     W_in, b_in, W_out = (np.asarray(to_numpy(a), dtype=np.float64) for a in layer)
     statistical, deterministic, radius, net = _combine(
-        parts, kind=kind, form=form, delta=delta, k=W_out.shape[0], beta=beta,
+        parts, kind=kind, form=form, log_delta=log_delta, k=W_out.shape[0], beta=beta,
         geometry=geometry, paper=paper,
     )
     return Bound(
@@ -403,7 +423,7 @@ def _bound(parts, layer, act, beta, kind, form, delta, m, needs, paper, scale,
         statistical=statistical, deterministic=deterministic,
         sensitivity=max(p.t_eff for p in parts),
         net_radius=radius, net=net, assumptions=needs,
-        layer=(W_in, b_in, W_out, act),
+        layer=(W_in, b_in, W_out, act), log_event_delta=log_delta,
     )
 
 
@@ -462,14 +482,18 @@ def sample_size_for(
     def eps(m: int) -> float:
         sizes = plan[1](m)
         parts = [_with_m(stats, size) for stats, size in zip(plan[0], sizes, strict=True) if size]
-        return _bound(parts, (W_in, b_in, W_out), act, beta, kind, form, delta, m,
+        return _bound(parts, (W_in, b_in, W_out), act, beta, kind, form, delta,
+                      math.log(delta), m,
                       needs, paper, plan[2], geometry).epsilon
 
     low, high = (1, 2) if not split_signs else (2, 4)
     while eps(high) > epsilon:
         low, high = high, 2 * high
-        if high > 2**62:
-            raise InvalidArgumentError(f"{func}: no sample size reaches epsilon={epsilon}.")
+        if high > MAX_SAMPLE_SIZE:
+            raise InvalidArgumentError(
+                f"{func}: no sample size reaches epsilon={epsilon} (tried up to "
+                "MAX_SAMPLE_SIZE = 2**53). Ask for a larger epsilon or delta."
+            )
     while high - low > 1:
         mid = (low + high) // 2
         low, high = (low, mid) if eps(mid) <= epsilon else (mid, high)

@@ -13,9 +13,24 @@ import numpy as np
 
 from .errors import InvalidArgumentError
 
-__all__ = ["draw_counts", "draw_until_distinct", "reweight", "split_sample_size"]
+__all__ = [
+    "DEFAULT_MAX_DRAWS",
+    "MAX_DRAWS",
+    "MAX_SAMPLE_SIZE",
+    "draw_counts",
+    "draw_until_distinct",
+    "reweight",
+    "split_sample_size",
+]
 
 DEFAULT_MAX_DRAWS = 10_000_000
+#: Largest number of draws: counts, their sums and ``m * pr`` stay exact
+#: integers in float64 (proofs_notes/sampling.md, "Limits").
+MAX_SAMPLE_SIZE = 2**53
+#: Largest ``max_draws`` of the distinct mode (draws are made in chunks of at
+#: most ``_MAX_CHUNK``, so memory stays bounded whatever the limit).
+MAX_DRAWS = 2**53
+_MAX_CHUNK = 1 << 20
 
 
 def draw_counts(probabilities: np.ndarray, m: int, rng: np.random.Generator) -> np.ndarray:
@@ -55,7 +70,7 @@ def draw_until_distinct(
     n = probabilities.shape[0]
     seen = np.zeros(n, dtype=bool)
     n_seen, drawn, chunk = 0, 0, max(2 * r, 64)
-    pieces = []
+    counts = np.zeros(n, dtype=np.int64)  # of the completed chunks: O(n) memory
     while drawn < max_draws:
         chunk = min(chunk, max_draws - drawn)
         draws = rng.choice(n, size=chunk, p=probabilities)
@@ -63,14 +78,13 @@ def draw_until_distinct(
         fresh = np.sort(first[~seen[values]])
         if n_seen + fresh.size >= r:
             stop = int(fresh[r - n_seen - 1]) + 1
-            pieces.append(draws[:stop])
-            counts = np.bincount(np.concatenate(pieces), minlength=n)
-            return counts.astype(np.int64), drawn + stop
+            counts += np.bincount(draws[:stop], minlength=n)
+            return counts, drawn + stop
         seen[values] = True
         n_seen += fresh.size
-        pieces.append(draws)
+        counts += np.bincount(draws, minlength=n)
         drawn += chunk
-        chunk *= 2
+        chunk = min(2 * chunk, _MAX_CHUNK)
     raise InvalidArgumentError(
         f"distinct={r}: {max_draws} draws found only {n_seen} distinct neurons "
         "(some live neurons have tiny probability). Ask for fewer distinct "

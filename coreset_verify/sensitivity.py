@@ -10,13 +10,20 @@ which equals ``phi_hi`` whenever ``phi >= 0`` (the case of DESIGN.md).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from array_api_compat import is_numpy_namespace
+from array_api_compat import array_namespace, is_numpy_namespace
 
-from ._validation import check_finite_rows, check_layer, check_positive, to_numpy
+from ._validation import (
+    check_finite_entries,
+    check_finite_rows,
+    check_layer,
+    check_positive,
+    to_numpy,
+)
 from .activations import Activation, get_activation, require
 from .errors import InvalidArgumentError
 
@@ -28,6 +35,8 @@ __all__ = [
     "output_sensitivities",
     "phi_hi",
     "phi_lo",
+    "row_norms",
+    "safe_range",
 ]
 
 REDUCTIONS = ("per-output", "raw-max")
@@ -69,24 +78,125 @@ class Sensitivities:
         return self.sensitivity / self.total
 
 
-def _activation_range(xp, W_in, b_in, beta: float, act: Activation):
-    """``(phi_lo, phi_hi, row_norms)`` in the namespace and dtype of ``W_in``."""
-    norms = _row_norms(xp, W_in)
-    check_finite_rows("sensitivities", "W_in", norms, W_in, axis=1)
-    check_finite_rows("sensitivities", "b_in", b_in, b_in, axis=0)
-    reach = beta * norms
-    return act(b_in - reach), act(b_in + reach), norms
+class _MagnitudeError(InvalidArgumentError):
+    """A quantity outside :func:`safe_range` (float32 inputs retry in float64)."""
 
 
-def _row_norms(xp, W):
-    """Euclidean norms of the rows, reading W once.
+def safe_range(dtype: Any) -> tuple[float, float]:
+    """``(low, high)``: the magnitudes a dtype carries to full relative precision.
 
-    Measured (benchmarks/construction.py): numpy's vector_norm builds a
-    temporary of W's size and vecdot does not; torch's is the other way round.
+    ``low`` is the smallest normal number (2**-1022 in float64, 2**-126 in
+    float32): below it a number is subnormal and has lost relative precision.
+    ``high`` is the largest finite number. The sensitivity quantities (row
+    norms, reaches ``beta ||w_j||``, envelopes, scales ``T_i``) must be zero
+    or inside this range (proofs_notes/sensitivity.md, "Magnitudes").
     """
+    info = np.finfo(np.float32 if "float32" in str(dtype) else np.float64)
+    return float(info.tiny), float(info.max)
+
+
+def _unsafe(values: np.ndarray, dtype: Any) -> np.ndarray:
+    """Mask of entries that are non-finite or non-zero outside :func:`safe_range`."""
+    low, high = safe_range(dtype)
+    a = np.abs(values)
+    return ~np.isfinite(a) | ((a != 0) & ((a < low) | (a > high)))
+
+
+def row_norms(xp: Any, W: Any) -> Any:
+    """Euclidean norms of the rows of ``W`` (n, d), without underflow or overflow.
+
+    The fast path reads W once (``sqrt(w . w)``); the rows whose squared
+    norm left :func:`safe_range` (or is zero: a row of 1e-300 squares to 0)
+    are recomputed scaled, as ``hypot`` does: ``s sqrt(sum((w / s)^2))``
+    with ``s = max |w|``. Same namespace, dtype and device as ``W``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> row_norms(np, np.array([[3e-300, 4e-300], [3e200, 4e200], [0.0, 0.0]]))
+    array([5.e-300, 5.e+200, 0.e+000])
+    """
+    # Measured (benchmarks/construction.py): numpy's vector_norm builds a
+    # temporary of W's size and vecdot does not; torch's is the other way round.
     if is_numpy_namespace(xp):
-        return xp.sqrt(xp.vecdot(W, W, axis=1))
-    return xp.linalg.vector_norm(W, axis=1)
+        with np.errstate(over="ignore", under="ignore"):
+            norms = np.sqrt(np.vecdot(W, W, axis=1))
+    else:
+        norms = xp.linalg.vector_norm(W, axis=1)
+    low, high = safe_range(W.dtype)
+    host = to_numpy(norms)
+    with np.errstate(over="ignore"):
+        redo = np.flatnonzero(~((host >= math.sqrt(low)) & (host <= math.sqrt(high))))
+    if redo.size == 0:
+        return norms
+    rows = _index(xp, redo, W)
+    part = W[rows]
+    top = xp.max(xp.abs(part), axis=1)
+    safe = xp.where(top > 0, top, xp.ones_like(top))
+    with np.errstate(over="ignore", invalid="ignore", under="ignore"):
+        fixed = top * xp.sqrt(xp.sum((part / safe[:, None]) ** 2, axis=1))
+    if is_numpy_namespace(xp):
+        norms = np.array(norms, copy=True)
+        norms[redo] = fixed
+        return norms
+    return norms.index_copy(0, rows, fixed)
+
+
+def _index(xp, indices: np.ndarray, like):
+    if is_numpy_namespace(xp):
+        return indices
+    return xp.asarray(indices, dtype=xp.int64, device=getattr(like, "device", None))
+
+
+def check_magnitudes(func: str, name: str, values: Any, dtype: Any, hint: str) -> None:
+    """Refuse a quantity the arithmetic cannot carry (see :func:`safe_range`).
+
+    ``values`` is a small reduced array (n,) or (k,); on failure the message
+    names the first bad entry, its value and the range of ``dtype``.
+    """
+    v = np.asarray(to_numpy(values), dtype=np.float64)
+    bad = np.flatnonzero(_unsafe(v, dtype))
+    if bad.size == 0:
+        return
+    low, high = safe_range(dtype)
+    j = int(bad[0])
+    if "float32" in str(dtype):
+        hint += " Or cast the weights to float64."
+    raise _MagnitudeError(
+        f"{func}: {name}[{j}] = {v[j]!r} cannot be carried to full precision in "
+        f"{np.dtype(np.float32 if 'float32' in str(dtype) else np.float64).name} "
+        f"(every non-zero magnitude must lie in [{low:.3g}, {high:.3g}]; "
+        f"{bad.size} entries do not). {hint} No bound would be true otherwise."
+    )
+
+
+_RESCALE = (
+    "Rescale the weights toward 1 (for ReLU, multiplying W_in and b_in by c > 0 "
+    "and dividing W_out by c leaves the layer pair unchanged), or reduce beta."
+)
+
+
+def _activation_range(xp, W_in, b_in, beta: float, act: Activation, func="sensitivities"):
+    """``(phi_lo, phi_hi, row_norms)`` in the namespace and dtype of ``W_in``.
+
+    Refuses (InvalidArgumentError) a reach ``beta ||w_j||`` or an envelope
+    the dtype cannot carry (proofs_notes/sensitivity.md, "Magnitudes"). For
+    an activation with ``phi > 0`` everywhere, ``phi_hi`` is raised to the
+    smallest normal number (an underflowed positive value, still an upper
+    envelope).
+    """
+    norms = row_norms(xp, W_in)
+    check_finite_rows(func, "W_in", norms, W_in, axis=1)
+    check_finite_rows(func, "b_in", b_in, b_in, axis=0)
+    with np.errstate(over="ignore"):
+        reach = beta * norms
+    check_magnitudes(func, "beta * ||W_in[j]|| (the reach of neuron j)", reach,
+                     W_in.dtype, _RESCALE)
+    lo, hi = act(b_in - reach), act(b_in + reach)
+    if not act.is_positive:  # phi > 0: underflowed envelopes are judged in check_scale
+        check_magnitudes(func, "the activation envelope max|phi| of neuron",
+                         _envelope(xp, lo, hi), W_in.dtype, _RESCALE)
+    return lo, hi, norms
 
 
 def _envelope(xp, lo, hi):
@@ -250,11 +360,24 @@ def layer_sensitivities(
 def _sensitivities(
     func, xp, W_in, b_in, W_out, beta, act, reduction, *, allow_zero=False
 ) -> Sensitivities:
-    lo, hi, _ = _activation_range(xp, W_in, b_in, beta, act)
+    """Sensitivities in the dtype of the weights; float32 ones that the float32
+    arithmetic cannot carry are recomputed in float64 (the rare path)."""
+    try:
+        return _sensitivities_in(func, xp, W_in, b_in, W_out, beta, act, reduction, allow_zero)
+    except _MagnitudeError:
+        if "float32" not in str(W_in.dtype):
+            raise
+    W_in, b_in, W_out = (xp.astype(a, xp.float64) for a in (W_in, b_in, W_out))
+    return _sensitivities_in(func, xp, W_in, b_in, W_out, beta, act, reduction, allow_zero)
+
+
+def _sensitivities_in(func, xp, W_in, b_in, W_out, beta, act, reduction, allow_zero):
+    lo, hi, _ = _activation_range(xp, W_in, b_in, beta, act, func)
     env = _envelope(xp, lo, hi)
-    with np.errstate(invalid="ignore", over="ignore"):  # non-finite input: checked next
+    with np.errstate(invalid="ignore", over="ignore", under="ignore", divide="ignore"):
         colmax, scale = _column_scores(xp, W_out, env, reduction == "per-output")
     check_finite_rows(func, "W_out", colmax, W_out, axis=0)
+    check_scale(func, to_numpy(scale), W_out, env, act)
     s = to_numpy(colmax).astype(np.float64) * to_numpy(env).astype(np.float64)
     total = float(np.sum(s))
     if not (total > 0 or allow_zero):
@@ -270,6 +393,48 @@ def _sensitivities(
         envelope=to_numpy(env).astype(np.float64),
         reduction=reduction,
     )
+
+
+def check_scale(func: str, scale: np.ndarray, W_out: Any, env: Any, act: Activation) -> None:
+    """``T_i = sum_j |W_out[i, j]| env_j`` must be carried exactly or refused.
+
+    NaN or infinite weights are named; an overflowing or subnormal ``T_i`` is
+    refused; a ``T_i = 0`` is accepted only if every product
+    ``|W_out[i, j]| env_j`` is truly zero, not underflowed. For ``phi > 0``
+    an envelope below the smallest normal number ``tiny`` is an underflow of a
+    positive value; it is accepted where its largest contribution,
+    ``sum_j |W_out[i, j]| tiny``, is below ``eps_machine * T_i`` (rounding
+    level), and refused otherwise.
+    """
+    if not np.all(np.isfinite(scale)):
+        check_finite_entries(func, "W_out", W_out)
+    check_magnitudes(func, "the scale T", scale, W_out.dtype, _RESCALE)
+    env_host = np.asarray(to_numpy(env), dtype=np.float64)
+    tiny = safe_range(W_out.dtype)[0]
+    if act.is_positive and np.any(env_host < tiny):
+        under = np.flatnonzero(env_host < tiny)
+        columns = np.abs(np.asarray(to_numpy(W_out[:, _index(array_namespace(W_out), under,
+                                                                W_out)]), dtype=np.float64))
+        hidden = columns.sum(axis=1) * tiny
+        eps = float(np.finfo(np.float32 if "float32" in str(W_out.dtype) else np.float64).eps)
+        if np.any(hidden > eps * scale):
+            i = int(np.argmax(hidden - eps * scale))
+            raise _MagnitudeError(
+                f"{func}: phi underflowed for {under.size} neuron(s) (max|phi| below "
+                f"{tiny:.3g}) whose outgoing weights in row {i} of W_out are large enough "
+                f"for the lost part to matter next to T[{i}] = {scale[i]!r}. {_RESCALE}"
+            )
+    zero = np.flatnonzero(scale == 0)
+    if zero.size == 0:
+        return
+    rows = np.abs(np.asarray(to_numpy(W_out))[zero]) > 0
+    live = rows & (env_host > 0)[None, :]
+    if np.any(live):
+        i = int(zero[np.flatnonzero(live.any(axis=1))[0]])
+        raise _MagnitudeError(
+            f"{func}: the scale T[{i}] = sum_j |W_out[{i}, j]| env_j underflowed to 0 "
+            f"although some products are non-zero. {_RESCALE}"
+        )
 
 
 def output_sensitivities(

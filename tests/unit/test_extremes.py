@@ -1,0 +1,155 @@
+"""Extreme magnitudes, dtypes, limits: every returned bound is true or an error.
+
+The metamorphic oracle is exact: for ReLU, multiplying ``W_in`` and ``b_in``
+by ``2**a`` and ``W_out`` by ``2**c`` is exact in binary floating point (away
+from the subnormal range) and leaves the coreset and its epsilon unchanged,
+so at every magnitude the bound must equal the unscaled one or the toolkit
+must refuse with InvalidArgumentError (proofs_notes/sensitivity.md,
+"Magnitudes").
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from coreset_verify import (
+    InvalidArgumentError,
+    layer_coreset,
+    layer_sensitivities,
+    sample_size_for,
+    theoretical_bound,
+)
+from coreset_verify.sensitivity import row_norms
+
+RTOL = 1e-12
+SEED = 3
+
+
+def _base_layer(n=12, d=4, k=3):
+    gen = np.random.default_rng(SEED)
+    W_in = gen.normal(size=(n, d))
+    b_in = gen.normal(size=n)
+    W_out = gen.normal(size=(k, n))
+    return W_in, b_in, W_out
+
+
+def _epsilon(W_in, b_in, W_out, *, kind, split_signs, beta=1.0):
+    c = layer_coreset(W_in, b_in, W_out, sample_size=50, beta=beta, rng=SEED,
+                      split_signs=split_signs)
+    return theoretical_bound(c, delta=0.1, kind=kind).epsilon, c
+
+
+@settings(max_examples=40, deadline=None, database=None)
+@given(
+    a=st.integers(-1100, 1100),
+    c=st.integers(-1100, 1100),
+    kind=st.sampled_from(["pointwise", "uniform"]),
+    split_signs=st.booleans(),
+)
+def test_power_of_two_rescaling_keeps_epsilon_or_refuses(a, c, kind, split_signs):
+    W_in, b_in, W_out = _base_layer()
+    reference, ref_coreset = _epsilon(W_in, b_in, W_out, kind=kind, split_signs=split_signs)
+    try:
+        scaled, coreset = _epsilon(
+            np.ldexp(W_in, a), np.ldexp(b_in, a), np.ldexp(W_out, c),
+            kind=kind, split_signs=split_signs,
+        )
+    except InvalidArgumentError:
+        return
+    np.testing.assert_allclose(scaled, reference, rtol=RTOL, atol=0)
+    np.testing.assert_array_equal(coreset.counts, ref_coreset.counts)
+
+
+@pytest.mark.parametrize(("a", "c"), [(-1000, 0), (-1000, 1000), (-1030, 0), (0, -1060),
+                                      (600, 600), (1000, -1000), (-540, -540)])
+def test_named_extremes_keep_epsilon_or_refuse(a, c):
+    W_in, b_in, W_out = _base_layer()
+    reference, _ = _epsilon(W_in, b_in, W_out, kind="pointwise", split_signs=False)
+    try:
+        scaled, _ = _epsilon(np.ldexp(W_in, a), np.ldexp(b_in, a), np.ldexp(W_out, c),
+                             kind="pointwise", split_signs=False)
+    except InvalidArgumentError:
+        return
+    np.testing.assert_allclose(scaled, reference, rtol=RTOL, atol=0)
+
+
+def test_weights_near_1e_minus_300_give_the_unscaled_bound():
+    """The issue's case: squared norms of 1e-300 rows underflow to 0."""
+    W_in, b_in, W_out = _base_layer()
+    reference, _ = _epsilon(W_in, b_in, W_out, kind="uniform", split_signs=False)
+    scaled, _ = _epsilon(np.ldexp(W_in, -997), np.ldexp(b_in, -997), W_out,
+                         kind="uniform", split_signs=False)
+    np.testing.assert_allclose(scaled, reference, rtol=RTOL, atol=0)
+
+
+def test_weights_near_1e200_give_the_unscaled_bound():
+    W_in, b_in, W_out = _base_layer()
+    reference, _ = _epsilon(W_in, b_in, W_out, kind="pointwise", split_signs=True)
+    scaled, _ = _epsilon(np.ldexp(W_in, 664), np.ldexp(b_in, 664), W_out,
+                         kind="pointwise", split_signs=True)
+    np.testing.assert_allclose(scaled, reference, rtol=RTOL, atol=0)
+
+
+def test_float32_tiny_norms_are_scaled():
+    """float32 squares of 2**-70 underflow; the scaled norms keep the bound
+    (float32 sensitivities round differently, hence the float32 tolerance)."""
+    W_in, b_in, W_out = (a.astype(np.float32) for a in _base_layer())
+    reference, _ = _epsilon(W_in, b_in, W_out, kind="pointwise", split_signs=False)
+    scaled, _ = _epsilon(np.ldexp(W_in, -70), np.ldexp(b_in, -70), W_out,
+                         kind="pointwise", split_signs=False)
+    np.testing.assert_allclose(scaled, reference, rtol=1e-5, atol=0)
+
+
+def test_float32_underflowing_scale_falls_back_to_float64_exactly():
+    """T_i ~ 2**-128 is subnormal in float32: the float64 path takes over."""
+    W_in, b_in, W_out = (a.astype(np.float32) for a in _base_layer())
+    b_in = np.abs(b_in)
+    reference, _ = _epsilon(*(a.astype(np.float64) for a in (W_in, b_in, W_out)),
+                            kind="pointwise", split_signs=False)
+    tiny = [np.ldexp(a, -66) for a in (W_in, b_in, W_out)]
+    assert all(t.dtype == np.float32 for t in tiny)
+    scaled, _ = _epsilon(*tiny, kind="pointwise", split_signs=False)
+    np.testing.assert_allclose(scaled, reference, rtol=RTOL, atol=0)
+
+
+def test_huge_beta_is_refused_naming_the_reach():
+    W_in, b_in, W_out = _base_layer()
+    with pytest.raises(InvalidArgumentError, match="reach"):
+        layer_sensitivities(W_in, b_in, W_out, beta=1e308)
+
+
+def test_underflowed_scale_is_refused_not_called_zero():
+    W_in, b_in, W_out = _base_layer()
+    with pytest.raises(InvalidArgumentError, match="scale T"):
+        layer_sensitivities(W_in, np.abs(b_in), np.ldexp(W_out, -1070), beta=1.0)
+
+
+@pytest.mark.parametrize("xp_name", ["numpy", "torch"])
+def test_row_norms_are_scaled(xp_name):
+    W = np.array([[3e-300, 4e-300], [3e200, 4e200], [0.0, 0.0], [3.0, 4.0], [5e-320, 0.0]])
+    if xp_name == "torch":
+        torch = pytest.importorskip("torch")
+        from array_api_compat import array_namespace
+
+        t = torch.tensor(W)
+        got = row_norms(array_namespace(t), t).numpy()
+    else:
+        got = row_norms(np, W)
+    np.testing.assert_allclose(got, [5e-300, 5e200, 0.0, 5.0, 5e-320], rtol=1e-15, atol=0)
+
+
+@pytest.mark.parametrize("delta", [1e-10, 1e-300, 1e-320, 5e-324])
+def test_tiny_delta_is_handled_in_log_space(delta):
+    W_in, b_in, W_out = _base_layer()
+    m = sample_size_for(W_in, b_in, W_out, epsilon=0.5, delta=delta, beta=1.0,
+                        kind="pointwise")
+    c = layer_coreset(W_in, b_in, W_out, sample_size=m, beta=1.0, rng=0)
+    b = theoretical_bound(c, delta=delta, kind="pointwise")
+    assert b.epsilon <= 0.5
+    assert math.isfinite(b.epsilon)
+    assert b.delta == delta
