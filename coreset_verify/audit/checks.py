@@ -17,7 +17,7 @@ import itertools
 import math
 from collections.abc import Callable, Iterator, Mapping
 from statistics import NormalDist
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -145,7 +145,16 @@ def check_size_budget(pruner: Pruner, ctx: AuditContext) -> Outcome:
                       {"calls": [list(t) for t in tried]})
 
 
-def _row_fault(layer: Layer, W_kept: np.ndarray, b_kept: np.ndarray) -> str | None:
+class RowFault(NamedTuple):
+    """A kept row that is not an original neuron: which row, which field, nearest neuron."""
+
+    row: int
+    field: str
+    neuron: int
+    message: str
+
+
+def _row_fault(layer: Layer, W_kept: np.ndarray, b_kept: np.ndarray) -> RowFault | None:
     """The first kept row that is not an original ``(W_in[j], b_in[j])``, described."""
     W, b = layer.W_in, layer.b_in
     tol_w = ROW_RTOL * np.max(np.abs(W), axis=1)
@@ -155,13 +164,13 @@ def _row_fault(layer: Layer, W_kept: np.ndarray, b_kept: np.ndarray) -> str | No
         rows = np.flatnonzero(gap <= tol_w)
         if rows.size == 0:
             j = int(np.argmin(gap))
-            return (f"kept row {r}: W_in'[{r}] is not a row of W_in (nearest is row {j}, "
-                    f"largest difference {gap[j]:.3g})")
+            return RowFault(r, "W_in'", j, f"kept row {r}: W_in'[{r}] is not a row of W_in "
+                            f"(nearest is row {j}, largest difference {gap[j]:.3g})")
         bias_gap = np.abs(b[rows] - b_kept[r])
         if not np.any(bias_gap <= tol_b[rows]):
             j = int(rows[np.argmin(bias_gap)])
-            return (f"kept row {r}: W_in'[{r}] is row {j} of W_in, but b_in'[{r}] = "
-                    f"{b_kept[r]:.6g} is not b_in[{j}] = {b[j]:.6g}")
+            return RowFault(r, "b_in'", j, f"kept row {r}: W_in'[{r}] is row {j} of W_in, but "
+                            f"b_in'[{r}] = {b_kept[r]:.6g} is not b_in[{j}] = {b[j]:.6g}")
     return None
 
 
@@ -190,10 +199,10 @@ def check_kept_rows(pruner: Pruner, ctx: AuditContext) -> Outcome:
                                     {"layer": layer.name, "size": spec.size})
             fault = _row_fault(layer, W_kept, b_kept)
             if fault is not None:
-                return Outcome.fail(f"{fault} (layer {layer.name!r}, size={spec.size}, "
-                                    f"seed={spec.seed})", {"layer": layer.name,
-                                                           "size": spec.size,
-                                                           "seed": spec.seed})
+                return Outcome.fail(f"{fault.message} (layer {layer.name!r}, size={spec.size}, "
+                                    f"seed={spec.seed})", fault._asdict() | {
+                                        "layer": layer.name, "size": spec.size,
+                                        "seed": spec.seed})
     return Outcome.ok("every kept row is an original (W_in[j], b_in[j])")
 
 

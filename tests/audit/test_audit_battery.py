@@ -96,6 +96,8 @@ def test_a_bias_from_the_wrong_neuron_is_named_by_row_and_field():
     assert "kept row 0: W_in'[0] is row" in message
     assert "but b_in'[0] = " in message
     assert "layer 'gaussian'" in message
+    evidence = report["check_kept_rows"].evidence
+    assert (evidence["row"], evidence["field"]) == (0, "b_in'")
 
 
 def test_a_row_that_is_no_original_row_is_named():
