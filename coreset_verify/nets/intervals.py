@@ -21,6 +21,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..activations import Activation
+from ..sensitivity import row_norms as _row_norms
 
 __all__ = [
     "Box",
@@ -68,18 +69,14 @@ def widen(center: np.ndarray, radius: np.ndarray, magnitude: np.ndarray,
 
 
 def row_norms(W: np.ndarray) -> np.ndarray:
-    """Euclidean norm of each row, scaled so it neither underflows nor overflows.
+    """Euclidean norm of each row in float64, neither underflowing nor overflowing.
 
-    ``||w|| = s * sqrt(sum (w / s)^2)`` with ``s = max |w|``: exact to a few
-    ulps for every finite ``w`` (subnormals included); ``inf`` only when the
-    norm itself exceeds the largest float64.
+    :func:`coreset_verify.sensitivity.row_norms` (the one place): rows whose
+    squared norm leaves float64's range are recomputed scaled,
+    ``s * sqrt(sum (w / s)^2)`` with ``s = max |w|``; ``inf`` only when the norm
+    itself exceeds the largest float64.
     """
-    W = np.asarray(W, dtype=np.float64)
-    s = np.max(np.abs(W), axis=1) if W.shape[1] else np.zeros(W.shape[0])
-    safe = np.where(s > 0, s, 1.0)
-    with np.errstate(over="ignore"):
-        scaled = W / safe[:, None]
-        return np.where(s > 0, safe * np.sqrt(np.einsum("ij,ij->i", scaled, scaled)), 0.0)
+    return np.asarray(_row_norms(np, np.asarray(W, dtype=np.float64)), dtype=np.float64)
 
 
 def ball_range(W: np.ndarray, b: np.ndarray, beta: float) -> Box:

@@ -62,3 +62,17 @@ def test_network_reexports_layer_pair_modules():
     from coreset_verify import nets, network
 
     assert network.layer_pair_modules is nets.layer_pair_modules
+
+
+@pytest.mark.parametrize(("first", "second"), [(1e-300, 1e300), (1e-150, 1.0), (1e150, 1e-150)])
+def test_scale_bounds_forward_at_extreme_magnitudes(first, second):
+    W_in, b_in, W_out = _pair(seed=5)
+    W_in, b_in, W_out = first * W_in, first * b_in, second * W_out
+    T = layer_pair_scale(W_in, b_in, W_out, beta=1.0, activation="relu")
+    rng = np.random.default_rng(6)
+    u = rng.standard_normal((500, 4))
+    x = u / np.linalg.norm(u, axis=1, keepdims=True)
+    F = layer_pair_forward(W_in, b_in, W_out, x, "relu")
+    assert np.all(T > 0)
+    assert np.all(np.abs(F) <= T * (1 + 1e-12))
+    assert np.all(np.abs(F).max(axis=0) >= 0.1 * T)  # not vacuous
