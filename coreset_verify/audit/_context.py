@@ -34,6 +34,7 @@ __all__ = [
     "call",
     "call_many",
     "claimed_epsilons",
+    "prune_many",
     "pruned_outputs",
     "seed_stream",
     "triple",
@@ -189,17 +190,47 @@ def call(pruner: Pruner, ctx: AuditContext, layer: Layer, size: int, seed: int) 
     return call_many(pruner, ctx, [CallSpec(layer, size, seed)])[0]
 
 
-def triple(out: Any) -> LayerArrays:
-    """The output as float64 arrays, for computing (types are checked elsewhere)."""
-    W_in, b_in, W_out = out
-    return LayerArrays(*(np.asarray(a, dtype=np.float64) for a in (W_in, b_in, W_out)))
+def triple(out: Any, spec: CallSpec) -> LayerArrays:
+    """A pruner's output as float64 arrays of shapes (r, d), (r,), (k, r).
+
+    Types and dtypes are judged by ``check_returns_arrays``; this only makes
+    the output computable, and says clearly when it is not.
+
+    Raises
+    ------
+    PrunerError
+        Not three arrays convertible to float64, or shapes that do not fit.
+    """
+    where = (f"layer {spec.layer.name!r}, size={spec.size}, seed={spec.seed}")
+    evidence = {"layer": spec.layer.name, "size": spec.size, "seed": spec.seed}
+    try:
+        W_in, b_in, W_out = (np.asarray(a, dtype=np.float64) for a in out)
+    except (TypeError, ValueError) as exc:
+        raise PrunerError(f"the pruner returned {type(out).__name__}, not three arrays "
+                          f"(W_in', b_in', W_out') of numbers ({exc}) ({where})",
+                          evidence) from None
+    layer = spec.layer
+    r = W_in.shape[0] if W_in.ndim == 2 else -1
+    if (W_in.shape, b_in.shape, W_out.shape) != ((r, layer.d), (r,), (layer.k, r)):
+        raise PrunerError(f"the pruner returned arrays of shapes {W_in.shape}, {b_in.shape}, "
+                          f"{W_out.shape}, not (r, {layer.d}), (r,), ({layer.k}, r) ({where})",
+                          evidence)
+    return LayerArrays(W_in, b_in, W_out)
+
+
+def prune_many(pruner: Pruner, ctx: AuditContext, specs: Sequence[CallSpec],
+               ) -> list[LayerArrays]:
+    """:func:`call_many`, each output checked and converted by :func:`triple`."""
+    specs = list(specs)
+    return [triple(out, spec) for out, spec in
+            zip(call_many(pruner, ctx, specs), specs, strict=True)]
 
 
 def pruned_outputs(pruner: Pruner, ctx: AuditContext, layer: Layer, size: int,
                    seeds: Sequence[int], x: np.ndarray) -> np.ndarray:
     """``F~(x)`` for each seed: shape (len(seeds), b, k)."""
-    outs = call_many(pruner, ctx, [CallSpec(layer, size, s) for s in seeds])
-    return np.stack([forward(*triple(o), x, ctx.act()) for o in outs])
+    outs = prune_many(pruner, ctx, [CallSpec(layer, size, s) for s in seeds])
+    return np.stack([forward(*o, x, ctx.act()) for o in outs])
 
 
 def claimed_epsilons(pruner: Pruner, ctx: AuditContext, layer: Layer, size: int,

@@ -29,10 +29,10 @@ from ._context import (
     call,
     call_many,
     claimed_epsilons,
+    prune_many,
     pruned_outputs,
     seed_stream,
     stream_evidence,
-    triple,
 )
 from ._forward import forward, relative_error, scale_of
 from ._inputs import ball_inputs
@@ -133,8 +133,8 @@ def check_size_budget(pruner: Pruner, ctx: AuditContext) -> Outcome:
     for index, layer in enumerate(ctx.layers):
         specs = [CallSpec(layer, size, seed) for size in _sizes(layer)
                  for seed in seed_stream(ctx, Stream.SIZE, index, 2)]
-        for spec, out in zip(specs, call_many(pruner, ctx, specs), strict=True):
-            kept = int(np.shape(out[0])[0])
+        for spec, out in zip(specs, prune_many(pruner, ctx, specs), strict=True):
+            kept = out.W_in.shape[0]
             tried.append((layer.name, spec.size, kept))
             if kept > spec.size:
                 return Outcome.fail(f"kept {kept} neurons with size={spec.size} (layer "
@@ -189,14 +189,8 @@ def check_kept_rows(pruner: Pruner, ctx: AuditContext) -> Outcome:
         specs = [CallSpec(layer, size, seed)
                  for size in sorted({max(1, layer.n // 3), max(1, layer.n // 2)})
                  for seed in seed_stream(ctx, Stream.KEPT_ROWS, index, 2)]
-        for spec, out in zip(specs, call_many(pruner, ctx, specs), strict=True):
-            W_kept, b_kept, _ = triple(out)
-            if W_kept.ndim != 2 or W_kept.shape[1:] != (layer.d,) \
-                    or b_kept.shape != W_kept.shape[:1]:
-                return Outcome.fail(f"W_in' of shape {W_kept.shape} and b_in' of shape "
-                                    f"{b_kept.shape} are not rows of W_in (layer "
-                                    f"{layer.name!r}, size={spec.size})",
-                                    {"layer": layer.name, "size": spec.size})
+        for spec, (W_kept, b_kept, _) in zip(specs, prune_many(pruner, ctx, specs),
+                                             strict=True):
             fault = _row_fault(layer, W_kept, b_kept)
             if fault is not None:
                 return Outcome.fail(f"{fault.message} (layer {layer.name!r}, size={spec.size}, "
@@ -213,9 +207,9 @@ def check_full_size_exact(pruner: Pruner, ctx: AuditContext) -> Outcome:
     worst = 0.0
     for index, layer in enumerate(ctx.layers):
         x, seeds = ctx.inputs(layer), seed_stream(ctx, Stream.FULL, index, 2)
-        outs = call_many(pruner, ctx, [CallSpec(layer, layer.n, s) for s in seeds])
+        outs = prune_many(pruner, ctx, [CallSpec(layer, layer.n, s) for s in seeds])
         for seed, out in zip(seeds, outs, strict=True):
-            err = relative_error(layer, triple(out), x, ctx.beta, ctx.act())
+            err = relative_error(layer, out, x, ctx.beta, ctx.act())
             worst = max(worst, err)
             if not err <= 1e-9:
                 return Outcome.fail(f"size=n={layer.n} changed the function: max |F - F~| "
@@ -355,7 +349,7 @@ def check_permutation(pruner: Pruner, ctx: AuditContext) -> Outcome:
     evidence: dict[str, Any] = {"permutation": perm.tolist(), "size": size,
                                 "deterministic": bool(deterministic)}
     if deterministic:
-        a, b = (forward(*triple(out), x, ctx.act()) for out in call_many(
+        a, b = (forward(*out, x, ctx.act()) for out in prune_many(
             pruner, ctx, [CallSpec(layer, size, seed_a), CallSpec(other, size, seed_a)]))
         gap = float(np.max(np.abs(a - b) / scale_of(layer, ctx.beta, ctx.act())))
         evidence["difference_over_T"] = gap
@@ -396,8 +390,8 @@ def check_degenerate_neurons(pruner: Pruner, ctx: AuditContext) -> Outcome:
     x, errors = ctx.inputs(layer), {}
     specs = [CallSpec(layer, size, seed) for size in (int((~dead).sum()), layer.n - 2, layer.n)
              for seed in seed_stream(ctx, Stream.DEGENERATE, 0, 2)]
-    for spec, raw in zip(specs, call_many(pruner, ctx, specs), strict=True):
-        size, seed, out = spec.size, spec.seed, triple(raw)
+    for spec, out in zip(specs, prune_many(pruner, ctx, specs), strict=True):
+        size, seed = spec.size, spec.seed
         if not all(np.all(np.isfinite(a)) for a in out):
             return Outcome.fail(f"NaN or infinity in the output (size={size}, seed={seed})",
                                 {"size": size, "seed": seed})
@@ -439,8 +433,8 @@ def check_error_shrinks(pruner: Pruner, ctx: AuditContext) -> Outcome:
         sizes = sorted({max(1, layer.n // 8), max(1, layer.n // 4), max(1, layer.n // 2)})
         errs = []
         for s in sizes:
-            outs = call_many(pruner, ctx, [CallSpec(layer, s, seed) for seed in seeds])
-            errs.append(float(np.mean([relative_error(layer, triple(o), x, ctx.beta, ctx.act())
+            outs = prune_many(pruner, ctx, [CallSpec(layer, s, seed) for seed in seeds])
+            errs.append(float(np.mean([relative_error(layer, o, x, ctx.beta, ctx.act())
                                        for o in outs])))
         evidence[layer.name] = {"sizes": sizes, "errors": errs,
                                 "seeds": stream_evidence(ctx, Stream.SHRINKS, index, 8)}
@@ -478,7 +472,7 @@ def check_guarantee(pruner: Pruner, ctx: AuditContext) -> Outcome:
     for index, layer in enumerate(ctx.layers):
         size, seed = max(1, layer.n // 2), seed_stream(ctx, Stream.GUARANTEE, index, 1)[0]
         eps = claimed_epsilons(pruner, ctx, layer, size, [seed])[0]
-        pruned = triple(call(pruner, ctx, layer, size, seed))
+        pruned = prune_many(pruner, ctx, [CallSpec(layer, size, seed)])[0]
         found = search_worst_case(layer, pruned, beta=beta, activation=ctx.act(),
                                   method=ctx.method, time_limit=ctx.time_limit,
                                   rng=np.random.default_rng(seed))
@@ -517,10 +511,10 @@ def _pointwise(pruner: Pruner, ctx: AuditContext, claim: Mapping[str, Any],
             scale_of(layer, beta, act)
         seeds = seed_stream(ctx, Stream.POINTWISE, index, trials)
         epsilons = claimed_epsilons(pruner, ctx, layer, size, seeds)
-        outs = call_many(pruner, ctx, [CallSpec(layer, size, s) for s in seeds])
+        outs = prune_many(pruner, ctx, [CallSpec(layer, size, s) for s in seeds])
         violations = np.zeros(len(x), dtype=int)
         for eps, out in zip(epsilons, outs, strict=True):
-            err = np.max(np.abs(full - forward(*triple(out), x, act)) / scale, axis=1)
+            err = np.max(np.abs(full - forward(*out, x, act)) / scale, axis=1)
             violations += ~(err <= eps * (1 + 1e-9) + ROUNDING)
         critical = _binomial_critical(trials, claim["delta"], ALPHA / len(x))
         evidence[layer.name] = {"size": size,

@@ -246,3 +246,19 @@ def test_user_layers_are_used():
     layer = (gen.normal(size=(16, 3)), gen.normal(size=16), gen.normal(size=(2, 16)))
     report = check_pruner(uniform_pruner(), claims={"unbiased": True}, layers={"mine": layer})
     assert set(report["check_unbiased"].evidence) == {"mine"}
+
+
+def test_an_output_that_is_no_triple_fails_with_a_clear_message():
+    def pair(W_in, b_in, W_out, *, size, rng):
+        return W_in[:size], b_in[:size]
+
+    report = check_pruner(pair, claims={"unbiased": False})
+    assert "expected a 3-tuple" in report["check_returns_arrays"].message
+    assert "the pruner returned tuple, not three arrays" in report["check_size_budget"].message
+
+    def one_bias_too_many(W_in, b_in, W_out, *, size, rng):
+        return W_in[:size], b_in[: size + 1], W_out[:, :size]
+
+    report = check_pruner(one_bias_too_many, claims={"unbiased": False})
+    assert "returned arrays of shapes (8, 5), (9,), (3, 8), not (r, 5), (r,), (3, r)" in \
+        report["check_kept_rows"].message
