@@ -4,11 +4,100 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
+import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
 
 __all__ = ["main"]
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: ``coreset-verify prune: error: ...`` and exit code 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {_one_line(message)}\n")
+
+
+class _CommandError(Exception):
+    """A bad argument found after parsing (printed as one line, exit code 2)."""
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def _number(kind: Callable[[str], float], check: Callable[[float], bool],
+            expected: str) -> Callable[[str], float]:
+    """An argparse ``type``: ``kind(text)`` that satisfies ``check``."""
+
+    def parse(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            value = None
+        if value is None or not check(value):
+            raise argparse.ArgumentTypeError(f"expected {expected}; got {text!r}")
+        return value
+
+    parse.__name__ = expected  # argparse names the type in some messages
+    return parse
+
+
+_POSITIVE = _number(float, lambda v: math.isfinite(v) and v > 0, "a finite number > 0")
+_OPEN_UNIT = _number(float, lambda v: 0 < v < 1, "a number strictly between 0 and 1")
+_FRACTION = _number(float, lambda v: 0 < v <= 1, "a fraction in (0, 1]")
+_COUNT = _number(int, lambda v: v >= 1, "an integer >= 1")
+_INDEX = _number(int, lambda v: v >= 0, "an integer >= 0")
+
+
+def _load_model(path: str, architecture=None):
+    """``load_model``; a hostile file that escapes it as a raw error is one line too."""
+    from .errors import CoresetVerifyError
+    from .network import load_model
+
+    try:
+        return load_model(path, architecture=architecture)
+    except (CoresetVerifyError, OSError):
+        raise
+    except Exception as exc:  # torch's unpickler on a file it cannot read
+        raise _CommandError(f"could not read the model file {path!r}: it is empty, truncated "
+                            f"or not written by torch.save ({type(exc).__name__}: {exc})"
+                            ) from None
+
+
+def _output_file(path: str, option: str) -> Path:
+    """Check up front that a file can be written at ``path`` (before any work)."""
+    target = Path(path)
+    if target.is_dir():
+        raise _CommandError(f"{option} {path!r} is a directory; give a file name")
+    existed = target.exists()
+    try:
+        with open(target, "ab"):
+            pass
+    except OSError as exc:
+        raise _CommandError(f"{option} {path!r} cannot be written: "
+                            f"{exc.strerror or type(exc).__name__}") from None
+    if not existed:
+        target.unlink()
+    return target
+
+
+def _output_folder(path: str, option: str) -> Path:
+    """Create the report folder up front and check that files can be written in it."""
+    folder = Path(path)
+    if folder.exists() and not folder.is_dir():
+        raise _CommandError(f"{option} {path!r} exists and is not a directory")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise _CommandError(f"{option} {path!r} cannot be written: "
+                            f"{exc.strerror or type(exc).__name__}") from None
+    return folder
 
 
 def _progress(enabled: bool):
@@ -24,6 +113,8 @@ def _progress(enabled: bool):
 def _cmd_demo(args: argparse.Namespace) -> int:
     from .demo import demo_markdown, run_demo, write_demo_report
 
+    if args.report:
+        _output_folder(args.report, "--report")
     result = run_demo(seed=args.seed, sample_size=args.sample_size, delta=args.delta,
                       time_limit=args.time_limit,
                       progress=_progress(not args.quiet and not args.json))
@@ -40,19 +131,22 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 def _sizes(text: str) -> list[int]:
     try:
-        return [int(v) for v in text.split(",")]
+        sizes = [int(v) for v in text.split(",")]
     except ValueError:
+        sizes = []
+    if len(sizes) < 2 or min(sizes) < 1:
         raise argparse.ArgumentTypeError(
-            f"expected comma-separated layer sizes such as 784,300,100,10; got {text!r}"
-        ) from None
+            f"expected comma-separated layer sizes >= 1 such as 784,300,100,10; got {text!r}")
+    return sizes
 
 
 def _cmd_prune(args: argparse.Namespace) -> int:
-    from .network import load_model, prune_network, save_model
+    from .network import prune_network, save_model
 
+    _output_file(args.output, "-o/--output")
     architecture = None if args.architecture is None else {
         "sizes": args.architecture, "activation": args.activation}
-    model = load_model(args.model, architecture=architecture)
+    model = _load_model(args.model, architecture)
     keep = None if args.keep is None else ({"params": args.keep} if args.params else args.keep)
     report = _progress(not args.json)
     report("prune", f"{args.model} with keep={keep} epsilon={args.epsilon}")
@@ -81,30 +175,28 @@ def _cmd_prune(args: argparse.Namespace) -> int:
 
 
 def _audit_layers(args: argparse.Namespace):
-    from .errors import InvalidArgumentError
-
     if args.model is None:
         return None
-    from .network import layer_pair_of, load_model
+    from .network import layer_pair_of
 
-    layer, activation = layer_pair_of(load_model(args.model), args.layer)
+    layer, activation = layer_pair_of(_load_model(args.model), args.layer)
     if activation != "relu":
-        raise InvalidArgumentError(
-            f"coreset-verify audit runs the built-in pruners on ReLU layers; the layer at "
-            f"--layer {args.layer} uses {activation!r}.")
+        raise _CommandError(
+            f"the built-in pruners run on ReLU layers; the layer at --layer {args.layer} "
+            f"uses {activation!r}")
     return {f"{args.model}:{args.layer}": layer}
 
 
 def _cmd_audit(args: argparse.Namespace) -> int:
     from .audit import builtin_pruners, check_pruner
 
+    if args.report is not None:
+        _output_folder(args.report, "--report")
     table = builtin_pruners(beta=args.beta, delta=args.delta, torch=not args.no_torch)
     if args.pruners:
         unknown = sorted(set(args.pruners) - set(table))
         if unknown:
-            print(f"coreset-verify audit: unknown pruners {unknown}; choose from "
-                  f"{sorted(table)}", file=sys.stderr)
-            return 2
+            raise _CommandError(f"unknown pruners {unknown}; choose from {sorted(table)}")
         table = {name: table[name] for name in args.pruners}
     layers = _audit_layers(args)
     report = _progress(not args.json)
@@ -159,7 +251,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="coreset-verify",
         description="Prune neural-network layers with provable coresets "
         "(Mussay et al., ICLR 2020) and check the guarantee.",
@@ -172,7 +264,8 @@ def build_parser() -> argparse.ArgumentParser:
         "Each command takes --help; --json prints machine-readable results.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                parser_class=_Parser)
     demo = sub.add_parser(
         "demo", help="train LeNet-300-100 on 5k MNIST digits, prune, bound, search, report",
         description="Train (or load the cached) LeNet-300-100 on the 5,000 MNIST digits "
@@ -181,10 +274,13 @@ def build_parser() -> argparse.ArgumentParser:
         "[found, certified] over the ball; then prune the whole network to 10%% of its "
         "parameters, fine-tune briefly and compare accuracies.",
     )
-    demo.add_argument("--seed", type=int, default=0, help="seed of data split, training and draws")
-    demo.add_argument("--sample-size", type=int, default=60, help="coreset draws m (default 60)")
-    demo.add_argument("--delta", type=float, default=0.1, help="failure probability (default 0.1)")
-    demo.add_argument("--time-limit", type=float, default=40.0,
+    demo.add_argument("--seed", type=_INDEX, default=0,
+                      help="seed of data split, training and draws")
+    demo.add_argument("--sample-size", type=_COUNT, default=60,
+                      help="coreset draws m (default 60)")
+    demo.add_argument("--delta", type=_OPEN_UNIT, default=0.1,
+                      help="failure probability (default 0.1)")
+    demo.add_argument("--time-limit", type=_POSITIVE, default=40.0,
                       help="seconds for the worst-case search (default 40)")
     demo.add_argument("--report", default="reports/demo",
                       help="folder for demo.md, demo.json and a plot ('' for none)")
@@ -201,18 +297,20 @@ def build_parser() -> argparse.ArgumentParser:
     prune.add_argument("model", help="a model file (torch.save of an nn.Sequential) or a "
                        "state_dict file with --architecture")
     prune.add_argument("-o", "--output", required=True, help="where to save the pruned model")
-    prune.add_argument("--beta", type=float, required=True,
+    prune.add_argument("--beta", type=_POSITIVE, required=True,
                        help="radius of the input ball ||x|| <= beta the guarantee covers")
     target = prune.add_mutually_exclusive_group(required=True)
-    target.add_argument("--keep", type=float, help="fraction of neurons kept per hidden layer")
-    target.add_argument("--epsilon", type=float, help="per-layer epsilon; sizes from the bound")
+    target.add_argument("--keep", type=_FRACTION,
+                        help="fraction of neurons kept per hidden layer, in (0, 1]")
+    target.add_argument("--epsilon", type=_OPEN_UNIT,
+                        help="per-layer epsilon in (0, 1); sizes from the bound")
     prune.add_argument("--params", action="store_true",
                        help="--keep is a fraction of the model's parameters instead")
-    prune.add_argument("--delta", type=float, default=0.1, help="failure probability")
+    prune.add_argument("--delta", type=_OPEN_UNIT, default=0.1, help="failure probability")
     prune.add_argument("--order", choices=["bottom-up", "top-down"], default="bottom-up")
     prune.add_argument("--architecture", type=_sizes, help="layer sizes for a state_dict file")
     prune.add_argument("--activation", default="relu", help="activation for --architecture")
-    prune.add_argument("--seed", type=int, default=0)
+    prune.add_argument("--seed", type=_INDEX, default=0)
     prune.add_argument("--json", action="store_true", help="print JSON instead of a summary")
     prune.set_defaults(run=_cmd_prune)
 
@@ -226,13 +324,13 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--pruners", nargs="+", metavar="NAME",
                        help="which built-in pruners (default: all)")
     audit.add_argument("--model", help="a saved model; audit the layer pair at --layer")
-    audit.add_argument("--layer", type=int, default=0,
+    audit.add_argument("--layer", type=_INDEX, default=0,
                        help="position of the Linear whose neurons are pruned (default 0)")
-    audit.add_argument("--beta", type=float, default=1.0, help="input ball radius")
-    audit.add_argument("--delta", type=float, default=0.1)
-    audit.add_argument("--time-limit", type=float, default=2.0,
+    audit.add_argument("--beta", type=_POSITIVE, default=1.0, help="input ball radius")
+    audit.add_argument("--delta", type=_OPEN_UNIT, default=0.1)
+    audit.add_argument("--time-limit", type=_POSITIVE, default=2.0,
                        help="seconds for each worst-case search")
-    audit.add_argument("--seed", type=int, default=0)
+    audit.add_argument("--seed", type=_INDEX, default=0)
     audit.add_argument("--no-torch", action="store_true",
                        help="leave out the torch.nn.utils.prune and Torch-Pruning adapters")
     audit.add_argument("--report", help="folder for audit.md, audit.png, audit.json")
@@ -245,24 +343,34 @@ def build_parser() -> argparse.ArgumentParser:
         "floor (row norms of W_in plus column maxima of W_out) and a one-draw-at-a-time "
         "Python loop; print the ratios, measured side by side.",
     )
-    bench.add_argument("--size", type=int, default=4096)
-    bench.add_argument("--sample-size", type=int, default=1024)
-    bench.add_argument("--repeats", type=int, default=7)
+    bench.add_argument("--size", type=_COUNT, default=4096)
+    bench.add_argument("--sample-size", type=_COUNT, default=1024)
+    bench.add_argument("--repeats", type=_COUNT, default=7)
     bench.add_argument("--json", action="store_true")
     bench.set_defaults(run=_cmd_bench)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``coreset-verify`` command."""
+    """Entry point of the ``coreset-verify`` command.
+
+    Bad arguments, unreadable or unwritable files and the toolkit's documented
+    errors (:class:`~coreset_verify.errors.CoresetVerifyError`) end with one
+    line on stderr, ``coreset-verify COMMAND: error: ...``, and exit code 2.
+    Anything else is a bug and keeps its traceback.
+    """
     from .errors import CoresetVerifyError
 
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
-    except CoresetVerifyError as exc:
-        print(f"coreset-verify: error: {exc}", file=sys.stderr)
-        return 2
+    except (_CommandError, CoresetVerifyError) as exc:
+        message = str(exc)
+    except OSError as exc:
+        where = f" {exc.filename!r}" if exc.filename is not None else ""
+        message = f"{exc.strerror or type(exc).__name__}{where}"
+    print(f"coreset-verify {args.command}: error: {_one_line(message)}", file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":
