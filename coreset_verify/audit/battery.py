@@ -28,6 +28,11 @@ from .checks import CHECKS, yield_checks
 
 #: Default seconds each call into the pruner may take (see check_pruner).
 PRUNER_TIME_LIMIT = 10.0
+#: The keyword options of check_pruner and run_audit (anything else is refused).
+CHECK_PRUNER_OPTIONS = ("claims", "rng", "layers", "expected_failed_checks", "time_limit",
+                        "pruner_time_limit", "beta", "activation", "method", "name")
+RUN_AUDIT_OPTIONS = ("rng", "layers", "time_limit", "pruner_time_limit", "beta", "delta",
+                     "torch", "expected_failed_checks")
 #: The options of parametrize_with_checks, with their defaults.
 OPTIONS = {"rng": None, "layers": None, "time_limit": 2.0,
            "pruner_time_limit": PRUNER_TIME_LIMIT, "beta": 1.0, "activation": "relu",
@@ -267,6 +272,7 @@ def check_pruner(
     activation: str = "relu",
     method: str = "gradient",
     name: str | None = None,
+    **unknown: Any,
 ) -> AuditReport:
     """Run every check of the battery on ``pruner``.
 
@@ -312,6 +318,9 @@ def check_pruner(
         Worst-case search method.
     name : str, optional
         Name in the report (default ``repr(pruner)``).
+    **unknown
+        Refused: a misspelt option raises InvalidArgumentError listing the
+        known ones.
 
     Returns
     -------
@@ -341,6 +350,7 @@ def check_pruner(
     (True, ('check_unbiased', 'check_guarantee'))
     """
     func = "check_pruner"
+    check_unknown_options(unknown, CHECK_PRUNER_OPTIONS, func)
     _check_callable(pruner, func)
     ctx = _context(func, claims, rng=rng, layers=layers, time_limit=time_limit, beta=beta,
                    activation=activation, method=method)
@@ -469,6 +479,7 @@ def run_audit(
     delta: float = 0.1,
     torch: bool = True,
     expected_failed_checks: Mapping[str, Mapping[str, str]] | None = None,
+    **unknown: Any,
 ) -> dict[str, AuditReport]:
     """Audit several pruners; the entry point of ``coreset-verify audit``.
 
@@ -485,6 +496,8 @@ def run_audit(
         Include the torch-based built-ins.
     expected_failed_checks : mapping, optional
         ``pruner name -> {check name: reason}``.
+    **unknown
+        Refused (InvalidArgumentError listing the known options).
 
     Returns
     -------
@@ -493,6 +506,7 @@ def run_audit(
     """
     from .baselines import builtin_pruners
 
+    check_unknown_options(unknown, RUN_AUDIT_OPTIONS, "run_audit")
     table = builtin_pruners(beta=beta, delta=delta, torch=torch) if pruners is None else pruners
     if not isinstance(table, Mapping):
         raise fail("run_audit", "pruners", "a mapping name -> (pruner, claims)",
