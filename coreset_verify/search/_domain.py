@@ -76,12 +76,10 @@ class Domain:
         if self.beta is None:
             return torch.minimum(torch.maximum(x, lo), hi)
         if self.lower is None:
-            norm = x.norm(dim=-1, keepdim=True).clamp_min(1e-300)
-            return x * (self.beta / norm).clamp(max=1.0)
+            return x * (self.beta / _norms(x)).clamp(max=1.0)
         for _ in range(2):
             x = torch.minimum(torch.maximum(x, lo), hi)
-            norm = x.norm(dim=-1, keepdim=True).clamp_min(1e-300)
-            x = x * (self.beta / norm).clamp(max=1.0)
+            x = x * (self.beta / _norms(x)).clamp(max=1.0)
         x = torch.minimum(torch.maximum(x, lo), hi)
         return self._pull_to_anchor(x)
 
@@ -90,13 +88,16 @@ class Domain:
 
         c = torch.as_tensor(self.anchor, dtype=x.dtype, device=x.device)
         v = x - c
-        # Largest t in [0, 1] with ||c + t v|| <= beta (c is inside the ball).
-        a = (v * v).sum(-1).clamp_min(1e-300)
-        b = 2 * (v * c).sum(-1)
-        cc = (c * c).sum() - self.beta**2
+        # Largest t in [0, 1] with ||c + t v|| <= beta (c is inside the ball),
+        # computed in units of m so that no square overflows or underflows.
+        m = v.abs().amax(-1).clamp_min(max(self.beta, float(c.abs().max())))[:, None]
+        vs, cs = v / m, c / m
+        a = (vs * vs).sum(-1).clamp_min(1e-300)
+        b = 2 * (vs * cs).sum(-1)
+        cc = (cs * cs).sum(-1) - (self.beta / m[:, 0]) ** 2
         disc = (b * b - 4 * a * cc).clamp_min(0)
         t = ((-b + disc.sqrt()) / (2 * a)).clamp(0.0, 1.0) * (1 - 1e-12)
-        inside = x.norm(dim=-1) <= self.beta
+        inside = _norms(x)[:, 0] <= self.beta
         t = torch.where(inside, torch.ones_like(t), t)
         return c + t[:, None] * v
 
@@ -113,6 +114,14 @@ class Domain:
             corner = rng.random((n // 2, self.d)) < 0.5
             pts[: n // 2] = np.where(corner, self.lower, self.upper)
         return pts
+
+
+def _norms(x):
+    """Row norms of a torch batch (B, d), scaled so they neither overflow nor
+    underflow (as ``hypot``), kept >= 1e-300 for division; shape (B, 1)."""
+    top = x.abs().amax(dim=-1, keepdim=True)
+    safe = top.clamp_min(1e-300)
+    return (safe * (x / safe).norm(dim=-1, keepdim=True)).clamp_min(1e-300)
 
 
 def _as_vector(value, name: str, d: int, func: str) -> np.ndarray:

@@ -16,6 +16,7 @@ from ._intervals import Intervals, interval_bounds
 from ._model import build_joint_model
 from ._problem import Problem
 from ._result import BOUNDED, NOT_APPLICABLE, SOLVER_FAILED, TIME_LIMIT, Stage
+from ._scaling import scaled_problem
 
 __all__ = ["BoundsOutcome", "linear_relaxation_bounds", "relaxation_bounds"]
 
@@ -157,6 +158,11 @@ def _sound(bounds: np.ndarray) -> np.ndarray:
 
 def _refine_pairs(problem: Problem, iv: Intervals, pairs: np.ndarray,
                   deadline: float, progress) -> tuple:
+    scaled = scaled_problem(problem, iv, float(np.max(pairs)))
+    unit, unit_obj = 1.0, 1.0
+    if scaled is not None:  # the same programs in units where magnitudes are near 1
+        problem, iv = scaled.problem, scaled.intervals
+        unit, unit_obj = scaled.input_scale, scaled.objective_scale
     model = build_joint_model(problem, iv)
     base = model.program(np.zeros(model.n))
     order = np.argsort(-pairs, axis=None)
@@ -175,9 +181,9 @@ def _refine_pairs(problem: Problem, iv: Intervals, pairs: np.ndarray,
         if sol.y_eq is None:
             status = SOLVER_FAILED
         else:
-            pairs[i, s] = min(pairs[i, s], dual_bound(prog, sol.y_eq, sol.y_in))
+            pairs[i, s] = min(pairs[i, s], unit_obj * dual_bound(prog, sol.y_eq, sol.y_in))
         if sol.ok:
-            points.append(model.input_point(sol.v))
+            points.append(unit * model.input_point(sol.v))
         best = max(best, pairs[i, s])
         if progress is not None:
             progress("bounds:relaxation", done + 1, len(order))

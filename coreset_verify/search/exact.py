@@ -13,6 +13,7 @@ box only: HiGHS.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -23,6 +24,7 @@ from ..errors import MissingDependencyError
 from ._model import JointModel, build_joint_model
 from ._problem import Problem
 from ._result import OPTIMAL, SOLVER_FAILED, TIME_LIMIT
+from ._scaling import scaled_problem
 from .bounds import BoundsOutcome
 
 __all__ = [
@@ -149,8 +151,14 @@ def exact_search(problem: Problem, bounds: BoundsOutcome, *,
     -------
     ExactOutcome
     """
-    mip = build_mip(problem, bounds, lower)
-    model, pairs, top = mip.model, mip.pairs, mip.top
+    scaled = scaled_problem(problem, bounds.intervals, float(np.max(bounds.pair_bounds)))
+    copy, unit_x, unit_obj = problem, 1.0, 1.0
+    if scaled is not None:  # the same program in units where magnitudes are near 1
+        copy, unit_x, unit_obj = scaled.problem, scaled.input_scale, scaled.objective_scale
+        bounds = dataclasses.replace(bounds, intervals=scaled.intervals,
+                                     pair_bounds=bounds.pair_bounds / unit_obj)
+        lower = lower / unit_obj
+    mip = build_mip(copy, bounds, lower)
     largest = _largest_magnitude(mip)
     if not largest <= MIP_MAX_MAGNITUDE:
         return ExactOutcome(None, -math.inf, math.inf, SOLVER_FAILED,
@@ -158,27 +166,35 @@ def exact_search(problem: Problem, bounds: BoundsOutcome, *,
                             f"MIP_MAX_MAGNITUDE = {MIP_MAX_MAGNITUDE:g} (rescale the weights)")
     start = None
     if incumbent is not None:
-        start = _warm_start(model, incumbent, problem, pairs, mip.t, mip.q)
+        start = _warm_start(mip.model, np.asarray(incumbent, float) / unit_x, copy, mip.pairs,
+                            mip.t, mip.q)
     solve = _solve_scip if problem.domain.has_ball else _solve_highs
     try:
-        x, bound, status, message = solve(model, mip.objective, start, time_limit)
+        answer = solve(mip.model, mip.objective, start, time_limit)
     except MissingDependencyError:
         raise
     except Exception as exc:
         return ExactOutcome(None, -math.inf, math.inf, SOLVER_FAILED, repr(exc))
-    value = -math.inf
+    x, value = answer.x, -math.inf
     if x is not None:
-        x = _into_domain(problem, model.input_point(x))
+        x = _into_domain(problem, unit_x * mip.model.input_point(x))
         value = problem.evaluate(x)[0]
+    bound = unit_obj * _sound_bound(answer.bound, mip, bounds)
+    return ExactOutcome(x, value, bound, answer.status, answer.message)
+
+
+def _sound_bound(bound: float, mip: Mip, bounds: BoundsOutcome) -> float:
+    """The solver's dual bound enlarged by the safety margin, capped by the pair
+    bounds it modelled, and never below a pair it dropped (``inf`` if not finite)."""
     if not math.isfinite(bound):
-        bound = math.inf
-    else:
-        bound += MIP_SAFETY_RTOL * max(abs(bound), top) + MIP_SAFETY_ATOL
-        bound = min(bound, top)
-        dropped = [bounds.pair_bounds[i, s] for i in range(problem.k) for s in (0, 1)
-                   if (i, s) not in set(pairs)]
-        bound = max([bound, *dropped, 0.0])
-    return ExactOutcome(x, value, bound, status, message)
+        return math.inf
+    bound += MIP_SAFETY_RTOL * max(abs(bound), mip.top) + MIP_SAFETY_ATOL
+    bound = min(bound, mip.top)
+    modelled = set(mip.pairs)
+    k = bounds.pair_bounds.shape[0]
+    dropped = [bounds.pair_bounds[i, s] for i in range(k) for s in (0, 1)
+               if (i, s) not in modelled]
+    return max([bound, *dropped, 0.0])
 
 
 def _largest_magnitude(mip: Mip) -> float:
@@ -188,9 +204,11 @@ def _largest_magnitude(mip: Mip) -> float:
     parts = [mats.a_eq.data, mats.b_eq, mats.a_in.data, mats.b_in, mip.objective,
              mats.lo[np.isfinite(mats.lo)], mats.hi[np.isfinite(mats.hi)]]
     if mip.model.beta is not None:
-        parts.append(np.array([mip.model.beta**2]))
-    values = np.abs(np.concatenate([np.ravel(p) for p in parts] + [np.zeros(1)]))
-    return float(np.max(values))  # NaN propagates, and is refused
+        with np.errstate(over="ignore"):
+            parts.append(np.array([mip.model.beta]) ** 2)  # the ball's right-hand side
+    with np.errstate(over="ignore"):
+        values = np.abs(np.concatenate([np.ravel(p) for p in parts] + [np.zeros(1)]))
+        return float(np.max(values))  # inf and NaN propagate, and are refused
 
 
 def _into_domain(problem: Problem, x: np.ndarray) -> np.ndarray:

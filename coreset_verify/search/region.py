@@ -154,6 +154,12 @@ def region_search(problem: Problem, x0: np.ndarray, i: int, sign: float, *,
     RegionOutcome
         The best point by the true objective ``max_i |f_i - g_i| / scale_i``.
     """
+    with np.errstate(over="ignore", invalid="ignore"):  # huge weights: the solver fails
+        return _region_search(problem, x0, i, sign, deadline, max_iter, flips)
+
+
+def _region_search(problem: Problem, x0: np.ndarray, i: int, sign: float, deadline: float,
+                   max_iter: int, flips: int) -> RegionOutcome:
     pattern = activation_pattern(problem, x0)
     x, val, duals, where = _solve_pattern(problem, pattern, i, sign, deadline)
     best_x, best_val = np.asarray(x0, float), problem.evaluate(x0)[0]

@@ -75,8 +75,14 @@ class _Run:
     def offer(self, x: np.ndarray) -> float:
         """Evaluate ``x`` (torch float64); keep it if it is the best so far.
 
-        A value that is not finite (the networks overflow float64 at ``x``) is
+        ``x`` is first projected onto the domain in float64 (a point from a
+        float32 search or a solver may lie a rounding error outside it). A
+        value that is not finite (the networks overflow float64 at ``x``) is
         never kept: it is no lower bound on the true maximum."""
+        import torch
+
+        x = self.problem.domain.project(torch.as_tensor(np.asarray(x, dtype=np.float64)[None]))
+        x = x[0].numpy()
         value = self.problem.evaluate(x)[0]
         if value > self.error and math.isfinite(value):
             self.x, self.error = np.array(x, dtype=float), value
@@ -192,7 +198,12 @@ def _stage_region(run: _Run, points: np.ndarray, fraction: float,
 def _stage_bounds(run: _Run, fraction: float, relax: bool = True):
     out = relaxation_bounds(run.problem, deadline=run.deadline(fraction),
                             relax=relax, progress=run.progress)
-    found = max((run.offer(x) for x in out.points), default=-math.inf)
+    found = -math.inf
+    if out.points:  # solver points may sit a tolerance outside the domain
+        import torch
+
+        inside = run.problem.domain.project(torch.as_tensor(np.array(out.points))).numpy()
+        found = max(run.offer(x) for x in inside)
     for st in out.stages:
         run.stages.append(Stage(st.name, found, st.upper_bound, st.seconds,
                                 st.status))

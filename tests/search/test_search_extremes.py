@@ -102,13 +102,15 @@ def test_bracket_contains_sampled_errors_at_extreme_scales(case):
 
 
 def test_mip_is_not_handed_magnitudes_beyond_its_tolerances():
-    # Output weights of 2**40 (about 1e12 > MIP_MAX_MAGNITUDE): the solvers' absolute
-    # tolerances would not cover the dual bound, so the MIP is not solved; the
-    # bounds stage's (closed-form, sound) bound is kept.
+    # Neuron 0 has weights of 2**-40 and an outgoing weight of 2**40, the others
+    # weights near 1: no rescaling by layer brings the MIP's coefficients below
+    # MIP_MAX_MAGNITUDE, and the solvers' absolute tolerances would not cover its
+    # dual bound; so it is not solved, and the bounds stage's (sound) bound is kept.
     rng = np.random.default_rng(3)
-    f_w = (rng.standard_normal((3, 2)), rng.standard_normal(3),
-           rng.standard_normal((1, 3)) * 2.0**40, np.zeros(1))
-    g_w = (f_w[0][:2], f_w[1][:2], f_w[2][:, :2] * 1.5, np.zeros(1))
+    w1, b1, w2 = rng.standard_normal((3, 2)), rng.standard_normal(3), rng.standard_normal((1, 3))
+    w1[0], b1[0], w2[0, 0] = w1[0] * 2.0**-40, 2.0**-40, 2.0**40
+    f_w = (w1, b1, w2, np.zeros(1))
+    g_w = (w1[1:], b1[1:], w2[:, 1:] * 1.5, np.zeros(1))
     res = worst_case(one_hidden(*f_w), one_hidden(*g_w), beta=1.0, method="exact", rng=0)
     exact = next(s for s in res.trace if s.name == "exact")
     assert 2.0**40 > MIP_MAX_MAGNITUDE
@@ -117,3 +119,34 @@ def test_mip_is_not_handed_magnitudes_beyond_its_tolerances():
     x = _samples(2, 1.0, [], np.random.default_rng(1))
     sampled = np.abs(_forward(*f_w, x) - _forward(*g_w, x)).max()
     assert sampled <= res.upper_bound * (1 + 1e-12)
+
+
+@pytest.mark.parametrize("exponents", [(-500, 500, 0), (300, -300, 0), (0, 0, 600),
+                                       (-400, 0, 400)],
+                         ids=["in-2^-500,out-2^500", "in-2^300,out-2^-300", "beta-2^600",
+                              "in-2^-400,beta-2^400"])
+@pytest.mark.parametrize("method", ["bounds", "exact"])
+def test_scaled_networks_are_solved_as_well_as_unscaled(exponents, method):
+    # (Leaky) ReLU is positively homogeneous: scaling the first layer by 2**a, the
+    # second by 2**b and the radius by 2**c scales the objective by exactly
+    # 2**(a + b + c). The programs are solved on a copy rescaled by powers of two,
+    # so the bracket must be the unscaled one, scaled (not a solver failure).
+    a, b, c = exponents
+    rng = np.random.default_rng(8)
+    w1, b1 = rng.standard_normal((5, 2)), rng.standard_normal(5)
+    w2, b2 = rng.standard_normal((2, 5)), np.zeros(2)
+    keep = [0, 2, 3]
+    f0, g0 = (w1, b1, w2, b2), (w1[keep], b1[keep], w2[:, keep] * 1.7, b2)
+
+    def scaled(w):
+        return (w[0] * 2.0**a, w[1] * 2.0**(a + c), w[2] * 2.0**b, w[3])
+
+    ref = worst_case(one_hidden(*f0), one_hidden(*g0), beta=1.0, method=method, rng=0)
+    res = worst_case(one_hidden(*scaled(f0)), one_hidden(*scaled(g0)), beta=2.0**c,
+                     method=method, rng=0)
+    unit = 2.0 ** (a + b + c)
+    assert res.status == ref.status
+    assert res.upper_bound / unit == pytest.approx(ref.upper_bound, rel=1e-6)
+    if method == "exact":
+        assert res.certified
+        assert res.error / unit == pytest.approx(ref.error, rel=1e-6)

@@ -139,11 +139,15 @@ def test_half_precision_layer_is_refused(dtype):
         check_guarantee(*half, coreset, delta=0.1, time_limit=5)
 
 
-@pytest.mark.parametrize("scale", [1.0, 1e-300, 2.0**-1000], ids=["1", "1e-300", "2^-1000"])
-def test_tiny_first_layer_bracket_holds_the_true_worst_error(scale):
+@pytest.mark.parametrize("scale", [1.0, 1e-300, 2.0**-1000, 1e200],
+                         ids=["1", "1e-300", "2^-1000", "1e200"])
+def test_extreme_first_layer_bracket_holds_the_true_worst_error(scale):
     # A 1-D ReLU layer scaled by 1e-300: squared norms underflow. The worst error
     # in units of the bound's scale, computed exactly above, must lie in the
     # bracket [found, certified], or check_guarantee raises a documented error.
+    # ReLU is positively homogeneous, so the scale changes neither T_i / scale
+    # nor the worst error in units of T_i: the bracket must close at every scale
+    # (the search's programs are solved on a copy rescaled by powers of two).
     gen = np.random.default_rng(1)
     W_in, b_in, W_out = gen.normal(size=(6, 1)), 0.3 * gen.normal(size=6), gen.normal(size=(2, 6))
     layer = (W_in * scale, b_in * scale, W_out)
@@ -156,6 +160,9 @@ def test_tiny_first_layer_bracket_holds_the_true_worst_error(scale):
     true = float(np.max(exact_worst_1d(layer, pruned, 1.0) / result.bound.scale))
     assert result.found <= true * (1 + 1e-9)
     assert true <= result.certified * (1 + 1e-9)
+    true_scale = np.abs(W_out) @ np.maximum(np.abs(layer[0][:, 0]) + layer[1], 0.0)
+    np.testing.assert_allclose(result.bound.scale, true_scale, rtol=1e-12, atol=0)
+    assert result.worst_case.certified
 
 
 LAYER = tiny_layer(12)
