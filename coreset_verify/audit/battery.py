@@ -309,8 +309,9 @@ def check_pruner(
         forked and inherits the pruner, so closures and lambdas work; on other
         platforms, and in a process that has initialised CUDA, it is spawned
         and the pruner must be picklable (a module-level function or class
-        instance; anything else is refused up front). ``None`` calls the
-        pruner in this process, without a limit.
+        instance; anything else is refused up front). The pruner's side
+        effects (globals, counters) happen in the worker, not here. ``None``
+        calls the pruner in this process, without a limit.
     beta : float
         Ball radius of the checks (a claimed guarantee's own ``beta`` wins).
     activation : str
