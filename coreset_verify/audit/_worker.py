@@ -245,7 +245,7 @@ class PrunerCalls:
         worker's counter at it, so it is never over-counted: a call is
         stopped after ``limit`` to ``limit + step`` seconds.
         """
-        step = min(0.05, self.limit / 4)
+        step = min(0.05, max(self.limit / 4, 1e-3))
         seen, since = first, time.monotonic()
         while not self._conn.poll(step):
             now, current = time.monotonic(), self._counter.value
