@@ -36,6 +36,7 @@ def ball_inputs(model, beta, n, seed):
     direction = gen.normal(size=(2 * n, d))
     direction /= np.linalg.norm(direction, axis=1, keepdims=True)
     radius = np.concatenate([beta * gen.uniform(size=n) ** (1 / d), np.full(n, beta)])
+    first = first / np.abs(first).max(axis=1, keepdims=True)  # scaled: 1e-300 rows too
     extreme = beta * first / np.linalg.norm(first, axis=1, keepdims=True)
     x = np.concatenate([direction * radius[:, None], extreme, -extreme])
     return torch.as_tensor(x, dtype=torch.float64)

@@ -173,3 +173,21 @@ def test_lenet_sized_network_within_the_composed_bound(make_net, ball_inputs):
     x = ball_inputs(net, beta, 500, 5)
     err = np.abs(_outputs(net, x) - _outputs(p.model, x))
     assert np.all(err <= composed_bound(p) * (1 + 1e-9))
+
+
+@pytest.mark.parametrize(("first", "second"), [(1e-300, 1e300), (1e200, 1e-200)])
+def test_composed_bound_holds_at_extreme_magnitudes(make_net, ball_inputs, first, second):
+    # issue 8: squared norms of 1e-300 weights underflowed to 0 (a zero radius).
+    net = make_net([4, 30, 3], seed=2)
+    with torch.no_grad():
+        net[0].weight.mul_(first)
+        net[0].bias.mul_(first)
+        net[2].weight.mul_(second)
+        net[2].bias.zero_()
+    p = prune_network(net, keep=0.3, beta=1.0, rng=0)
+    bound = composed_bound(p)
+    x = ball_inputs(net, 1.0, 500, 0)
+    err = np.abs(_outputs(net, x) - _outputs(p.model, x))
+    assert np.all(np.isfinite(bound))
+    assert np.all(err <= bound)
+    assert err.max() > 0.01 * bound.max()  # the error is seen, not lost to rounding
