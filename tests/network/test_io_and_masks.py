@@ -304,3 +304,19 @@ def test_save_model_to_an_unwritable_path_is_a_clean_error(tmp_path):
         save_model(mlp([4, 5, 3]), tmp_path / "no such directory" / "model.pt")
     with pytest.raises(InvalidArgumentError, match="'path' parameter of save_model"):
         save_model(mlp([4, 5, 3]), tmp_path)
+
+
+def test_save_load_round_trip_of_nested_identity_and_parameterised_layers(tmp_path):
+    net = torch.nn.Sequential(
+        torch.nn.Sequential(torch.nn.Linear(4, 5), torch.nn.Softplus(beta=2.0, threshold=5.0)),
+        torch.nn.Identity(), torch.nn.Linear(5, 5), torch.nn.ELU(alpha=0.5),
+        torch.nn.Linear(5, 2)).double().eval()
+    path = tmp_path / "nested.pt"
+    save_model(net, path)
+    back = load_model(path)
+    assert back[0][1].beta == 2.0
+    assert back[3].alpha == 0.5
+    x = torch.randn(3, 4, dtype=torch.float64)
+    torch.testing.assert_close(back(x), net(x), rtol=0, atol=0)
+    p = prune_network(back, keep=0.6, beta=1.0, rng=0)
+    assert [la.position for la in p.layers] == [(0, 0), 2]
