@@ -57,6 +57,34 @@ def starting_points(problem: Problem, restarts: int, rng: np.random.Generator,
     return np.vstack(points)
 
 
+#: Magnitudes (inputs, weights, activations) a float32 ascent may meet: beyond
+#: them (or below their inverse) the ascent runs in float64 instead.
+FLOAT32_SAFE = 1e30
+
+
+def _ascent_dtype(problem: Problem):
+    """The model's dtype, or float64 when a float32 ascent could overflow or
+    underflow: a crude bound on every magnitude the forward pass meets."""
+    import torch
+
+    if problem.dtype not in (None, torch.float32):
+        return problem.dtype
+    reach = problem.domain.radius + float(np.max(np.abs(problem.domain.center), initial=0.0))
+    sizes = [reach]
+    for net in (problem.f, problem.g):
+        m = reach
+        for layer in net:
+            with np.errstate(over="ignore"):
+                m = float(np.max(np.abs(layer.weight) @ np.full(layer.weight.shape[1], m)
+                                 + np.abs(layer.bias), initial=0.0))
+            sizes.append(m)
+    top = max(sizes)
+    small = min(v for v in sizes if v > 0) if any(v > 0 for v in sizes) else 1.0
+    if top > FLOAT32_SAFE or small < 1 / FLOAT32_SAFE:
+        return torch.float64
+    return problem.dtype
+
+
 def gradient_search(problem: Problem, *, restarts: int = 64, steps: int = 200,
                     rng: np.random.Generator, deadline: float = math.inf,
                     keep: int = 8, extra: np.ndarray | None = None) -> GradientOutcome:
@@ -90,7 +118,7 @@ def gradient_search(problem: Problem, *, restarts: int = 64, steps: int = 200,
     func = "gradient_search"
     restarts = check_int(restarts, "restarts", func, minimum=0)
     steps, keep = check_int(steps, "steps", func), check_int(keep, "keep", func)
-    layers = problem.torch_layers()
+    layers = problem.torch_layers(_ascent_dtype(problem))
     dtype, device = layers[0][0][0].dtype, layers[0][0][0].device
     x0 = torch.as_tensor(starting_points(problem, restarts, rng, extra), dtype=dtype,
                          device=device)

@@ -150,3 +150,22 @@ def test_scaled_networks_are_solved_as_well_as_unscaled(exponents, method):
     if method == "exact":
         assert res.certified
         assert res.error / unit == pytest.approx(ref.error, rel=1e-6)
+
+
+@pytest.mark.parametrize("beta", [1e300, 1e-300], ids=["beta=1e300", "beta=1e-300"])
+def test_float32_models_on_extreme_radii(beta):
+    # FUZZ F3: the float32 Adam ascent overflowed (raw RuntimeError) at beta=1e300.
+    # The ascent runs in float64 when float32 cannot carry the magnitudes.
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    nn = torch.nn
+    f = nn.Sequential(nn.Linear(1, 2), nn.ReLU(), nn.Linear(2, 1, bias=False))
+    g = nn.Sequential(nn.Linear(1, 1), nn.ReLU(), nn.Linear(1, 1, bias=False))
+    res = worst_case(f, g, beta=beta, method="auto", time_limit=2.0, rng=0, restarts=4)
+    w = [tuple(p.detach().double().numpy() for p in (n[0].weight, n[0].bias, n[2].weight))
+         for n in (f, g)]
+    x = np.linspace(-beta, beta, 4001)[:, None]
+    err = np.abs(_forward(*w[0], np.zeros(1), x) - _forward(*w[1], np.zeros(1), x)).max()
+    assert res.error <= res.upper_bound
+    assert err <= res.upper_bound * (1 + 1e-9)
+    assert res.certified
