@@ -15,13 +15,19 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
+from ._validation import check_int, fail
 from .coreset import layer_coreset
+from .nets import layer_pair_scale
 
-__all__ = ["ConstructionTiming", "construction_benchmark", "loop_coreset"]
+__all__ = ["ConstructionTiming", "LoopCoreset", "construction_benchmark", "loop_coreset"]
+
+#: Largest ``size`` :func:`construction_benchmark` accepts (two size x size
+#: float32 matrices, 2 GiB each at this size).
+MAX_SIZE = 2**15
 
 
 @dataclass(frozen=True)
@@ -56,21 +62,30 @@ def _floor_torch(W_in, b_in, W_out):
     return torch.linalg.vector_norm(W_in, dim=1), W_out.amax(dim=0)
 
 
-def loop_coreset(W_in, b_in, W_out, m: int, beta: float, seed: int):
+class LoopCoreset(NamedTuple):
+    """:func:`loop_coreset`: the kept neurons and their new outgoing weights."""
+
+    kept: np.ndarray
+    weight_out: np.ndarray
+
+
+def loop_coreset(W_in, b_in, W_out, m: int, beta: float, seed: int) -> LoopCoreset:
     """One draw at a time, as in the authors' code (a baseline, not for use).
 
-    Returns ``(kept, U)`` for ReLU, numpy.
+    ReLU, numpy. ``T_i`` comes from :func:`coreset_verify.nets.layer_pair_scale`;
+    the per-neuron terms and the draws are written out with full-size
+    temporaries and one ``rng.choice`` per draw, as the authors' code does.
     """
     phi_hi = np.maximum(beta * np.linalg.norm(W_in, axis=1) + b_in, 0)
-    contrib = np.abs(W_out) * phi_hi
-    s = (contrib / contrib.sum(axis=1, keepdims=True)).max(axis=0)
+    scale = layer_pair_scale(W_in, b_in, W_out, beta=beta, activation="relu")
+    s = (np.abs(W_out) * phi_hi / scale[:, None]).max(axis=0)
     pr = s / s.sum()
     rng = np.random.default_rng(seed)
     counts = np.zeros(len(pr), dtype=np.int64)
     for _ in range(m):
         counts[rng.choice(len(pr), p=pr)] += 1
     kept = np.flatnonzero(counts)
-    return kept, W_out[:, kept] * (counts[kept] / (m * pr[kept]))
+    return LoopCoreset(kept, W_out[:, kept] * (counts[kept] / (m * pr[kept])))
 
 
 def _best(fn, repeats: int, sync) -> float:
@@ -110,8 +125,19 @@ def construction_benchmark(*, size: int = 4096, sample_size: int = 1024, repeats
     """Time ``layer_coreset`` on a ``size`` x ``size`` float32 layer pair.
 
     Rows: numpy (with the loop baseline), torch on the CPU, torch on CUDA when
-    a device is present.
+    a device is present. ``size`` is at most :data:`MAX_SIZE`; ``progress``,
+    when given, is called as ``progress(stage, detail)``.
     """
+    func = "construction_benchmark"
+    size = check_int(size, "size", func)
+    if size > MAX_SIZE:
+        raise fail(func, "size", f"an integer <= {MAX_SIZE} (two size x size float32 "
+                   "matrices must fit in memory)", size)
+    sample_size = check_int(sample_size, "sample_size", func)
+    repeats = check_int(repeats, "repeats", func)
+    if progress is not None and not callable(progress):
+        raise fail(func, "progress", "None or a callable progress(stage, detail)",
+                   type(progress).__name__)
     report = progress or (lambda stage, detail: None)
     gen = np.random.default_rng(0)
     arrays = tuple(a.astype(np.float32) for a in (

@@ -17,18 +17,20 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
+from ._validation import check_int, check_open_unit, check_positive, fail
 from .coreset import layer_coreset
 from .counterexamples import layer_errors
 from .data import mnist_5k
 from .models import accuracy, mlp, train_classifier
 
-__all__ = ["DemoResult", "run_demo", "write_demo_report"]
+__all__ = ["DemoResult", "TrainedModel", "run_demo", "write_demo_report"]
 
 SIZES = (784, 300, 100, 10)
 
@@ -85,7 +87,14 @@ def cache_dir() -> Path:
     return Path(base) / "coreset-verify"
 
 
-def trained_lenet(data, *, seed: int, epochs: int, report) -> tuple[Any, bool]:
+class TrainedModel(NamedTuple):
+    """:func:`trained_lenet`: the model, and whether it came from the cache."""
+
+    model: Any
+    cached: bool
+
+
+def trained_lenet(data, *, seed: int, epochs: int, report) -> TrainedModel:
     """A trained LeNet-300-100, from the cache when an identical run saved one."""
     import torch
 
@@ -95,7 +104,7 @@ def trained_lenet(data, *, seed: int, epochs: int, report) -> tuple[Any, bool]:
     path = cache_dir() / name
     if path.exists():
         report("model", f"loaded from {path}")
-        return load_model(path), True
+        return TrainedModel(load_model(path), True)
     model = mlp(list(SIZES), seed=seed)
 
     def on_epoch(epoch: int, loss: float) -> None:
@@ -104,7 +113,7 @@ def trained_lenet(data, *, seed: int, epochs: int, report) -> tuple[Any, bool]:
     train_classifier(model, data, epochs=epochs, seed=seed, progress=on_epoch)
     path.parent.mkdir(parents=True, exist_ok=True)
     save_model(model, path)
-    return model, False
+    return TrainedModel(model, False)
 
 
 def _by_draws(layer, data, *, seed, beta, delta, sizes=(60, 300, 1000, 5000)):
@@ -124,11 +133,22 @@ def _by_draws(layer, data, *, seed, beta, delta, sizes=(60, 300, 1000, 5000)):
     return rows
 
 
-def _first_layer(model, data, *, seed, sample_size, beta, delta, time_limit, report):
+class FirstLayer(NamedTuple):
+    """The first hidden layer studied alone (see :func:`run_demo`)."""
+
+    coreset: Any
+    uniform: Any
+    others: dict[str, Any]
+    errors: np.ndarray
+    by_draws: list[dict[str, float]]
+
+
+def _first_layer(model, data, *, seed, sample_size, beta, delta, time_limit,
+                 report) -> FirstLayer:
+    from .network import layer_pair_of
     from .verdict import check_guarantee
 
-    layer = tuple(p.detach().numpy().astype(np.float64)
-                  for p in (model[0].weight, model[0].bias, model[2].weight))
+    layer = layer_pair_of(model, 0).weights  # float64 (W_in, b_in, W_out)
     coreset = layer_coreset(*layer, sample_size=sample_size, beta=beta, rng=seed)
     report("search", f"worst case over the ball, {time_limit:g} s")
 
@@ -142,8 +162,8 @@ def _first_layer(model, data, *, seed, sample_size, beta, delta, time_limit, rep
               for kind in ("pointwise", "paper")}
     errors = layer_errors(layer, coreset.pruned(), coreset.scale, data.x_test)
     report("bounds", "epsilons at more draws")
-    return coreset, uniform, others, errors, _by_draws(layer, data, seed=seed, beta=beta,
-                                                      delta=delta)
+    return FirstLayer(coreset, uniform, others, errors,
+                      _by_draws(layer, data, seed=seed, beta=beta, delta=delta))
 
 
 def run_demo(
@@ -160,10 +180,13 @@ def run_demo(
 ) -> DemoResult:
     """Train (or load), study the first layer, prune the network; about 1-2 minutes.
 
-    ``progress(stage, detail)`` is called as the stages go.
+    ``progress(stage, detail)`` is called as the stages go. Every argument is
+    checked before any training (:class:`~coreset_verify.InvalidArgumentError`).
     """
     from .network import prune_network
 
+    _check_demo_arguments(seed, sample_size, beta, delta, epochs, target_params,
+                          finetune_epochs, time_limit, progress)
     report = progress or (lambda stage, detail: None)
     data = mnist_5k(rng=seed)
     model, cached = trained_lenet(data, seed=seed, epochs=epochs, report=report)
@@ -199,12 +222,36 @@ def run_demo(
     )
 
 
+def _check_demo_arguments(seed, sample_size, beta, delta, epochs, target_params,
+                          finetune_epochs, time_limit, progress) -> None:
+    func = "run_demo"
+    check_int(seed, "seed", func, minimum=0)
+    check_int(sample_size, "sample_size", func)
+    check_positive(beta, "beta", func)
+    check_open_unit(delta, "delta", func)
+    check_int(epochs, "epochs", func)
+    check_int(finetune_epochs, "finetune_epochs", func, minimum=0)
+    check_positive(time_limit, "time_limit", func)
+    if not (check_positive(target_params, "target_params", func) <= 1):
+        raise fail(func, "target_params", "a fraction in (0, 1]", target_params)
+    _check_progress(progress, func)
+
+
+def _check_progress(progress: Callable[[str, str], None] | None, func: str) -> None:
+    if progress is not None and not callable(progress):
+        raise fail(func, "progress", "None or a callable progress(stage, detail)",
+                   type(progress).__name__)
+
+
 def write_demo_report(result: DemoResult, folder) -> Path:
     """``demo.md``, ``demo.json`` and ``first_layer.png`` in ``folder``; returns demo.md."""
     import json
 
     from .report import _figure, _folder
 
+    if not isinstance(result, DemoResult):
+        raise fail("write_demo_report", "result", "a DemoResult (from run_demo)",
+                   type(result).__name__)
     out = _folder(folder, "write_demo_report")
     r = result
     fig = _figure(6.4, 3.6)

@@ -42,8 +42,15 @@ def _figure(width: float, height: float):
     return Figure(figsize=(width, height), layout="constrained")
 
 
+def _path(value: Any, func: str, name: str) -> Path:
+    if not isinstance(value, (str, os.PathLike)) or not os.fspath(value):
+        raise fail(func, name, "a non-empty path (str or os.PathLike)", value)
+    return Path(value)
+
+
 def _folder(folder: str | os.PathLike, func: str) -> Path:
-    path = Path(folder)
+    """``folder``, created when missing (``OSError`` when it cannot be)."""
+    path = _path(folder, func, "folder")
     if path.exists() and not path.is_dir():
         raise fail(func, "folder", "a directory (created when missing)", str(path))
     path.mkdir(parents=True, exist_ok=True)
@@ -72,12 +79,28 @@ def write_audit_report(reports: Mapping[str, Any] | Iterable[Any],
     -------
     pathlib.Path
         The Markdown file.
+
+    Raises
+    ------
+    InvalidArgumentError
+        For bad ``reports`` or a ``folder`` that is an existing file.
+    MissingDependencyError
+        Without matplotlib.
+    OSError
+        When the folder or its files cannot be written.
     """
     func = "write_audit_report"
+    if not isinstance(reports, (Mapping, Iterable)) or isinstance(reports, (str, bytes)):
+        raise fail(func, "reports", "a mapping name -> AuditReport or a list of AuditReport",
+                   type(reports).__name__)
     items = list(reports.items()) if isinstance(reports, Mapping) else \
-        [(r.pruner, r) for r in reports]
+        [(getattr(r, "pruner", None), r) for r in reports]
     if not items:
         raise fail(func, "reports", "at least one AuditReport", "none")
+    for name, rep in items:
+        if not (hasattr(rep, "results") and hasattr(rep, "to_markdown")):
+            raise fail(func, "reports", "AuditReport values (from run_audit or "
+                       "check_pruner)", f"{type(rep).__name__} for {name!r}")
     out = _folder(folder, func)
     checks = [r.name for r in items[0][1].results]
     header = "| pruner | passed | " + " | ".join(c.removeprefix("check_") for c in checks) + " |"
@@ -139,7 +162,7 @@ def write_campaign_report(path_jsonl: str | os.PathLike, folder: str | os.PathLi
     from .audit.campaign import read_campaign, summarize
 
     func = "write_campaign_report"
-    source = Path(path_jsonl)
+    source = _path(path_jsonl, func, "path_jsonl")
     if not source.is_file():
         raise fail(func, "path_jsonl", "an existing campaign file", str(source))
     out = _folder(folder, func)

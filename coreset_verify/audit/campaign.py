@@ -60,7 +60,14 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from .._validation import check_int, check_open_unit, check_option, check_positive, fail
+from .._validation import (
+    check_float_dtype,
+    check_int,
+    check_open_unit,
+    check_option,
+    check_positive,
+    fail,
+)
 from ..activations import get_activation
 from ..errors import InvalidArgumentError
 from ._common import Layer, forward, named_layers, scale_of
@@ -71,11 +78,13 @@ try:
 except ImportError:  # not POSIX: no locks (see the module's notes)
     fcntl = None
 
-__all__ = ["CampaignConfig", "CampaignRecords", "CampaignSummary", "SummaryRow",
-           "clopper_pearson", "read_campaign", "run_campaign", "summarize"]
+__all__ = ["CampaignConfig", "CampaignRecords", "CampaignSummary", "ConfidenceInterval",
+           "SummaryRow", "clopper_pearson", "read_campaign", "run_campaign", "summarize"]
 
 KINDS = ("pointwise", "uniform", "paper")
 FORMAT = 1
+#: Largest trial count :func:`clopper_pearson` accepts (counts exact in float64).
+MAX_TRIALS = 2**53
 _FUNC = "run_campaign"
 
 
@@ -245,6 +254,12 @@ def _complete(raw: bytes) -> bytes:
     return raw[: raw.rfind(b"\n") + 1]
 
 
+def _path(path: Any, func: str, name: str = "path") -> Path:
+    if not isinstance(path, (str, os.PathLike)):
+        raise fail(func, name, "a path (str or os.PathLike)", type(path).__name__)
+    return Path(path)
+
+
 def _read(path: Path) -> _Contents:
     contents = _Contents()
     contents.add(_complete(path.read_bytes()))
@@ -270,7 +285,7 @@ def read_campaign(path: str | os.PathLike) -> CampaignRecords:
     ignored. Never raises on the file's content (``OSError`` when it cannot
     be read).
     """
-    contents = _read(Path(path))
+    contents = _read(_path(path, "read_campaign"))
     config = None if contents.header is None else contents.header["config"]
     return CampaignRecords(config, tuple(contents.records.values()),
                            tuple(contents.damaged), contents.duplicates)
@@ -494,6 +509,8 @@ def _data_for(data: Any, layer: Layer) -> np.ndarray | None:
     if x is None:
         return None
     expected = f"a finite real array of shape (N, {layer.d}) for layer {layer.name!r}"
+    if hasattr(x, "dtype"):
+        check_float_dtype(x.dtype, "data", _FUNC)
     try:
         x = np.array(x, dtype=np.float64)
     except (TypeError, ValueError):
@@ -631,7 +648,10 @@ def run_campaign(
     if executor is not None and not callable(getattr(executor, "submit", None)):
         raise fail(_FUNC, "executor", "None or a concurrent.futures.Executor",
                    type(executor).__name__)
-    path = Path(path)
+    path = _path(path, _FUNC)
+    if path.is_dir():
+        raise fail(_FUNC, "path", "a file path (the campaign's JSONL file)",
+                   f"{str(path)!r}, a directory")
     journal = _Journal(path, plan.config)
     try:
         journal.open_campaign()
@@ -691,21 +711,33 @@ def _first_pass(trials: Iterable[_Trial], executor: Executor | None,
 # ---------------------------------------------------------------- summaries
 
 
+class ConfidenceInterval(NamedTuple):
+    """A two-sided interval for a proportion (unpacks as ``low, high``)."""
+
+    low: float
+    high: float
+
+
 def clopper_pearson(failures: int, trials: int, confidence: float = 0.95,
-                    ) -> tuple[float, float]:
+                    ) -> ConfidenceInterval:
     """Two-sided Clopper-Pearson interval for a binomial proportion.
 
     Uses ``scipy.stats.beta`` when importable, else bisection on the
-    binomial cdf (same values to 1e-12).
+    binomial cdf (same values to 1e-12). ``trials`` is at most
+    :data:`MAX_TRIALS` (2**53).
 
     Examples
     --------
     >>> lo, hi = clopper_pearson(0, 20)
     >>> lo, round(hi, 4)
     (0.0, 0.1684)
+    >>> round(clopper_pearson(0, 40).high, 4)  # the same trials counted twice
+    0.0881
     """
     failures = check_int(failures, "failures", "clopper_pearson", minimum=0)
     trials = check_int(trials, "trials", "clopper_pearson")
+    if trials > MAX_TRIALS:  # beyond it the counts are not exact in float64
+        raise fail("clopper_pearson", "trials", f"an integer <= 2**53 = {MAX_TRIALS}", trials)
     if failures > trials:
         raise fail("clopper_pearson", "failures", f"an integer <= trials = {trials}", failures)
     a = (1 - check_open_unit(confidence, "confidence", "clopper_pearson")) / 2
@@ -715,7 +747,7 @@ def clopper_pearson(failures: int, trials: int, confidence: float = 0.95,
         return _cp_bisect(failures, trials, a)
     lo = 0.0 if failures == 0 else float(beta.ppf(a, failures, trials - failures + 1))
     hi = 1.0 if failures == trials else float(beta.ppf(1 - a, failures + 1, trials - failures))
-    return lo, hi
+    return ConfidenceInterval(lo, hi)
 
 
 def _binom_cdf(x: int, n: int, p: float) -> float:
@@ -734,10 +766,10 @@ def _bisect(f, target: float, increasing: bool) -> float:
     return (lo + hi) / 2
 
 
-def _cp_bisect(x: int, n: int, a: float) -> tuple[float, float]:
+def _cp_bisect(x: int, n: int, a: float) -> ConfidenceInterval:
     lo = 0.0 if x == 0 else _bisect(lambda p: 1 - _binom_cdf(x - 1, n, p), a, True)
     hi = 1.0 if x == n else _bisect(lambda p: _binom_cdf(x, n, p), a, False)
-    return lo, hi
+    return ConfidenceInterval(lo, hi)
 
 
 @dataclass(frozen=True)
@@ -856,7 +888,7 @@ def summarize(path: str | os.PathLike, *, confidence: float = 0.95) -> CampaignS
     -------
     CampaignSummary
     """
-    path = Path(path)
+    path = _path(path, "summarize")
     if not path.is_file():
         raise fail("summarize", "path", "an existing campaign file", str(path))
     confidence = check_open_unit(confidence, "confidence", "summarize")

@@ -205,6 +205,8 @@ def test_pruner_errors_are_recorded_not_raised(layer, tmp_path):
         pytest.param({"data": {"gaussian": [[0, 0, 0, 0, np.inf]]}}, "data.*non-finite",
                      id="data inf"),
         pytest.param({"data": "abc"}, "data", id="data text"),
+        pytest.param({"data": np.zeros((3, 5), np.float16)}, "data.*float16", id="data half"),
+        pytest.param({"path": None}, "path", id="path None"),
         pytest.param({"method": "gradiant"}, "method", id="method misspelt"),
         pytest.param({"method": None}, "method", id="method None"),
         pytest.param({"activation": "rleu"}, "activation", id="activation misspelt"),
@@ -299,6 +301,14 @@ def _known_record(seed: int, found: object = 0.1) -> dict:
             "epsilon": {"uniform": 0.5}, "data_error": None}
 
 
+def test_clopper_pearson_limits():
+    assert clopper_pearson(0, 40).high == pytest.approx(0.08811, abs=1e-4)
+    lo, hi = clopper_pearson(5, 2**53)
+    assert 0 < lo < 5 / 2**53 < hi < 1e-14
+    with pytest.raises(InvalidArgumentError, match="trials"):
+        clopper_pearson(0, 10**400)
+
+
 def test_summarize_counts_a_repeated_key_once(tmp_path):
     # 20 trials, none failing: the 95% Clopper-Pearson upper limit is 0.168;
     # counted twice (40 trials) it would be 0.088.
@@ -376,6 +386,17 @@ def test_more_seeds_extend_a_campaign(layer, tmp_path):
                            **FAST)
     assert summary.trials == 4
     assert len(_lines(path)) == 4
+
+
+def test_path_errors_are_documented(layer, tmp_path):
+    with pytest.raises(InvalidArgumentError, match=r"'path'.*directory"):
+        run_campaign(layer, pruners=_pruners(), sizes=[4], seeds=1, path=tmp_path, **FAST)
+    with pytest.raises(FileNotFoundError):  # documented: the folder must exist
+        run_campaign(layer, pruners=_pruners(), sizes=[4], seeds=1,
+                     path=tmp_path / "no" / "c.jsonl", **FAST)
+    for bad in (None, tmp_path, tmp_path / "missing.jsonl"):
+        with pytest.raises(InvalidArgumentError, match="'path' parameter of summarize"):
+            summarize(bad)
 
 
 def test_a_file_without_header_is_not_resumed(layer, tmp_path):
