@@ -1,0 +1,376 @@
+"""Hostile calls of every public function and the oracle that judges them.
+
+A case is one call of one public function with some arguments replaced by
+hostile values (labelled, so that the census counts distinct kinds of bad
+input). The oracle (:func:`run_case`): the call raises a subclass of
+``CoresetVerifyError`` ("clean"), or it returns and every claim it makes holds
+when re-checked with the independent arithmetic of ``_fuzz_reference``
+("correct"); anything else is a "failure" (a raw exception, a false bound, a
+call that runs past its guard time or memory).
+
+Tolerances (stated once, used everywhere): a returned bound ``e * s_i`` is
+compared with the exact difference of the returned arrays as
+``|F_i - F~_i| <= e * s_i * (1 + 1e-9) + 4 * eps_dtype * M_i``, where ``M_i``
+sums the magnitudes of the terms of F_i and F~_i and ``eps_dtype`` is the
+machine epsilon of the returned arrays (the package computes in float64 and
+may round its result to float32). Statistical parts (probability ``>= 1 -
+delta``) are checked only for ``delta <= 1e-3``: with the Hypothesis seed
+fixed, a run is deterministic, and the chance that one given example is a
+legitimate statistical miss is at most 1e-3 (pointwise bounds are checked at
+one input fixed before the draw).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import resource
+import signal
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import mpmath
+import numpy as np
+from _fuzz_reference import (
+    DPS,
+    LayerPair,
+    as_f64,
+    ball_points,
+    mp_matrix,
+    to_float,
+)
+from hypothesis import strategies as st
+
+import coreset_verify as cv
+from coreset_verify.errors import CoresetVerifyError
+
+CALL_SECONDS = 20  # a call running longer is a finding (every time limit passed is <= 2 s)
+MEMORY_HEADROOM = 3 * 2**30  # address space a call may add before MemoryError
+STAT_DELTA = 1e-3  # statistical claims are checked at delta <= this
+RTOL = 1e-9
+ACTS = ("relu", "sigmoid", "softplus", "leaky_relu", "tanh", "elu")
+
+
+class FalseClaim(AssertionError):
+    """A returned value contradicts the independent re-computation."""
+
+
+class GuardTimeout(BaseException):
+    """Raised by the alarm when a call overruns CALL_SECONDS."""
+
+
+@dataclass
+class Case:
+    """One hostile call: the public function, the hostile choices, the call, the oracle."""
+
+    target: str
+    label: str
+    call: Callable[[], Any]
+    check: Callable[[Any], None] = field(default=lambda result: None)
+    context: str = ""
+
+    @property
+    def where(self) -> str:
+        return f"{self.label} [{self.context}]" if self.context else self.label
+
+
+@dataclass
+class Outcome:
+    kind: str  # "clean", "correct" or "failure"
+    detail: str = ""
+
+
+# ------------------------------------------------------------------ guards
+
+
+def _vm_bytes() -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmSize:"):
+                return int(line.split()[1]) * 1024
+    return 0  # pragma: no cover
+
+
+@contextlib.contextmanager
+def guarded():
+    """Bound the address space and the wall time of one call (restored after)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    limit = _vm_bytes() + MEMORY_HEADROOM
+    if hard != resource.RLIM_INFINITY:
+        limit = min(limit, hard)
+
+    def alarm(signum, frame):
+        raise GuardTimeout(f"call ran past {CALL_SECONDS} s")
+
+    old = signal.signal(signal.SIGALRM, alarm)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+    signal.alarm(CALL_SECONDS)
+    try:
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+
+
+def run_case(case: Case) -> Outcome:
+    """Call, classify, and judge the result with the case's oracle."""
+    try:
+        with guarded():
+            result = case.call()
+    except CoresetVerifyError:
+        return Outcome("clean")
+    except GuardTimeout as exc:
+        return Outcome("failure", f"{case.where}: {exc}")
+    except Exception as exc:
+        return Outcome("failure", f"{case.where}: raw {type(exc).__name__}: {str(exc)[:300]}")
+    try:
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")
+            case.check(result)
+    except FalseClaim as exc:
+        return Outcome("failure", f"{case.where}: false claim: {exc}")
+    except CoresetVerifyError:
+        return Outcome("clean")  # a follow-up call inside the oracle refused cleanly
+    except Exception as exc:
+        return Outcome("failure",
+                       f"{case.where}: in oracle follow-up raw {type(exc).__name__}: "
+                       f"{str(exc)[:300]}")
+    return Outcome("correct")
+
+
+# ------------------------------------------------------------------ hostile values
+
+
+def _torch():
+    import torch
+
+    return torch
+
+
+HUGE_INT = 10**400
+
+SCALAR_HOSTILE: dict[str, Any] = {
+    "0": 0, "-1": -1, "nan": math.nan, "inf": math.inf, "-inf": -math.inf,
+    "1e308": 1e308, "10**400": HUGE_INT, "2**63": 2**63, "5e-324": 5e-324,
+    "True": True, "str": "3", "None": None, "complex": 1j, "list": [1.0],
+    "np.nan32": np.float32("nan"), "-0.0": -0.0, "1.5": 1.5, "1e-320": 1e-320,
+}
+DELTA_HOSTILE = {**SCALAR_HOSTILE, "1": 1.0, "1-1e-16": 1 - 1e-16, "1e-300": 1e-300}
+BETA_HOSTILE = {**SCALAR_HOSTILE, "1e-300": 1e-300, "1e300": 1e300}
+SIZE_HOSTILE = {**SCALAR_HOSTILE, "np.int8": np.int8(3), "10**11": 10**11, "2**62": 2**62,
+                "10**12": 10**12,
+                "np.uint64(2**63)": np.uint64(2**63), "3.0": 3.0}
+TIME_HOSTILE = {**SCALAR_HOSTILE, "1e-300": 1e-300, "0.01": 0.01}
+BOOL_HOSTILE = {"'yes'": "yes", "1": 1, "None": None, "np.bool_": np.bool_(True),
+                "nan": math.nan, "[]": []}
+RNG_HOSTILE = {"'seed'": "seed", "-1": -1, "1.5": 1.5, "10**400": HUGE_INT, "nan": math.nan,
+               "object": object(), "[1, 2]": [1, 2], "np.random.RandomState":
+               np.random.RandomState(0), "torch.Generator": "TORCH_GEN"}
+OPTION_HOSTILE = {"'unknown'": "unknown", "None": None, "1": 1, "'UNIFORM'": "UNIFORM",
+                  "''": ""}
+ARRAY_HOSTILE = (
+    "nan", "inf", "-inf", "float16", "bfloat16", "int64", "bool", "complex128", "object",
+    "torch64", "torch32", "torch16", "torch_bf16", "torch_meta", "torch_sparse", "torch_int",
+    "torch_grad", "list", "None", "0-d", "empty", "flat", "transposed", "extra_col", "string",
+    "x1e-300", "x1e-320", "x1e300", "x1e200", "signed_zero", "zeros", "float32", "tuple",
+    "zero_row", "all_dead", "subnormal_mix",
+)
+
+
+def hostile_array(a: np.ndarray, how: str, rng: np.random.Generator) -> Any:
+    """``a`` made hostile by ``how`` (some of these are valid and must then work)."""
+    with np.errstate(all="ignore"):
+        return _hostile_array(np.array(a, dtype=np.float64), how, rng)
+
+
+def _hostile_array(a: np.ndarray, how: str, rng: np.random.Generator) -> Any:
+    torch = _torch()
+    if how in ("nan", "inf", "-inf") and a.size:
+        b = a.copy()
+        b.flat[int(rng.integers(a.size))] = float(how)
+        return b
+    simple = {
+        "float16": lambda: a.astype(np.float16), "int64": lambda: a.astype(np.int64),
+        "bool": lambda: a.astype(bool), "complex128": lambda: a.astype(np.complex128),
+        "object": lambda: a.astype(object), "float32": lambda: a.astype(np.float32),
+        "list": a.tolist, "tuple": lambda: tuple(a.tolist()), "None": lambda: None,
+        "0-d": lambda: np.float64(1.0), "empty": lambda: a[:0],
+        "flat": lambda: a.ravel(), "transposed": lambda: a.T.copy(),
+        "extra_col": lambda: np.concatenate([a, a[..., :1]], axis=-1),
+        "string": lambda: "W", "x1e-300": lambda: a * 1e-300, "x1e-320": lambda: a * 1e-320,
+        "x1e300": lambda: a * 1e300, "x1e200": lambda: a * 1e200,
+        "signed_zero": lambda: np.copysign(np.zeros_like(a), -1.0),
+        "zeros": lambda: np.zeros_like(a),
+        "zero_row": lambda: np.concatenate([np.zeros_like(a[:1]), a[1:]]),
+        "all_dead": lambda: np.full_like(a, -1e6),
+        "subnormal_mix": lambda: np.where(np.arange(a.size).reshape(a.shape) % 2, a * 1e-310,
+                                          a),
+    }
+    if how in simple:
+        return simple[how]()
+    t = torch.from_numpy(a.copy())
+    tensors = {
+        "torch64": lambda: t, "torch32": lambda: t.float(), "torch16": lambda: t.half(),
+        "torch_bf16": lambda: t.bfloat16(), "bfloat16": lambda: t.bfloat16(),
+        "torch_meta": lambda: t.to("meta"), "torch_sparse": lambda: t.to_sparse(),
+        "torch_int": lambda: t.long(), "torch_grad": lambda: t.clone().requires_grad_(True),
+    }
+    return tensors.get(how, lambda: a)()
+
+
+def _rng_value(v):
+    if v == "TORCH_GEN":
+        return _torch().Generator().manual_seed(0)
+    return v
+
+
+# ------------------------------------------------------------------ base layers
+
+
+@dataclass
+class Base:
+    W_in: np.ndarray
+    b_in: np.ndarray
+    W_out: np.ndarray
+    act: str
+    beta: float
+    seed: int
+    label: str
+
+
+@st.composite
+def bases(draw, extreme: bool = True) -> Base:
+    """A small valid layer pair, with weights and radius of any float64 magnitude."""
+    seed = draw(st.integers(0, 2**32 - 1))
+    n, d, k = draw(st.integers(1, 6)), draw(st.integers(1, 3)), draw(st.integers(1, 2))
+    act = draw(st.sampled_from(ACTS))
+    mags = [1.0, 1e-300, 1e-310, 1e-320, 1e200, 1e300, 2.0**-40] if extreme else [1.0]
+    m_in, m_out = draw(st.sampled_from(mags)), draw(st.sampled_from(mags))
+    beta = draw(st.sampled_from([1.0, 0.5, 1e-300, 1e300, 1e308] if extreme else [1.0, 0.5]))
+    rng = np.random.default_rng(seed)
+    W_in = rng.standard_normal((n, d)) * m_in
+    b_in = np.abs(rng.standard_normal(n)) * draw(st.sampled_from([0.0, 1.0, m_in]))
+    W_out = rng.standard_normal((k, n)) * m_out
+    label = f"act={act},|W_in|~{m_in:g},|W_out|~{m_out:g},beta={beta:g}"
+    return Base(W_in, b_in, W_out, act, beta, seed, label)
+
+
+# ------------------------------------------------------------------ oracles
+
+
+def _eps_of(*arrays) -> float:
+    e = 2.0**-52
+    for a in arrays:
+        dt = getattr(a, "dtype", None)
+        if dt is not None and str(dt) in ("float32", "torch.float32"):
+            e = 2.0**-23
+    return e
+
+
+def check_layer_bound(pair: LayerPair, kept, U, *, cap: float, eps_stat: float | None,
+                      scale, beta, form: str, seed: int, slack_eps: float,
+                      kind: str = "uniform") -> None:
+    """``|F_i - F~_i| <= e * s_i`` at sampled inputs, for e = the cap always and the
+    statistical epsilon when given (``s_i = scale_i``, or ``G_i(x)`` multiplicative)."""
+    rng = np.random.default_rng(seed ^ 0x5EED)
+    kept = [int(j) for j in np.asarray(kept).ravel()]
+    U_mp = mp_matrix(U)
+    scale = as_f64(scale)
+    pts = ball_points(len(pair.W_in[0]), mpmath.mpf(float(beta)), rng, rows=pair.W_in)
+    with mpmath.workdps(DPS):
+        for p_index, x in enumerate(pts):
+            F = pair.outputs(x)
+            Ft = pair.outputs(x, W_out=U_mp, rows=kept)
+            h = pair.hidden(x)
+            s = pair.magnitude(x) if form == "multiplicative" else [mpmath.mpf(v) for v in scale]
+            for i in range(len(F)):
+                diff = abs(F[i] - Ft[i])
+                M = (mpmath.fsum(abs(c) * abs(hj) for c, hj in zip(pair.W_out[i], h, strict=True))
+                     + mpmath.fsum(abs(c) * abs(h[j]) for c, j in zip(U_mp[i], kept, strict=True)))
+                tol = 4 * slack_eps * M
+                for name, e in (("deterministic cap", cap), ("epsilon", eps_stat)):
+                    if e is None or not math.isfinite(e):
+                        continue
+                    if name == "epsilon" and kind == "pointwise" and p_index != 1:
+                        continue  # pointwise: one input fixed before the draw
+                    allowed = mpmath.mpf(e) * s[i] * (1 + RTOL) + tol
+                    if diff > allowed:
+                        raise FalseClaim(
+                            f"output {i}: |F - F~| = {to_float(diff):.6g} > {name} {e:.6g} * "
+                            f"scale {to_float(s[i]):.6g} = {to_float(allowed):.6g}")
+
+
+def check_bound(bound, coreset, base: Base) -> None:
+    """The oracle of a ``Bound`` of ``coreset`` on the layer pair of ``base``."""
+    if not isinstance(bound, cv.Bound):
+        raise FalseClaim(f"returned {type(bound).__name__}, not a Bound")
+    pair = LayerPair(base.W_in, base.b_in, base.W_out, base.act)  # the caller's arrays
+    U = as_f64(coreset.weight_out)
+    if not np.all(np.isfinite(U)):
+        raise FalseClaim("weight_out has non-finite entries next to a bound")
+    if not (bound.epsilon >= 0):
+        raise FalseClaim(f"epsilon = {bound.epsilon}")
+    stat = bound.statistical if (bound.delta <= STAT_DELTA and bound.kind != "paper") else None
+    check_layer_bound(pair, as_f64(coreset.indices), U, cap=bound.deterministic,
+                      eps_stat=stat, scale=bound.scale, beta=coreset.beta, form=bound.form,
+                      seed=base.seed, slack_eps=_eps_of(coreset.weight_out), kind=bound.kind)
+
+
+def check_coreset(c, base: Base, delta: float = 1e-6) -> None:
+    """A returned coreset: well-formed, and its uniform and pointwise bounds hold."""
+    idx = as_f64(c.indices)
+    n = np.asarray(base.W_in).shape[0] if np.ndim(base.W_in) == 2 else None
+    if idx.size and (np.any(idx != np.round(idx)) or np.any(np.diff(idx) <= 0)
+                     or idx.min() < 0 or (n is not None and idx.max() >= n)):
+        raise FalseClaim(f"indices {idx} not sorted unique in [0, {n})")
+    dt = str(getattr(c.weight_out, "dtype", ""))
+    if "float16" in dt or "bfloat16" in dt:
+        raise FalseClaim(f"weight_out of dtype {dt}")
+    for kind in ("uniform", "pointwise"):
+        check_bound(cv.theoretical_bound(c, delta=delta, kind=kind), c, base)
+
+
+# ------------------------------------------------------------------ strategies
+
+
+def _pick(draw, pool: dict) -> tuple[str, Any]:
+    key = draw(st.sampled_from(sorted(pool)))
+    return key, pool[key]
+
+
+@st.composite
+def layer_arrays(draw, base: Base, names=("W_in", "b_in", "W_out")):
+    """The base arrays with zero to two of them made hostile; and the label."""
+    arrays = {"W_in": base.W_in, "b_in": base.b_in, "W_out": base.W_out}
+    rng = np.random.default_rng(base.seed)
+    labels = []
+    if draw(st.booleans()):
+        return arrays, labels  # half the cases: valid arrays of extreme magnitude
+    for name in draw(st.lists(st.sampled_from(names), max_size=2, unique=True)):
+        how = draw(st.sampled_from(ARRAY_HOSTILE))
+        arrays[name] = hostile_array(arrays[name], how, rng)
+        labels.append(f"{name}={how}")
+    return arrays, labels
+
+
+@st.composite
+def scalar_args(draw, pools: dict, valid: dict):
+    """``valid`` with zero to two entries replaced from their hostile pools."""
+    args, labels = dict(valid), []
+    if draw(st.booleans()):
+        return args, labels
+    for name in draw(st.lists(st.sampled_from(sorted(pools)), max_size=2, unique=True)):
+        key, value = _pick(draw, pools[name])
+        args[name] = _rng_value(value)
+        labels.append(f"{name}={key}")
+    return args, labels
+
+
+def label_of(target: str, labels: list) -> str:
+    """The census key: the function and the kinds of hostile value (not the draw)."""
+    return f"{target}({', '.join(sorted(labels)) or 'valid'})"

@@ -1,0 +1,87 @@
+"""Every fuzzed public function, its case strategy and its example budget."""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+
+from _fuzz_audit import (
+    activation_cases,
+    adapter_cases,
+    check_pruner_cases,
+    clopper_pearson_cases,
+    register_cases,
+    run_campaign_cases,
+    summarize_cases,
+)
+from _fuzz_cases import run_case
+from _fuzz_layer import (
+    layer_coreset_cases,
+    neuron_coreset_cases,
+    sample_size_for_cases,
+    sensitivity_cases,
+    theoretical_bound_cases,
+)
+from _fuzz_models import (
+    check_guarantee_cases,
+    prune_network_cases,
+    save_load_cases,
+    select_neurons_cases,
+    verify_cases,
+    worst_case_cases,
+)
+from hypothesis import HealthCheck, Phase, given, settings
+
+PROFILE = os.environ.get("CORESET_VERIFY_FUZZ", "default")
+SCALE = {"default": 1, "nightly": 25}.get(PROFILE, 1)
+
+# name -> (strategy, examples in the default profile)
+TARGETS = {
+    "phi_hi": (sensitivity_cases("phi_hi"), 40),
+    "phi_lo": (sensitivity_cases("phi_lo"), 40),
+    "envelope": (sensitivity_cases("envelope"), 25),
+    "output_sensitivities": (sensitivity_cases("output_sensitivities"), 40),
+    "layer_sensitivities": (sensitivity_cases("layer_sensitivities"), 40),
+    "layer_coreset": (layer_coreset_cases(), 80),
+    "neuron_coreset": (neuron_coreset_cases(), 50),
+    "theoretical_bound": (theoretical_bound_cases(), 80),
+    "sample_size_for": (sample_size_for_cases(), 50),
+    "worst_case": (worst_case_cases(), 30),
+    "verify": (verify_cases(), 14),
+    "check_guarantee": (check_guarantee_cases(), 25),
+    "prune_network": (prune_network_cases(), 30),
+    "select_neurons": (select_neurons_cases(), 30),
+    "save_model.load_model": (save_load_cases(), 20),
+    "check_pruner": (check_pruner_cases(), 8),
+    "run_campaign": (run_campaign_cases(), 10),
+    "audit.clopper_pearson": (clopper_pearson_cases(), 30),
+    "audit.summarize": (summarize_cases(), 10),
+    "audit.adapters": (adapter_cases(), 30),
+    "get_activation": (activation_cases(), 30),
+    "register_activation": (register_cases(), 14),
+}
+
+
+def examples(name: str) -> int:
+    return TARGETS[name][1] * SCALE
+
+
+def run_target(name: str) -> tuple[Counter, dict, list]:
+    """Run every case of ``name``: ``(tally of outcome kinds, {label: first kind},
+    [failure details])``. Failures are recorded, not raised, so that one run sees
+    them all (no shrinking: a case's label already names its hostile values)."""
+    tally, labels, failures = Counter(), {}, []
+
+    def record(case):
+        outcome = run_case(case)
+        tally[outcome.kind] += 1
+        labels.setdefault(case.label, outcome.kind)
+        if outcome.kind == "failure":
+            failures.append(outcome.detail)
+
+    runner = settings(max_examples=examples(name), deadline=None, derandomize=True,
+                      database=None, phases=(Phase.explicit, Phase.generate),
+                      suppress_health_check=list(HealthCheck))(
+        given(case=TARGETS[name][0])(record))
+    runner()
+    return tally, labels, failures
