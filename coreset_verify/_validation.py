@@ -169,6 +169,9 @@ def check_rng(rng: Any, func: str) -> np.random.Generator:
 
 def _as_arrays(func: str, arrays: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
     """One namespace for all arrays; torch and numpy must not be mixed."""
+    for name, a in arrays.items():
+        if a is None:
+            raise fail(func, name, "an array (numpy or torch)", None)
     torch_flags = {name: is_torch_array(a) for name, a in arrays.items()}
     if any(torch_flags.values()) and not all(torch_flags.values()):
         kinds = ", ".join(
@@ -180,13 +183,38 @@ def _as_arrays(func: str, arrays: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
             "Pass all of them as torch tensors (same device) or all as numpy "
             "arrays."
         )
-    if not any(torch_flags.values()):
-        arrays = {name: np.asarray(a) for name, a in arrays.items()}
+    arrays = {name: as_array(func, name, a) for name, a in arrays.items()}
     try:
         xp = array_namespace(*arrays.values())
     except TypeError as exc:
         raise InvalidArgumentError(f"{func}: {exc}") from None
     return xp, arrays
+
+
+def as_array(func: str, name: str, a: Any) -> Any:
+    """``a`` as a numpy array (lists accepted) or a checked dense torch tensor.
+
+    Refuses None, ragged or non-numeric sequences, torch sparse and meta
+    tensors with the standard message naming ``name``.
+    """
+    if a is None:
+        raise fail(func, name, "an array (numpy or torch)", None)
+    if is_torch_array(a):
+        import torch
+
+        if a.layout != torch.strided:
+            raise fail(func, name, "a dense torch tensor (call .to_dense())",
+                       f"a tensor with layout {a.layout}")
+        if a.device.type == "meta":
+            raise fail(func, name, "a tensor with data (not on the meta device)",
+                       "a meta tensor")
+        return a
+    try:
+        out = np.asarray(a)
+    except (TypeError, ValueError) as exc:
+        raise fail(func, name, "a rectangular array of numbers", f"{type(a).__name__} ({exc})") \
+            from None
+    return out
 
 
 def _check_dtype(func: str, arrays: dict[str, Any], xp: Any) -> None:

@@ -11,6 +11,7 @@ __all__ = [
     "AssumptionError",
     "CoresetVerifyError",
     "InvalidArgumentError",
+    "MagnitudeError",
     "MissingDependencyError",
     "SolverError",
 ]
@@ -29,6 +30,18 @@ class AssumptionError(InvalidArgumentError):
 
     For example a non-monotone activation, for which ``phi(beta * ||w|| + b)``
     is not the largest value a neuron takes on the ball.
+    """
+
+
+class MagnitudeError(InvalidArgumentError):
+    """A weight magnitude the floating-point arithmetic cannot carry.
+
+    Raised where a row norm, a reach ``beta ||w_j||``, an envelope or a
+    scale ``T_i`` would be infinite or subnormal (below the smallest normal
+    number), or where ``T_i`` underflowed to 0: no bound computed from it
+    would be true (proofs_notes/sensitivity.md, "Magnitudes"). Rescale the
+    weights; for ReLU layers the bound is invariant under
+    ``(W_in, b_in, W_out) -> (c W_in, c b_in, W_out / c)``.
     """
 
 

@@ -25,9 +25,17 @@ from typing import Any
 
 import numpy as np
 
-from ._validation import check_layer, check_open_unit, check_positive, fail, to_numpy
+from ._validation import (
+    check_bool,
+    check_layer,
+    check_open_unit,
+    check_option,
+    check_positive,
+    fail,
+    to_numpy,
+)
 from .activations import Activation, get_activation, require
-from .coreset import LayerCoreset
+from .coreset import LayerCoreset, host_split
 from .errors import InvalidArgumentError
 from .sampling import MAX_SAMPLE_SIZE, split_sample_size
 from .sensitivity import REDUCTIONS, _activation_range, _sensitivities, check_scale, row_norms
@@ -294,10 +302,8 @@ def _part_epsilon(stats, *, kind, form, log_delta, k, beta, geometry, paper):
 
 def _check_kind_form(func, act, kind, form, delta):
     delta = check_open_unit(delta, "delta", func)
-    if kind not in KINDS:
-        raise fail(func, "kind", f"one of {list(KINDS)}", kind)
-    if form not in FORMS:
-        raise fail(func, "form", f"one of {list(FORMS)}", form)
+    check_option(kind, "kind", func, KINDS)
+    check_option(form, "form", func, FORMS)
     needs = ["is_nondecreasing"]
     if form == "multiplicative":
         needs.append("is_positive" if kind == "uniform" else "is_nonnegative")
@@ -418,7 +424,7 @@ def _bound(parts, layer, act, beta, kind, form, delta, log_delta, m, needs, pape
     )
     return Bound(
         epsilon=min(statistical, deterministic),
-        scale=np.asarray(scale, dtype=np.float64),
+        scale=sum(p.scale for p in parts),  # float64 on the host, whatever the backend
         kind=kind, form=form, delta=delta, sample_size=m,
         statistical=statistical, deterministic=deterministic,
         sensitivity=max(p.t_eff for p in parts),
@@ -472,8 +478,8 @@ def sample_size_for(
     delta, needs = _check_kind_form(func, act, kind, form, delta)
     epsilon = check_open_unit(epsilon, "epsilon", func)
     beta = check_positive(beta, "beta", func)
-    if reduction not in REDUCTIONS:
-        raise fail(func, "reduction", f"one of {list(REDUCTIONS)}", reduction)
+    check_option(reduction, "reduction", func, REDUCTIONS)
+    split_signs = check_bool(split_signs, "split_signs", func)
     xp, W_in, b_in, W_out = check_layer(func, W_in, b_in, W_out)
     paper = _paper_args(func, paper_constant, paper_dimension, W_in.shape[1])
     plan = _plan(func, xp, W_in, b_in, W_out, act, beta, form, split_signs, reduction)
@@ -508,16 +514,15 @@ def _plan(func, xp, W_in, b_in, W_out, act, beta, form, split_signs, reduction):
     """Prior statistics of each part and the rule splitting m between parts."""
     if not split_signs:
         sens = _sensitivities(func, xp, W_in, b_in, W_out, beta, act, reduction)
-        stats = _layer_stats(W_in, b_in, W_out, act, beta, form, sens.probabilities, None, 1)
+        stats = _layer_stats(W_in, b_in, W_out, act, beta, form, sens.probabilities, None, 1,
+                             func)
         return [stats], lambda m: [m], sens.scale
-    stats, totals, scale = [], [], 0
+    sens = host_split(func, W_in, b_in, W_out, beta, act, reduction)  # as layer_coreset
+    stats = []
     for sign in (1, -1):
-        part = _signed(W_out, sign)
-        s = _sensitivities(func, np, np.asarray(to_numpy(W_in), dtype=np.float64),
-                           np.asarray(to_numpy(b_in), dtype=np.float64), np.abs(part),
-                           beta, act, reduction, allow_zero=True)
+        s = sens[sign]
         pr = s.sensitivity / s.total if s.total > 0 else np.zeros_like(s.sensitivity)
-        stats.append(_layer_stats(W_in, b_in, part, act, beta, form, pr, None, 1))
-        totals.append(s.total)
-        scale = scale + s.scale
-    return stats, lambda m: list(split_sample_size(m, tuple(totals))), scale
+        stats.append(_layer_stats(W_in, b_in, _signed(W_out, sign), act, beta, form, pr,
+                                  None, 1, func))
+    totals = (sens[1].total, sens[-1].total)
+    return stats, lambda m: list(split_sample_size(m, totals)), sens[1].scale + sens[-1].scale

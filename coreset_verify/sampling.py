@@ -7,7 +7,7 @@ the weights.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -17,6 +17,8 @@ __all__ = [
     "DEFAULT_MAX_DRAWS",
     "MAX_DRAWS",
     "MAX_SAMPLE_SIZE",
+    "Draws",
+    "SplitSizes",
     "draw_counts",
     "draw_until_distinct",
     "reweight",
@@ -31,6 +33,20 @@ MAX_SAMPLE_SIZE = 2**53
 #: most ``_MAX_CHUNK``, so memory stays bounded whatever the limit).
 MAX_DRAWS = 2**53
 _MAX_CHUNK = 1 << 20
+
+
+class Draws(NamedTuple):
+    """Counts of the draws made, shape (n,) int64, and their number ``m``."""
+
+    counts: np.ndarray
+    sample_size: int
+
+
+class SplitSizes(NamedTuple):
+    """Draws given to the positive and to the negative part of ``W_out``."""
+
+    positive: int
+    negative: int
 
 
 def draw_counts(probabilities: np.ndarray, m: int, rng: np.random.Generator) -> np.ndarray:
@@ -48,10 +64,13 @@ def draw_until_distinct(
     rng: np.random.Generator,
     *,
     max_draws: int = DEFAULT_MAX_DRAWS,
-) -> tuple[np.ndarray, int]:
+) -> Draws:
     """Draw i.i.d. from ``probabilities`` until ``r`` distinct indices came up.
 
-    Returns ``(counts, m)``: the counts of all ``m`` draws made, the last of
+    Draws are made in chunks (doubling from ``max(2 r, 64)`` up to 2**20), so
+    memory stays O(n + 2**20) whatever ``max_draws`` is.
+
+    Returns ``Draws(counts, m)``: the counts of all ``m`` draws made, the last of
     which brought the r-th distinct index.
 
     Raises
@@ -79,7 +98,7 @@ def draw_until_distinct(
         if n_seen + fresh.size >= r:
             stop = int(fresh[r - n_seen - 1]) + 1
             counts += np.bincount(draws[:stop], minlength=n)
-            return counts, drawn + stop
+            return Draws(counts, drawn + stop)
         seen[values] = True
         n_seen += fresh.size
         counts += np.bincount(draws, minlength=n)
@@ -92,21 +111,25 @@ def draw_until_distinct(
     )
 
 
-def split_sample_size(m: int, totals: tuple[float, float]) -> tuple[int, int]:
+def split_sample_size(m: int, totals: tuple[float, float]) -> SplitSizes:
     """Split ``m`` draws between two parts in proportion to their sensitivities.
 
     ``m_p`` proportional to ``t_p`` equalises the two parts' Hoeffding terms
     ``t_p / sqrt(m_p)`` (proofs_notes/split_signs.md). A part with positive
     total gets at least one draw when ``m >= 2``; an empty part gets none.
+
+    The totals must come from one code path on every backend (the float64
+    host computation of :func:`~coreset_verify.coreset.layer_coreset`): a
+    one-ulp difference can flip the rounding of ``m t+ / (t+ + t-)``.
     """
     t_pos, t_neg = totals
     if t_neg == 0:
-        return m, 0
+        return SplitSizes(m, 0)
     if t_pos == 0:
-        return 0, m
-    m_pos = round(m * t_pos / (t_pos + t_neg))
+        return SplitSizes(0, m)
+    m_pos = round(m * (t_pos / (t_pos + t_neg)))
     m_pos = min(max(m_pos, 1), m - 1) if m >= 2 else m_pos
-    return m_pos, m - m_pos
+    return SplitSizes(m_pos, m - m_pos)
 
 
 def reweight(xp: Any, W_out: Any, indices: Any, factor: np.ndarray) -> Any:

@@ -21,11 +21,12 @@ from ._validation import (
     check_finite_entries,
     check_finite_rows,
     check_layer,
+    check_option,
     check_positive,
     to_numpy,
 )
 from .activations import Activation, get_activation, require
-from .errors import InvalidArgumentError
+from .errors import InvalidArgumentError, MagnitudeError
 
 __all__ = [
     "REDUCTIONS",
@@ -76,10 +77,6 @@ class Sensitivities:
     def probabilities(self) -> np.ndarray:
         """``pr = s / t``, shape (n,)."""
         return self.sensitivity / self.total
-
-
-class _MagnitudeError(InvalidArgumentError):
-    """A quantity outside :func:`safe_range` (float32 inputs retry in float64)."""
 
 
 def safe_range(dtype: Any) -> tuple[float, float]:
@@ -162,7 +159,7 @@ def check_magnitudes(func: str, name: str, values: Any, dtype: Any, hint: str) -
     j = int(bad[0])
     if "float32" in str(dtype):
         hint += " Or cast the weights to float64."
-    raise _MagnitudeError(
+    raise MagnitudeError(
         f"{func}: {name}[{j}] = {v[j]!r} cannot be carried to full precision in "
         f"{np.dtype(np.float32 if 'float32' in str(dtype) else np.float64).name} "
         f"(every non-zero magnitude must lie in [{low:.3g}, {high:.3g}]; "
@@ -348,11 +345,7 @@ def layer_sensitivities(
     """
     func = "layer_sensitivities"
     act, beta = _prepare(func, W_in, b_in, beta, activation)
-    if reduction not in REDUCTIONS:
-        raise InvalidArgumentError(
-            f"The 'reduction' parameter of {func} must be one of {list(REDUCTIONS)}. "
-            f"Got {reduction!r} instead."
-        )
+    check_option(reduction, "reduction", func, REDUCTIONS)
     xp, W_in, b_in, W_out = check_layer(func, W_in, b_in, W_out)
     return _sensitivities(func, xp, W_in, b_in, W_out, beta, act, reduction)
 
@@ -364,7 +357,7 @@ def _sensitivities(
     arithmetic cannot carry are recomputed in float64 (the rare path)."""
     try:
         return _sensitivities_in(func, xp, W_in, b_in, W_out, beta, act, reduction, allow_zero)
-    except _MagnitudeError:
+    except MagnitudeError:
         if "float32" not in str(W_in.dtype):
             raise
     W_in, b_in, W_out = (xp.astype(a, xp.float64) for a in (W_in, b_in, W_out))
@@ -376,8 +369,8 @@ def _sensitivities_in(func, xp, W_in, b_in, W_out, beta, act, reduction, allow_z
     env = _envelope(xp, lo, hi)
     with np.errstate(invalid="ignore", over="ignore", under="ignore", divide="ignore"):
         colmax, scale = _column_scores(xp, W_out, env, reduction == "per-output")
-    check_finite_rows(func, "W_out", colmax, W_out, axis=0)
     check_scale(func, to_numpy(scale), W_out, env, act)
+    check_finite_rows(func, "W_out", colmax, W_out, axis=0)
     s = to_numpy(colmax).astype(np.float64) * to_numpy(env).astype(np.float64)
     total = float(np.sum(s))
     if not (total > 0 or allow_zero):
@@ -403,8 +396,8 @@ def check_scale(func: str, scale: np.ndarray, W_out: Any, env: Any, act: Activat
     ``|W_out[i, j]| env_j`` is truly zero, not underflowed. For ``phi > 0``
     an envelope below the smallest normal number ``tiny`` is an underflow of a
     positive value; it is accepted where its largest contribution,
-    ``sum_j |W_out[i, j]| tiny``, is below ``eps_machine * T_i`` (rounding
-    level), and refused otherwise.
+    ``sum_j |W_out[i, j]| (env_j + 16 ulps)``, is below ``max(eps_machine * T_i, tiny)``
+    (rounding level, or below every representable error), and refused otherwise.
     """
     if not np.all(np.isfinite(scale)):
         check_finite_entries(func, "W_out", W_out)
@@ -415,11 +408,15 @@ def check_scale(func: str, scale: np.ndarray, W_out: Any, env: Any, act: Activat
         under = np.flatnonzero(env_host < tiny)
         columns = np.abs(np.asarray(to_numpy(W_out[:, _index(array_namespace(W_out), under,
                                                                 W_out)]), dtype=np.float64))
-        hidden = columns.sum(axis=1) * tiny
+        # an underflowed phi_j is below env_j + 16 ulps of the subnormal range
+        ulps = 16 * float(np.finfo(np.float32 if "float32" in str(W_out.dtype)
+                                   else np.float64).smallest_subnormal)
+        hidden = columns @ (env_host[under] + ulps)
         eps = float(np.finfo(np.float32 if "float32" in str(W_out.dtype) else np.float64).eps)
-        if np.any(hidden > eps * scale):
-            i = int(np.argmax(hidden - eps * scale))
-            raise _MagnitudeError(
+        excess = hidden - np.maximum(eps * scale, tiny)
+        if np.any(excess > 0):
+            i = int(np.argmax(excess))
+            raise MagnitudeError(
                 f"{func}: phi underflowed for {under.size} neuron(s) (max|phi| below "
                 f"{tiny:.3g}) whose outgoing weights in row {i} of W_out are large enough "
                 f"for the lost part to matter next to T[{i}] = {scale[i]!r}. {_RESCALE}"
@@ -431,7 +428,7 @@ def check_scale(func: str, scale: np.ndarray, W_out: Any, env: Any, act: Activat
     live = rows & (env_host > 0)[None, :]
     if np.any(live):
         i = int(zero[np.flatnonzero(live.any(axis=1))[0]])
-        raise _MagnitudeError(
+        raise MagnitudeError(
             f"{func}: the scale T[{i}] = sum_j |W_out[{i}, j]| env_j underflowed to 0 "
             f"although some products are non-zero. {_RESCALE}"
         )

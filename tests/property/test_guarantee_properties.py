@@ -6,17 +6,40 @@ import dataclasses
 
 import numpy as np
 import pytest
-from hypothesis import Phase, given, settings, target
+from hypothesis import Phase, given, reject, settings, target
 from hypothesis import strategies as st
 
 from coreset_verify import (
     InvalidArgumentError,
     get_activation,
-    layer_coreset,
-    sample_size_for,
     theoretical_bound,
 )
+from coreset_verify import (
+    layer_coreset as _layer_coreset,
+)
+from coreset_verify import (
+    sample_size_for as _sample_size_for,
+)
+from coreset_verify.errors import MagnitudeError
 from coreset_verify.strategies import activations, balls, layers, points_in_ball
+
+
+def _reject_magnitudes(fn):
+    """A layer whose magnitudes float64 cannot carry gets the documented
+    MagnitudeError (tests/unit/test_extremes.py checks that); here such an
+    example is rejected, not failed: these properties are about other things."""
+
+    def wrapped(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except MagnitudeError:
+            reject()
+
+    return wrapped
+
+
+layer_coreset = _reject_magnitudes(_layer_coreset)
+sample_size_for = _reject_magnitudes(_sample_size_for)
 
 KINDS = ["pointwise", "uniform", "paper"]
 
