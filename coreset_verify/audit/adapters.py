@@ -24,6 +24,7 @@ import numpy as np
 from .._validation import (
     check_bool,
     check_int,
+    check_open_unit,
     check_option,
     check_positive,
     check_unknown_options,
@@ -177,9 +178,15 @@ class CoresetPruner:
     def claims(self, *, kind: str | None = "uniform", delta: float = 0.1) -> dict[str, Any]:
         """What this pruner promises, in the battery's vocabulary.
 
-        ``kind=None`` leaves out the guarantee. The epsilon callable is this
-        pruner's :meth:`epsilon` (units of ``T_i``, on the ball of radius beta).
+        ``kind=None`` leaves out the guarantee; ``"uniform"`` claims the
+        uniform bound, ``"pointwise"`` and ``"paper"`` a pointwise one. The
+        epsilon callable is this pruner's :meth:`epsilon` (units of ``T_i``,
+        on the ball of radius beta).
         """
+        func = "CoresetPruner.claims"
+        if kind is not None:
+            kind = check_option(kind, "kind", func, ("uniform", "pointwise", "paper"))
+        delta = check_open_unit(delta, "delta", func)
         claims: dict[str, Any] = {"unbiased": self.mode == "draws", "drops_dead": True,
                                   "deterministic": False}
         if kind is not None:

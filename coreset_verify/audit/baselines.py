@@ -18,7 +18,13 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from .._validation import check_bool, check_unknown_options, fail
+from .._validation import (
+    check_bool,
+    check_open_unit,
+    check_positive,
+    check_unknown_options,
+    fail,
+)
 from .adapters import (
     CORESET_OPTIONS,
     CoresetPruner,
@@ -129,7 +135,17 @@ def builtin_pruners(*, beta: float = 1.0, delta: float = 0.1,
         Failure probability of the coresets' claimed uniform guarantee.
     torch : bool
         Include the ``torch.nn.utils.prune`` and Torch-Pruning adapters.
+
+    Raises
+    ------
+    InvalidArgumentError
+        ``beta`` not a finite number > 0, ``delta`` outside (0, 1), ``torch``
+        not a bool.
     """
+    func = "builtin_pruners"
+    beta = check_positive(beta, "beta", func)
+    delta = check_open_unit(delta, "delta", func)
+    torch = check_bool(torch, "torch", func)
     coreset = coreset_pruner(beta=beta)
     draws = coreset_pruner(beta=beta, mode="draws")
     raw = raw_max_pruner(beta=beta, mode="draws")

@@ -18,7 +18,15 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import check_int, check_option, check_positive, check_unknown_options, fail
+from .._validation import (
+    check_bool,
+    check_int,
+    check_open_unit,
+    check_option,
+    check_positive,
+    check_unknown_options,
+    fail,
+)
 from ..activations import get_activation
 from ._arguments import check_claims, check_pruner_time_limit
 from ._context import FAILED, PASSED, SKIPPED, AuditContext, Outcome, functions_of
@@ -507,7 +515,9 @@ def run_audit(
     """
     from .baselines import builtin_pruners
 
-    check_unknown_options(unknown, RUN_AUDIT_OPTIONS, "run_audit")
+    func = "run_audit"
+    check_unknown_options(unknown, RUN_AUDIT_OPTIONS, func)
+    delta, torch = check_open_unit(delta, "delta", func), check_bool(torch, "torch", func)
     table = builtin_pruners(beta=beta, delta=delta, torch=torch) if pruners is None else pruners
     if not isinstance(table, Mapping):
         raise fail("run_audit", "pruners", "a mapping name -> (pruner, claims)",

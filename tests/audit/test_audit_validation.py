@@ -7,6 +7,7 @@ import pytest
 
 from coreset_verify import InvalidArgumentError
 from coreset_verify.audit import (
+    builtin_pruners,
     check_pruner,
     clopper_pearson,
     coreset_pruner,
@@ -72,6 +73,17 @@ def _epsilon(value):
                      id="check_pruner(time_limt=1)"),
         pytest.param(run_audit, {"pruner_time_limt": 1.0}, "pruner_time_limt",
                      id="run_audit(pruner_time_limt=1)"),
+        pytest.param(builtin_pruners, {"delta": 10**400}, "delta",
+                     id="builtin_pruners(delta=10**400)"),
+        pytest.param(builtin_pruners, {"torch": "yes"}, "torch", id="builtin_pruners(torch=yes)"),
+        pytest.param(builtin_pruners, {"beta": float("inf")}, "beta",
+                     id="builtin_pruners(beta=inf)"),
+        pytest.param(run_audit, {"delta": 0.0}, "delta", id="run_audit(delta=0)"),
+        pytest.param(run_audit, {"torch": 1}, "torch", id="run_audit(torch=1)"),
+        pytest.param(coreset_pruner().claims, {"delta": float("nan")}, "delta",
+                     id="CoresetPruner.claims(delta=nan)"),
+        pytest.param(coreset_pruner().claims, {"kind": "uniformly"}, "kind",
+                     id="CoresetPruner.claims(kind=uniformly)"),
         pytest.param(coreset_pruner, {"betta": 1.0}, "betta", id="coreset_pruner(betta=1)"),
         pytest.param(coreset_pruner, {"mode": "all"}, "mode", id="coreset_pruner(mode=all)"),
         pytest.param(coreset_pruner, {"reduction": "max"}, "reduction",
