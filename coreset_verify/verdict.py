@@ -268,16 +268,23 @@ def check_guarantee(
         saved = save_counterexample(
             counterexample_dir, name or f"{kind}-m{coreset.sample_size}", x=result.x,
             layer=layer, pruned=pruned, scale=bound.scale,
-            metadata={"error": found, "epsilon": bound.epsilon, "kind": kind, "delta": delta,
-                      "activation": act, "beta": coreset.beta,
-                      "sample_size": coreset.sample_size, "paper_constant": paper_constant,
-                      "certified": certified if math.isfinite(certified) else None,
-                      "method": method, "status": result.status, **(metadata or {})})
+            metadata={"kind": kind, "delta": delta, "paper_constant": paper_constant,
+                      "method": method, **_record(result, bound, coreset),
+                      **(metadata or {})})
     return GuaranteeCheck(
         verdict=verdict, epsilon=bound.epsilon, found=found, certified=certified,
         tightness=found / bound.epsilon if bound.epsilon > 0 else math.inf,
         data_error=data_error, bound=bound, worst_case=result, counterexample=saved,
     )
+
+
+def _record(result: Any, bound: Bound, coreset: LayerCoreset) -> dict[str, Any]:
+    """What a saved counterexample records of the search, the claim and the coreset."""
+    certified = float(result.upper_bound)
+    return {"error": float(result.error), "epsilon": bound.epsilon,
+            "activation": coreset.activation.name, "beta": coreset.beta,
+            "sample_size": coreset.sample_size, "status": result.status,
+            "certified": certified if math.isfinite(certified) else None}
 
 
 def _check_options(func: str, delta: Any, kind: Any, time_limit: Any, method: Any, rng: Any,
