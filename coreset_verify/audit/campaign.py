@@ -50,6 +50,7 @@ import json
 import math
 import numbers
 import os
+import socket
 import time
 import warnings
 from collections.abc import Iterable, Iterator, Mapping
@@ -142,7 +143,7 @@ def run_trial(trial: _Trial) -> dict[str, Any]:
     record: dict[str, Any] = {
         "key": trial.key, "layer": layer.name, "pruner": trial.pruner_name,
         "size": trial.size, "seed": trial.seed, "delta": cfg.delta, "beta": cfg.beta,
-        "n": layer.n, "method": cfg.method,
+        "n": layer.n, "method": cfg.method, "worker": f"{socket.gethostname()}:{os.getpid()}",
     }
     try:
         pruned = tuple(np.asarray(a, dtype=np.float64) for a in trial.pruner(
@@ -159,7 +160,7 @@ def run_trial(trial: _Trial) -> dict[str, Any]:
         }
     except Exception as exc:  # a failed trial is recorded, not raised
         record = {k: record[k] for k in ("key", "layer", "pruner", "size", "seed", "delta",
-                                          "beta", "n", "method")}
+                                          "beta", "n", "method", "worker")}
         record["error"] = f"{type(exc).__name__}: {exc}"
     return record | {"seconds": time.perf_counter() - t0}
 
