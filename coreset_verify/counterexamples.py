@@ -143,12 +143,37 @@ def save_counterexample(folder, name: str, *, x, layer, pruned, scale,
     return path
 
 
+_ARRAYS = ("x", "scale", "W_in", "b_in", "W_out", "kept_W_in", "kept_b_in", "U")
+
+
 def load_counterexample(path) -> Counterexample:
-    """Read a counterexample from its ``.json`` (or ``.npz``) path."""
+    """Read a counterexample from its ``.json`` (or ``.npz``) path.
+
+    Raises
+    ------
+    InvalidArgumentError
+        ``path`` is not a path, or the two files are missing, unreadable, not
+        JSON / npz, or lack a field (``error``, ``epsilon``, ``activation``;
+        the arrays ``x``, ``scale``, ``W_in``, ``b_in``, ``W_out``,
+        ``kept_W_in``, ``kept_b_in``, ``U``).
+    """
+    func = "load_counterexample"
+    if not isinstance(path, str | Path):
+        raise fail(func, "path", "a str or pathlib.Path", type(path).__name__)
     path = Path(path)
-    meta = json.loads(path.with_suffix(".json").read_text())
-    with np.load(path.with_suffix(".npz")) as z:
-        a = {key: z[key].astype(np.float64) for key in z.files}
+    try:
+        meta = json.loads(path.with_suffix(".json").read_text())
+        with np.load(path.with_suffix(".npz"), allow_pickle=False) as z:
+            a = {key: z[key].astype(np.float64) for key in z.files}
+    except (OSError, ValueError, TypeError) as exc:
+        raise fail(func, "path", "the .json or .npz of a saved counterexample (both files "
+                   "readable)", f"{path} ({type(exc).__name__}: {exc})") from None
+    missing = [k for k in _ARRAYS if k not in a]
+    missing += [k for k in ("error", "epsilon", "activation") if not isinstance(meta, dict)
+                or k not in meta]
+    if missing:
+        raise fail(func, "path", "a saved counterexample with every field",
+                   f"{path} without {missing}")
     return Counterexample(
         x=a["x"], layer=LayerPair(a["W_in"], a["b_in"], a["W_out"]),
         pruned=LayerPair(a["kept_W_in"], a["kept_b_in"], a["U"]), scale=a["scale"],

@@ -6,6 +6,7 @@ and re-draws the coreset from the stored seed: if either changes, the toolkit's
 numerics or its sampling changed, and the stored finding no longer stands.
 """
 
+import json
 from pathlib import Path
 
 import pytest
@@ -36,3 +37,37 @@ def test_counterexample_metadata(path):
                 "sample_size", "versions"):
         assert key in meta, key
     assert meta["error"] > meta["epsilon"]
+
+
+def _written(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        pytest.param(lambda d: d / "absent.json", id="missing"),
+        pytest.param(lambda d: _written(d / "bad.json", "{not json"), id="not-json"),
+        pytest.param(lambda d: 5, id="not-a-path"),
+    ],
+)
+def test_unreadable_counterexample_is_a_documented_error(tmp_path, make):
+    from coreset_verify.errors import InvalidArgumentError
+
+    with pytest.raises(InvalidArgumentError, match="'path' parameter of load_counterexample"):
+        load_counterexample(make(tmp_path))
+
+
+def test_counterexample_without_a_field_is_refused(tmp_path):
+    import shutil
+
+    from coreset_verify.errors import InvalidArgumentError
+
+    shutil.copy(STORED[0], tmp_path / "c.json")
+    shutil.copy(STORED[0].with_suffix(".npz"), tmp_path / "c.npz")
+    meta = json.loads((tmp_path / "c.json").read_text())
+    del meta["epsilon"]
+    (tmp_path / "c.json").write_text(json.dumps(meta))
+    with pytest.raises(InvalidArgumentError, match="epsilon"):
+        load_counterexample(tmp_path / "c.json")
