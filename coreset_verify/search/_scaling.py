@@ -12,7 +12,7 @@ with one unit ``s_L`` for the outputs of both networks, so ``f'(u) = f(s_0 u) /
 s_L``. The scales become ``scale' = scale s_T / s_L``, so the copy's objective
 is the original one divided by ``s_T`` (the unit of the objective: about its
 interval bound, but never so small that a coefficient ``1 / scale'_i`` of the
-objective exceeds 2). Every ``s`` is a power of two, so the copy's
+objective exceeds 1). Every ``s`` is a power of two, so the copy's
 weights are the original ones multiplied exactly (a copy that would under- or
 overflow is not made). The linear and mixed-integer programs built on the
 copy see magnitudes near 1 whatever the scale of the weights (1e-300 or
