@@ -103,12 +103,13 @@ def write_audit_report(reports: Mapping[str, Any] | Iterable[Any],
                        "check_pruner)", f"{type(rep).__name__} for {name!r}")
     out = _folder(folder, func)
     checks = [r.name for r in items[0][1].results]
-    header = "| pruner | passed | " + " | ".join(c.removeprefix("check_") for c in checks) + " |"
+    header = ("| pruner | passed | skipped | "
+              + " | ".join(c.removeprefix("check_") for c in checks) + " |")
     lines = ["# Pruner audit", "", "![checks by pruner](audit.png)", "", header,
-             "|" + "---|" * (len(checks) + 2)]
+             "|" + "---|" * (len(checks) + 3)]
     for name, rep in items:
         verdicts = {r.name: r.verdict for r in rep.results}
-        score = f"{sum(r.passed for r in rep.results)}/{len(rep.results)}"
+        score = _score(rep)
         cells = " | ".join(_SYMBOL[verdicts[c]] if c in verdicts else "-" for c in checks)
         lines.append(f"| {name} | {score} | {cells} |")
     lines += ["", "Verdicts: pass, FAIL, skip (the claims make the check moot), xfail "
@@ -119,6 +120,12 @@ def write_audit_report(reports: Mapping[str, Any] | Iterable[Any],
     md = out / "audit.md"
     md.write_text("\n".join(lines))
     return md
+
+
+def _score(report: Any) -> str:
+    """``passed/ran | skipped``: a skipped check is neither passed nor failed."""
+    c = report.counts
+    return f"{c['passed']}/{c['passed'] + c['failed']} | {c['skipped']}"
 
 
 def _audit_png(items, checks, path: Path) -> None:

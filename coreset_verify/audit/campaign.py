@@ -71,7 +71,8 @@ from .._validation import (
 )
 from ..activations import get_activation
 from ..errors import InvalidArgumentError
-from ._common import Layer, forward, named_layers, scale_of
+from ._forward import forward, scale_of
+from ._layers import Layer, named_layers
 from ._search import search_worst_case
 
 try:
