@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from array_api_compat import array_namespace, is_torch_array
@@ -235,19 +235,31 @@ def _check_dtype(func: str, arrays: dict[str, Any], xp: Any) -> None:
             )
 
 
-def check_layer(
-    func: str, W_in: Any, b_in: Any, W_out: Any = None
-) -> tuple[Any, Any, Any, Any]:
-    """Validate a layer pair; return ``(xp, W_in, b_in, W_out)``.
+class CheckedLayer(NamedTuple):
+    """A validated layer pair: its namespace and arrays (``W_out`` may be None)."""
 
-    ``W_out=None`` checks the neurons alone (and returns ``None`` for it).
+    xp: Any
+    W_in: Any
+    b_in: Any
+    W_out: Any
 
-    Shapes: ``W_in`` (n, d), ``b_in`` (n,), ``W_out`` (k, n). Finiteness is
-    checked later, on the reductions (see :func:`check_finite_rows`), so that
-    validation does not read the weights a second time.
+
+_NEURONS_ONLY: Any = object()
+
+
+def check_layer(func: str, W_in: Any, b_in: Any, W_out: Any = _NEURONS_ONLY) -> CheckedLayer:
+    """Validate a layer pair; return ``CheckedLayer(xp, W_in, b_in, W_out)``.
+
+    Called without ``W_out``, checks the neurons alone (and returns ``None``
+    for it); an explicit ``W_out=None`` is refused.
+
+    Shapes: ``W_in`` (n, d), ``b_in`` (n,), ``W_out`` (k, n); dtypes float32
+    or float64 (:func:`check_float_dtype`), one backend and device. Finiteness
+    is checked later, on the reductions (see :func:`check_finite_rows`), so
+    that validation does not read the weights a second time.
     """
     given = {"W_in": W_in, "b_in": b_in}
-    if W_out is not None:
+    if W_out is not _NEURONS_ONLY:
         given["W_out"] = W_out
     xp, arrays = _as_arrays(func, given)
     W_in, b_in, W_out = arrays["W_in"], arrays["b_in"], arrays.get("W_out")
@@ -262,7 +274,7 @@ def check_layer(
     if W_out is not None and (W_out.ndim != 2 or W_out.shape[1] != n or W_out.shape[0] < 1):
         raise fail(func, "W_out", f"of shape (k, n) with n = {n} (rows of W_in)",
                    f"shape {tuple(W_out.shape)}")
-    return xp, W_in, b_in, W_out
+    return CheckedLayer(xp, W_in, b_in, W_out)
 
 
 def check_finite_rows(func: str, name: str, reduced: Any, full: Any, axis: int) -> None:

@@ -142,3 +142,59 @@ def test_cuda_same_coreset(options, dtype, cuda_backend):
                         **options)
     rtol = RTOL if dtype == torch.float64 else 1e-5
     _assert_same_coreset(c_np, c_t, dtype=dtype, device="cuda", rtol=rtol)
+
+
+def _tied_layer(seed):
+    """Neurons in pairs with opposite outgoing weights: ``t+ = t-`` exactly in
+    the reals, so an odd m puts ``m t+ / (t+ + t-)`` on a half-integer and a
+    one-ulp difference between backends would flip its rounding."""
+    gen = np.random.default_rng(seed)
+    W_in = gen.normal(size=(5, 3))
+    b_in = np.abs(gen.normal(size=5))
+    w = gen.normal(size=(2, 5))
+    return np.concatenate([W_in, W_in]), np.concatenate([b_in, b_in]), np.hstack([w, -w])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_split_signs_same_draws_on_every_backend_400_seeds(dtype):
+    """Issue 8: numpy and torch disagreed on 15 of 400 seeds under split_signs."""
+    differ = []
+    for seed in range(400):
+        layer = tuple(a.astype(dtype) for a in _tied_layer(seed % 20))
+        m = 2 * (seed % 7) + 3  # odd
+        c_np = layer_coreset(*layer, sample_size=m, beta=0.7, rng=seed, split_signs=True)
+        c_t = layer_coreset(*(torch.as_tensor(a) for a in layer), sample_size=m, beta=0.7,
+                            rng=seed, split_signs=True)
+        sizes_np = [p.sample_size for p in c_np.parts]
+        sizes_t = [p.sample_size for p in c_t.parts]
+        if (sizes_np != sizes_t
+                or not np.array_equal(c_t.counts.numpy(), c_np.counts)
+                or not np.array_equal(c_t.indices.numpy(), c_np.indices)):
+            differ.append(seed)
+    assert differ == []
+
+
+def test_split_signs_probabilities_identical_bits_across_backends():
+    layer = _layer(5)
+    c_np = layer_coreset(*layer, sample_size=41, beta=0.8, rng=1, split_signs=True)
+    c_t = layer_coreset(*_torch_layer(layer, torch.float32), sample_size=41, beta=0.8, rng=1,
+                        split_signs=True)
+    c_32 = layer_coreset(*(a.astype(np.float32) for a in layer), sample_size=41, beta=0.8,
+                         rng=1, split_signs=True)
+    for p_t, p_32 in zip(c_t.parts, c_32.parts, strict=True):
+        np.testing.assert_array_equal(p_t.probabilities, p_32.probabilities)
+    assert [p.sample_size for p in c_np.parts] == [p.sample_size for p in c_t.parts]
+
+
+def test_torch_float16_and_bfloat16_refused_everywhere():
+    from coreset_verify import InvalidArgumentError
+
+    layer = _layer(2)
+    for dtype in (torch.float16, torch.bfloat16):
+        t = _torch_layer(layer, dtype)
+        with pytest.raises(InvalidArgumentError, match="float32 or float64"):
+            layer_coreset(*t, sample_size=5, beta=1.0, rng=0)
+        with pytest.raises(InvalidArgumentError, match="float32 or float64"):
+            sample_size_for(*t, epsilon=0.5, delta=0.1, beta=1.0)
+        with pytest.raises(InvalidArgumentError, match="float32 or float64"):
+            phi_hi(t[0], t[1], beta=1.0)

@@ -153,3 +153,89 @@ def test_tiny_delta_is_handled_in_log_space(delta):
     assert b.epsilon <= 0.5
     assert math.isfinite(b.epsilon)
     assert b.delta == delta
+
+
+# --------------------------------------------------------------------------
+# Records that describe themselves: options stored, replay, Bound.delta
+# --------------------------------------------------------------------------
+
+REPLAY_OPTIONS = [
+    pytest.param({"sample_size": 31, "split_signs": True}, id="split_signs"),
+    pytest.param({"distinct": 7}, id="distinct"),
+    pytest.param({"sample_size": 25, "reduction": "raw-max"}, id="raw-max"),
+    pytest.param({"distinct": 5, "reduction": "raw-max", "activation": "sigmoid"},
+                 id="distinct,raw-max,sigmoid"),
+]
+
+
+def _same(a, b):
+    np.testing.assert_array_equal(a.counts, b.counts)
+    np.testing.assert_array_equal(a.indices, b.indices)
+    np.testing.assert_array_equal(a.weight_out, b.weight_out)
+    assert a.sample_size == b.sample_size
+    assert [p.sample_size for p in a.parts] == [p.sample_size for p in b.parts]
+
+
+@pytest.mark.parametrize("options", REPLAY_OPTIONS)
+@pytest.mark.parametrize("rng", [11, "generator"])
+def test_replay_redraws_the_same_coreset(options, rng):
+    W_in, b_in, W_out = _base_layer()
+    given = np.random.default_rng(11) if rng == "generator" else rng
+    c = layer_coreset(W_in, b_in, W_out, beta=0.9, rng=given, **options)
+    _same(c.replay(), c)
+    _same(c.replay(), layer_coreset(W_in, b_in, W_out, beta=0.9, rng=11, **options))
+    assert c.rng_seed == (11 if rng == 11 else None)
+    for key, value in options.items():
+        got = c.options[key]
+        assert (got.name if key == "activation" else got) == value
+    other = c.replay(rng=12)
+    _same(other, layer_coreset(W_in, b_in, W_out, beta=0.9, rng=12, **options))
+
+
+def test_counts_and_probabilities_are_derived_from_parts():
+    W_in, b_in, W_out = _base_layer()
+    c = layer_coreset(W_in, b_in, W_out, sample_size=33, beta=1.0, rng=0, split_signs=True)
+    np.testing.assert_array_equal(c.counts, sum(p.counts for p in c.parts))
+    mixture = sum(p.sample_size * p.probabilities for p in c.parts) / c.sample_size
+    np.testing.assert_allclose(c.probabilities, mixture, rtol=0, atol=0)
+
+
+def test_bound_delta_is_the_delta_asked_for_in_distinct_mode():
+    W_in, b_in, W_out = _base_layer()
+    c = layer_coreset(W_in, b_in, W_out, distinct=6, beta=1.0, rng=0)
+    b = theoretical_bound(c, delta=0.05, kind="pointwise")
+    m = c.sample_size
+    assert b.delta == 0.05
+    np.testing.assert_allclose(b.log_event_delta, math.log(0.05 / (m * (m + 1))),
+                               rtol=1e-14, atol=0)
+
+
+# --------------------------------------------------------------------------
+# Limits and escapes
+# --------------------------------------------------------------------------
+
+
+def test_lists_are_accepted_as_arrays():
+    from coreset_verify import neuron_coreset
+
+    W_in, _, W_out = _base_layer()
+    a = neuron_coreset(W_in.tolist(), W_out[0].tolist(), sample_size=9, beta=1.0, rng=2)
+    b = neuron_coreset(W_in, W_out[0], sample_size=9, beta=1.0, rng=2)
+    _same(a, b)
+
+
+def test_distinct_draws_in_bounded_chunks():
+    """max_draws=2**25 used to keep every draw (268 MB); now O(n + 2**20)."""
+    import tracemalloc
+
+    from coreset_verify.sampling import draw_until_distinct
+
+    pr = np.array([0.5, 0.5 - 1e-15, 1e-15])
+    tracemalloc.start()
+    try:
+        with pytest.raises(InvalidArgumentError, match="distinct=3"):
+            draw_until_distinct(pr, 3, np.random.default_rng(0), max_draws=2**24)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 64 * 2**20, peak

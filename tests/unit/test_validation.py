@@ -193,6 +193,7 @@ def _rows():
     add(sample_size_for, _with(SIZE, activation="tanh", kind="pointwise",
                                form="multiplicative"), AE, "non-negative",
         "sample_size_for(tanh, pointwise multiplicative)")
+    _issue8_rows(add, layer_fns, neuron_fns)
     # Activations.
     add(get_activation, {"activation": "nope"}, IAE, "activation", "get_activation(nope)")
     add(get_activation, {"activation": 3}, IAE, "activation", "get_activation(3)")
@@ -207,6 +208,84 @@ def _rows():
                      "is_nonnegative": False, "is_positive": True, "lipschitz": 1.0},
         IAE, "is_positive", "Activation(positive, not nonnegative)")
     return rows
+
+
+def _all_arrays(base, convert):
+    return {k: convert(v) if k in ARRAY_NAMES else v for k, v in base.items()}
+
+
+ARRAY_NAMES = ("W_in", "b_in", "W_out", "points", "weights")
+
+
+def _issue8_rows(add, layer_fns, neuron_fns):
+    """Rows of issue 8: dtypes, None, sparse/meta tensors, limits, huge numbers."""
+    IAE = InvalidArgumentError
+    for fn, base in layer_fns + neuron_fns:
+        name = fn.__name__
+        add(fn, _all_arrays(base, lambda a: a.astype(np.float16)), IAE, "W_in.*float64.*float16",
+            f"{name}(float16)")
+        add(fn, _with(base, W_in=W_IN.astype(bool)), IAE, "'W_in'.*bool", f"{name}(W_in bool)")
+        add(fn, _with(base, b_in=B_IN.astype(object)), IAE, "'b_in'.*object",
+            f"{name}(b_in object)")
+        for array in ("W_in", "b_in", "W_out"):
+            if array in base:
+                add(fn, _with(base, **{array: None}), IAE, f"'{array}'.*None",
+                    f"{name}({array}=None)")
+        add(fn, _with(base, W_in=[[1.0, 2.0], [3.0]]), IAE, "'W_in'.*rectangular",
+            f"{name}(W_in ragged list)")
+        add(fn, _with(base, W_in=np.float64(1.0)), IAE, "'W_in'", f"{name}(W_in 0-d)")
+        add(fn, _with(base, beta=10**400), IAE, "'beta'", f"{name}(beta=10**400)")
+        add(fn, _with(base, beta=1e308), IAE, "reach", f"{name}(beta=1e308)")
+        if torch is not None:
+            for dtype in (torch.float16, torch.bfloat16):
+                add(fn, _all_arrays(base, lambda a, d=dtype: torch.as_tensor(a, dtype=d)), IAE,
+                    f"W_in.*{str(dtype)[6:]}", f"{name}(torch {dtype})")
+            add(fn, _all_arrays(base, lambda a: torch.as_tensor(a).to_sparse()), IAE,
+                "'W_in'.*dense", f"{name}(torch sparse)")
+            add(fn, _all_arrays(base, lambda a: torch.empty(a.shape, device="meta")), IAE,
+                "'W_in'.*meta", f"{name}(torch meta)")
+    # NaN under split_signs: refused exactly as without it.
+    for value, word in ((np.nan, "nan"), (np.inf, "inf")):
+        add(layer_coreset, _with(GOOD, W_out=_bad(W_OUT, (1, 4), value), split_signs=True), IAE,
+            r"layer_coreset: W_out must be finite; W_out\[1, 4\]",
+            f"layer_coreset(split, W_out={word})")
+    # Limits.
+    for value, word in ((2**63, "2**63"), (2**53 + 1, "2**53+1")):
+        add(layer_coreset, _with(GOOD, sample_size=value), IAE, "'sample_size'.*2\\*\\*53",
+            f"layer_coreset(sample_size={word})")
+        add(layer_coreset, _with(GOOD, sample_size=value, split_signs=True), IAE,
+            "'sample_size'", f"layer_coreset(split, sample_size={word})")
+    no_m = {k: v for k, v in GOOD.items() if k != "sample_size"}
+    add(layer_coreset, _with(no_m, distinct=3, max_draws=2**60), IAE, "'max_draws'",
+        "layer_coreset(max_draws=2**60)")
+    add(sample_size_for, _with(SIZE, b_in=np.full(6, -100.0), split_signs=True), IAE,
+        "all-zero", "sample_size_for(all dead, split_signs)")
+    add(sample_size_for, _with(SIZE, split_signs=1), IAE, "'split_signs'.*sample_size_for",
+        "sample_size_for(split_signs=1)")
+    add(sample_size_for, _with(SIZE, kind=None), IAE, "'kind'.*sample_size_for",
+        "sample_size_for(kind=None)")
+    add(sample_size_for, _with(SIZE, delta=10**400), IAE, "'delta'",
+        "sample_size_for(delta=10**400)")
+    for arg in ("paper_constant", "paper_dimension"):
+        add(theoretical_bound, {"coreset": CORESET, "delta": 0.1, "kind": "paper", arg: 10**400},
+            IAE, f"'{arg}'", f"theoretical_bound({arg}=10**400)")
+        add(sample_size_for, _with(SIZE, kind="paper", **{arg: float("nan")}), IAE, f"'{arg}'",
+            f"sample_size_for({arg}=nan)")
+    add(theoretical_bound, {"coreset": None, "delta": 0.1}, IAE, "'coreset'",
+        "theoretical_bound(coreset=None)")
+    add(neuron_coreset, _with(NEURON, weights=None), IAE, "'weights'.*None",
+        "neuron_coreset(weights=None)")
+    add(neuron_coreset, _with(NEURON, points=None), IAE, "'points'.*None",
+        "neuron_coreset(points=None)")
+    add(neuron_coreset, _with(NEURON, points=[[1.0], [2.0, 3.0]]), IAE, "'points'",
+        "neuron_coreset(points ragged)")
+    if torch is not None:
+        add(neuron_coreset, _with(NEURON, points=torch.as_tensor(W_IN).to_sparse(),
+                                  weights=torch.as_tensor(W_OUT[0])), IAE, "'points'.*dense",
+            "neuron_coreset(points sparse)")
+        add(neuron_coreset, _with(NEURON, points=torch.empty(6, 3, device="meta"),
+                                  weights=torch.empty(6, device="meta")), IAE, "'points'.*meta",
+            "neuron_coreset(points meta)")
 
 
 ROWS = _rows()
