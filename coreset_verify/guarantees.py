@@ -396,6 +396,7 @@ def theoretical_bound(
     func = "theoretical_bound"
     if not isinstance(coreset, LayerCoreset):
         raise fail(func, "coreset", "a LayerCoreset", type(coreset).__name__)
+    _check_record(func, coreset)
     act = coreset.activation
     delta, needs = _check_kind_form(func, act, kind, form, delta)
     W_in, b_in, W_out = coreset.layer
@@ -413,6 +414,29 @@ def theoretical_bound(
     return _bound(parts, coreset.layer, act, coreset.beta, kind, form, delta, log_delta,
                   coreset.sample_size, needs, paper, coreset.scale,
                   _geometry(W_in, coreset.beta, kind))
+
+
+def _check_record(func: str, coreset: LayerCoreset) -> None:
+    """Refuse a LayerCoreset record that no draw of layer_coreset can produce
+    (edited with dataclasses.replace): the bound describes the record."""
+    beta = coreset.beta
+    if not (isinstance(beta, float) and math.isfinite(beta) and beta > 0):
+        raise fail(func, "coreset", "a LayerCoreset with a finite beta > 0", f"beta={beta!r}")
+    m = coreset.sample_size
+    sizes = [p.sample_size for p in coreset.parts]
+    if not (isinstance(m, int) and m >= 1 and sum(sizes) == m):
+        raise fail(func, "coreset", "a LayerCoreset whose parts' sample sizes sum to "
+                   "sample_size >= 1", f"sample_size={m!r}, parts {sizes}")
+    for p in coreset.parts:
+        pr, counts = p.probabilities, p.counts
+        if not (np.all(np.isfinite(pr)) and np.all(pr >= 0)) or (
+                counts is not None and int(np.sum(counts)) != p.sample_size):
+            raise fail(func, "coreset", "a LayerCoreset whose parts have finite probabilities "
+                       ">= 0 and counts summing to their sample size", f"part {p.sign}")
+    w = to_numpy(coreset.weight_out)
+    if not np.all(np.isfinite(w)):
+        raise fail(func, "coreset", "a LayerCoreset with a finite weight_out",
+                   "NaN or infinite entries in weight_out")
 
 
 def _bound(parts, layer, act, beta, kind, form, delta, log_delta, m, needs, paper, scale,

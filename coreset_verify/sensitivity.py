@@ -446,10 +446,12 @@ def output_sensitivities(
     func = "output_sensitivities"
     act, beta = _prepare(func, W_in, b_in, beta, activation)
     xp, W_in, b_in, W_out = check_layer(func, W_in, b_in, W_out)
-    lo, hi, _ = _activation_range(xp, W_in, b_in, beta, act)
-    env = to_numpy(_envelope(xp, lo, hi)).astype(np.float64)
-    W = to_numpy(W_out).astype(np.float64)
-    check_finite_rows(func, "W_out", W.sum(axis=1), W, axis=1)
-    A = np.abs(W) * env
-    T = A.sum(axis=1, keepdims=True)
+    # the same checks of magnitudes as every other function (scaled norms,
+    # reach, envelope, T_i carried or refused)
+    sens = _sensitivities(func, xp, W_in, b_in, W_out, beta, act, "per-output",
+                          allow_zero=True)
+    W = np.abs(np.asarray(to_numpy(W_out), dtype=np.float64))
+    with np.errstate(under="ignore"):
+        A = W * sens.envelope  # each product <= T_i, which is finite
+    T = sens.scale[:, None]
     return np.divide(A, T, out=np.zeros_like(A), where=T > 0)

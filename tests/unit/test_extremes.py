@@ -239,3 +239,34 @@ def test_distinct_draws_in_bounded_chunks():
     finally:
         tracemalloc.stop()
     assert peak < 64 * 2**20, peak
+
+
+def test_output_sensitivities_refuse_what_layer_sensitivities_refuse():
+    """FUZZ F1/F1b: NaN or zero rows came back where the truth is ~[0.7, 0.3]."""
+    from coreset_verify import output_sensitivities
+
+    W_in, b, W = np.array([[1.0], [2.0]]), np.array([0.5, 0.1]), np.array([[1.0, -1.0]])
+    for args in ((W_in * 1e200, b, W * 1e200), (W_in * 1e-300, b * 1e-300, W * 1e-300)):
+        with pytest.raises(InvalidArgumentError, match="scale T"):
+            output_sensitivities(*args, beta=0.5)
+    scaled = output_sensitivities(np.ldexp(W_in, 600), np.ldexp(b, 600), np.ldexp(W, -600),
+                                  beta=0.5)
+    np.testing.assert_allclose(scaled, output_sensitivities(W_in, b, W, beta=0.5),
+                               rtol=1e-14, atol=0)
+
+
+@pytest.mark.parametrize("change", [
+    pytest.param({"sample_size": 0}, id="sample_size=0"),
+    pytest.param({"beta": -1.0}, id="beta=-1"),
+    pytest.param({"weight_out": "nan"}, id="weight_out nan"),
+])
+def test_theoretical_bound_refuses_an_edited_record(change):
+    """FUZZ F2: a record edited with dataclasses.replace got a finite bound."""
+    import dataclasses
+
+    c = layer_coreset(np.array([[1.0], [2.0]]), np.array([0.5, 0.1]), np.array([[1.0, -1.0]]),
+                      sample_size=5, beta=1.0, rng=0)
+    if change.get("weight_out") == "nan":
+        change = {"weight_out": c.weight_out * np.nan}
+    with pytest.raises(InvalidArgumentError, match="'coreset' parameter of theoretical_bound"):
+        theoretical_bound(dataclasses.replace(c, **change), delta=0.1)
