@@ -12,10 +12,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from .._validation import check_open_unit, check_positive, check_unknown_options, fail
+from ..activations import Activation, get_activation
+from ..errors import AssumptionError, InvalidArgumentError
 
 __all__ = [
     "CLAIM_KEYS",
     "GUARANTEE_KEYS",
+    "check_activation",
     "check_claims",
     "check_pruner_time_limit",
 ]
@@ -89,3 +92,26 @@ def check_pruner_time_limit(value: Any, func: str) -> float | None:
         return None
     return check_positive(value, "pruner_time_limit", func)
 
+
+
+def check_activation(activation: Any, func: str) -> Activation:
+    """A registered, non-decreasing activation.
+
+    Raises
+    ------
+    InvalidArgumentError
+        Not a known activation.
+    AssumptionError
+        Not non-decreasing: the audit measures errors in units of ``T_i``
+        (the largest ``|F_i|`` on the ball by the triangle inequality), which
+        needs ``phi`` non-decreasing, as every theorem of the toolkit does.
+    """
+    try:
+        act = get_activation(activation)
+    except InvalidArgumentError as exc:
+        raise InvalidArgumentError(f"{func}: {exc}") from None
+    if not act.is_nondecreasing:
+        raise AssumptionError(str(fail(
+            func, "activation", "a non-decreasing activation (errors are measured in units "
+            "of T_i, which needs one, as every bound of the toolkit does)", act.name)))
+    return act

@@ -31,8 +31,8 @@ from .._validation import (
     fail,
     to_numpy,
 )
-from ..activations import get_activation
 from ..errors import InvalidArgumentError, MissingDependencyError
+from ._arguments import check_activation
 
 __all__ = [
     "CoresetPruner",
@@ -107,7 +107,7 @@ class CoresetPruner:
                  split_signs: bool = False) -> None:
         func = "coreset_pruner"
         self.beta = check_positive(beta, "beta", func)
-        self.activation = get_activation(activation).name
+        self.activation = check_activation(activation, func).name
         mode = check_option(mode, "mode", func, ("distinct", "draws"))
         reduction = check_option(reduction, "reduction", func, ("per-output", "raw-max"))
         split_signs = check_bool(split_signs, "split_signs", func)

@@ -27,8 +27,7 @@ from .._validation import (
     check_unknown_options,
     fail,
 )
-from ..activations import get_activation
-from ._arguments import check_claims, check_pruner_time_limit
+from ._arguments import check_activation, check_claims, check_pruner_time_limit
 from ._context import FAILED, PASSED, SKIPPED, AuditContext, Outcome, functions_of
 from ._layers import Pruner, named_layers
 from ._worker import PrunerCalls, PrunerError
@@ -220,7 +219,8 @@ def _context(func: str, claims: Any, **options: Any) -> AuditContext:
     method = check_option(o["method"], "method", func, ("gradient", "auto"))
     return AuditContext(
         claims=check_claims(claims, func), layers=named_layers(o["layers"], func),
-        beta=check_positive(o["beta"], "beta", func), activation=get_activation(o["activation"]),
+        beta=check_positive(o["beta"], "beta", func),
+        activation=check_activation(o["activation"], func),
         seed=check_int(0 if o["rng"] is None else o["rng"], "rng", func, minimum=0),
         time_limit=check_positive(o["time_limit"], "time_limit", func), method=method)
 
