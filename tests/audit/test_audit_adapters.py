@@ -17,7 +17,7 @@ from coreset_verify.audit import (
     torch_pruning_pruner,
     uniform_pruner,
 )
-from coreset_verify.audit._common import default_layers, degenerate_layer
+from coreset_verify.audit._layers import default_layers, degenerate_layer
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from coreset_verify.audit import (
     run_campaign,
     uniform_pruner,
 )
-from coreset_verify.audit._common import default_layers
+from coreset_verify.audit._layers import default_layers
 from coreset_verify.report import write_audit_report, write_campaign_report
 
 PNG = b"\x89PNG\r\n\x1a\n"

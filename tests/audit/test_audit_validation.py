@@ -132,7 +132,7 @@ def test_bad_arguments_raise_the_documented_error(fn, kwargs, match):
 
 
 def test_duplicate_layer_names_are_refused():
-    from coreset_verify.audit._common import default_layers
+    from coreset_verify.audit._layers import default_layers
 
     first = default_layers()[0]
     with pytest.raises(InvalidArgumentError, match="distinct names"):
