@@ -214,7 +214,8 @@ def _index_array(xp, indices: np.ndarray, like):
 
 def _sample(pr: np.ndarray, m: int | None, distinct: int | None, rng, max_draws):
     if distinct is not None:
-        return draw_until_distinct(pr, distinct, rng, max_draws=max_draws)
+        return draw_until_distinct(pr, distinct, rng, max_draws=max_draws,
+                                   func="layer_coreset")
     return draw_counts(pr, m, rng), m
 
 
@@ -300,7 +301,8 @@ def layer_coreset(
     )
     max_draws = check_int(max_draws, "max_draws", func)
     if max_draws > MAX_DRAWS:
-        raise fail(func, "max_draws", "an integer <= MAX_DRAWS = 2**53", max_draws)
+        raise fail(func, "max_draws", "an integer <= MAX_DRAWS = 2**53 (see sampling.py)",
+                   max_draws)
     rng_seed = _seed_of(rng)
     rng = check_rng(rng, func)
     rng_state = rng.bit_generator.state

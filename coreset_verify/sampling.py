@@ -11,6 +11,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from ._validation import check_int, fail
 from .errors import InvalidArgumentError
 
 __all__ = [
@@ -64,6 +65,7 @@ def draw_until_distinct(
     rng: np.random.Generator,
     *,
     max_draws: int = DEFAULT_MAX_DRAWS,
+    func: str = "draw_until_distinct",
 ) -> Draws:
     """Draw i.i.d. from ``probabilities`` until ``r`` distinct indices came up.
 
@@ -79,10 +81,14 @@ def draw_until_distinct(
         If fewer than ``r`` indices have positive probability (the loop would
         never end), or if ``max_draws`` draws did not reach ``r``.
     """
+    r = check_int(r, "distinct", func)
+    max_draws = check_int(max_draws, "max_draws", func)
+    if max_draws > MAX_DRAWS:
+        raise fail(func, "max_draws", "an integer <= MAX_DRAWS = 2**53", max_draws)
     live = int(np.count_nonzero(probabilities > 0))
     if r > live:
         raise InvalidArgumentError(
-            f"distinct={r} asks for more distinct neurons than the layer has "
+            f"{func}: distinct={r} asks for more distinct neurons than the layer has "
             f"live ones ({live} with positive sensitivity on the ball). Ask "
             f"for at most {live}."
         )
@@ -105,7 +111,7 @@ def draw_until_distinct(
         drawn += chunk
         chunk = min(2 * chunk, _MAX_CHUNK)
     raise InvalidArgumentError(
-        f"distinct={r}: {max_draws} draws found only {n_seen} distinct neurons "
+        f"{func}: distinct={r}: {max_draws} draws found only {n_seen} distinct neurons "
         "(some live neurons have tiny probability). Ask for fewer distinct "
         "neurons or use sample_size."
     )

@@ -32,6 +32,7 @@ import numpy as np
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
+from ._validation import check_bool, check_int, check_positive, fail
 from .activations import available_activations, get_activation
 from .errors import InvalidArgumentError
 
@@ -47,10 +48,8 @@ _TINY = 2.0**-20
 
 
 def _check_bounds(name: str, low: int, high: int, minimum: int) -> None:
-    if not (isinstance(low, int) and isinstance(high, int)):
-        raise InvalidArgumentError(f"min_{name} and max_{name} must be ints.")
-    if low < minimum:
-        raise InvalidArgumentError(f"min_{name}={low} must be >= {minimum}.")
+    low = check_int(low, f"min_{name}", "layers", minimum=minimum)
+    high = check_int(high, f"max_{name}", "layers", minimum=minimum)
     if low > high:
         raise InvalidArgumentError(f"min_{name}={low} is larger than max_{name}={high}.")
 
@@ -176,10 +175,12 @@ def layers(
     _check_bounds("n", min_n, max_n, 1)
     _check_bounds("d", min_d, max_d, 1)
     _check_bounds("k", min_k, max_k, 1)
-    if not (isinstance(max_exponent, int) and 0 <= max_exponent <= 100):
-        raise InvalidArgumentError(f"max_exponent={max_exponent!r} must be an int in [0, 100].")
-    if not beta > 0:
-        raise InvalidArgumentError(f"beta={beta!r} must be > 0.")
+    if check_int(max_exponent, "max_exponent", "layers", minimum=0) > 100:
+        raise fail("layers", "max_exponent", "an integer in [0, 100]", max_exponent)
+    beta = check_positive(beta, "beta", "layers")
+    for flag, value in (("dead", dead), ("duplicates", duplicates), ("zeros", zeros),
+                        ("allow_all_zero", allow_all_zero)):
+        check_bool(value, flag, "layers")
     wanted = {"dead": dead, "duplicate": duplicates, "zero_in": zeros, "zero_out": zeros}
     kinds = ("normal", *(kind for kind, keep in wanted.items() if keep))
     return _layers(
@@ -208,6 +209,9 @@ def activations(
     positive : bool, default False
         Only activations with ``phi > 0`` (the multiplicative uniform bound).
     """
+    for flag, value in (("monotone_only", monotone_only), ("nonnegative", nonnegative),
+                        ("positive", positive)):
+        check_bool(value, flag, "activations")
     names = [
         name
         for name in available_activations()
@@ -222,6 +226,8 @@ def activations(
 
 def balls(*, min_exponent: int = -2, max_exponent: int = 2) -> st.SearchStrategy[float]:
     """Radii ``beta > 0``: ``m * 10**e`` with ``m`` in [1, 10) and ``e`` bounded."""
+    check_int(min_exponent, "min_exponent", "balls", minimum=-300)
+    check_int(max_exponent, "max_exponent", "balls", minimum=-300)
     if min_exponent > max_exponent:
         raise InvalidArgumentError(
             f"min_exponent={min_exponent} is larger than max_exponent={max_exponent}."
@@ -270,10 +276,9 @@ def points_in_ball(
     points ``+- beta * W_in[j] / ||W_in[j]||`` where neuron j is largest or
     smallest on the ball.
     """
-    if not (isinstance(d, int | np.integer) and d >= 1):
-        raise InvalidArgumentError(f"d={d!r} must be an int >= 1.")
-    if not beta > 0:
-        raise InvalidArgumentError(f"beta={beta!r} must be > 0.")
+    d = check_int(d, "d", "points_in_ball")
+    beta = check_positive(beta, "beta", "points_in_ball")
     if W_in is not None and np.shape(W_in)[-1] != d:
-        raise InvalidArgumentError(f"W_in has {np.shape(W_in)[-1]} columns; expected d={d}.")
+        raise fail("points_in_ball", "W_in", f"an array with d={d} columns",
+                   f"shape {np.shape(W_in)}")
     return _points(int(d), float(beta), None if W_in is None else np.asarray(W_in, np.float64))

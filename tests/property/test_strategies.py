@@ -119,10 +119,18 @@ def test_points_in_ball_reach_the_boundary_and_extreme_points():
 
 @pytest.mark.parametrize(("factory", "kwargs", "match"), [
     pytest.param(layers, {"min_n": 3, "max_n": 2}, "min_n=3 is larger than max_n=2", id="n"),
-    pytest.param(layers, {"min_d": 0}, "min_d=0", id="d"),
+    pytest.param(layers, {"min_d": 0}, "'min_d' parameter of layers", id="d"),
+    pytest.param(layers, {"dead": "yes"}, "'dead' parameter of layers", id="dead"),
+    pytest.param(layers, {"max_exponent": 101}, "'max_exponent'", id="max_exponent"),
+    pytest.param(layers, {"beta": 10**400}, "'beta' parameter of layers", id="beta huge"),
+    pytest.param(activations, {"positive": 1}, "'positive' parameter of activations",
+                 id="activations positive"),
     pytest.param(layers, {"beta": 0.0}, "beta", id="beta"),
     pytest.param(balls, {"min_exponent": 2, "max_exponent": 1}, "min_exponent", id="balls"),
-    pytest.param(points_in_ball, {"d": 0, "beta": 1.0}, "d=0", id="points d"),
+    pytest.param(points_in_ball, {"d": 0, "beta": 1.0}, "'d' parameter of points_in_ball",
+                 id="points d"),
+    pytest.param(points_in_ball, {"d": 2, "beta": 1.0, "W_in": np.ones((2, 3))}, "'W_in'",
+                 id="points W_in"),
     pytest.param(points_in_ball, {"d": 2, "beta": -1.0}, "beta", id="points beta"),
 ])
 def test_strategy_arguments_checked(factory, kwargs, match):
