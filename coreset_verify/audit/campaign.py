@@ -71,9 +71,11 @@ from .._validation import (
 )
 from ..activations import get_activation
 from ..errors import InvalidArgumentError
+from ._arguments import check_pruner_time_limit
 from ._forward import forward, scale_of
 from ._layers import Layer, named_layers
 from ._search import search_worst_case
+from ._worker import CallSpec, PrunerCalls
 
 try:
     import fcntl
@@ -126,6 +128,7 @@ class _Trial:
     seed: int
     config: CampaignConfig
     data: np.ndarray | None = field(default=None, repr=False)
+    pruner_time_limit: float | None = None
 
 
 def _fingerprint(*arrays: np.ndarray) -> str:
@@ -136,8 +139,13 @@ def _fingerprint(*arrays: np.ndarray) -> str:
     return digest.hexdigest()[:10]
 
 
-def run_trial(trial: _Trial) -> dict[str, Any]:
-    """Run one trial; return its JSON record (errors of the pruner are recorded)."""
+def run_trial(trial: _Trial, workers: dict[str, PrunerCalls] | None = None) -> dict[str, Any]:
+    """Run one trial; return its JSON record (errors of the pruner are recorded).
+
+    ``workers`` (pruner label -> :class:`PrunerCalls`) keeps one worker process
+    per pruner across the trials of this process; without it each trial
+    starts its own.
+    """
     t0 = time.perf_counter()
     cfg, layer = trial.config, trial.layer
     act = get_activation(cfg.activation)
@@ -147,8 +155,7 @@ def run_trial(trial: _Trial) -> dict[str, Any]:
         "n": layer.n, "method": cfg.method, "worker": f"{socket.gethostname()}:{os.getpid()}",
     }
     try:
-        pruned = tuple(np.asarray(a, dtype=np.float64) for a in trial.pruner(
-            *layer.arrays(), size=trial.size, rng=np.random.default_rng(trial.seed)))
+        pruned = tuple(np.asarray(a, dtype=np.float64) for a in _prune(trial, workers))
         found = search_worst_case(layer, pruned, beta=cfg.beta, activation=act,
                                   method=cfg.method, time_limit=cfg.time_limit,
                                   rng=np.random.default_rng([trial.seed, 1]))
@@ -164,6 +171,22 @@ def run_trial(trial: _Trial) -> dict[str, Any]:
                                           "beta", "n", "method", "worker")}
         record["error"] = f"{type(exc).__name__}: {exc}"
     return record | {"seconds": time.perf_counter() - t0}
+
+
+def _prune(trial: _Trial, workers: dict[str, PrunerCalls] | None) -> Any:
+    """The pruner's output; in a worker process under the time limit when one is set."""
+    spec = CallSpec(trial.layer, trial.size, trial.seed)
+    if trial.pruner_time_limit is None:
+        return trial.pruner(*spec.layer.arrays(), size=spec.size,
+                            rng=np.random.default_rng(spec.seed))
+    if workers is None:
+        with PrunerCalls({"pruner": trial.pruner}, trial.pruner_time_limit,
+                         func=_FUNC) as calls:
+            return calls.run("pruner", [spec])[0]
+    if trial.pruner_name not in workers:
+        workers[trial.pruner_name] = PrunerCalls({"pruner": trial.pruner},
+                                                 trial.pruner_time_limit, func=_FUNC)
+    return workers[trial.pruner_name].run("pruner", [spec])[0]
 
 
 def _epsilons(trial: _Trial) -> dict[str, float] | None:
@@ -359,8 +382,11 @@ class _Journal:
         self.fh = open(path, "a+b")  # closed in close()
         self.locks = _Locks(path)
         self.contents, self.offset = _Contents(), 0
+        self.workers: dict[str, PrunerCalls] = {}  # the pruners' worker processes
 
     def close(self) -> None:
+        for calls in self.workers.values():
+            calls.close()
         self.fh.close()
         self.locks.close()
 
@@ -536,12 +562,15 @@ class _Plan(NamedTuple):
 
 
 def _plan(layers, pruners, sizes, seeds, delta, kinds, beta, activation, method,
-          time_limit, data) -> _Plan:
+          time_limit, data, pruner_time_limit) -> _Plan:
     """Check every argument before any trial runs; build the trials."""
     from ..search.worst_case import METHODS
 
     layers = named_layers(layers, _FUNC)
     table, seeds = _pruner_table(pruners), _seed_list(seeds)
+    pruner_time_limit = check_pruner_time_limit(pruner_time_limit, _FUNC)
+    for pruner in table.values():  # refuses, up front, what a worker cannot receive
+        PrunerCalls({"pruner": pruner}, pruner_time_limit, func=_FUNC)
     sizes = _int_list(sizes, "sizes", 1)
     for layer in layers:
         if max(sizes) > layer.n:
@@ -565,7 +594,7 @@ def _plan(layers, pruners, sizes, seeds, delta, kinds, beta, activation, method,
                 for seed in seeds:
                     key = f"{layer.name}@{tag}|{label}|{size}|{seed}"
                     trials[key] = _Trial(key, layer, label, pruner, size, seed, config,
-                                         inputs[layer.name])
+                                         inputs[layer.name], pruner_time_limit)
     return _Plan(config, tuple(trials.values()))
 
 
@@ -587,6 +616,7 @@ def run_campaign(
     beta: float = 1.0,
     activation: str = "relu",
     method: str = "auto",
+    pruner_time_limit: float | None = 10.0,
 ) -> CampaignSummary:
     """Run (or resume) a campaign; every finished trial is one line of ``path``.
 
@@ -623,6 +653,13 @@ def run_campaign(
         its name finds again).
     method : str
         Search method, one of :data:`coreset_verify.search.METHODS`.
+    pruner_time_limit : float or None
+        Seconds each call of the pruner may take; it runs in a worker process
+        (see :func:`~coreset_verify.audit.check_pruner`), and a call that
+        hangs, raises or kills its worker is recorded as that trial's error.
+        None calls the pruner in the trial's own thread, without a limit
+        (needed where trials run in daemonic processes, which cannot start
+        workers).
 
     Returns
     -------
@@ -646,7 +683,7 @@ def run_campaign(
     retried on resume.
     """
     plan = _plan(layers, pruners, sizes, seeds, delta, kinds, beta, activation, method,
-                 time_limit, data)
+                 time_limit, data, pruner_time_limit)
     if executor is not None and not callable(getattr(executor, "submit", None)):
         raise fail(_FUNC, "executor", "None or a concurrent.futures.Executor",
                    type(executor).__name__)
@@ -684,7 +721,7 @@ def _run_claimed(trial: _Trial, journal: _Journal, *, wait: bool) -> bool:
     state = _claim(trial, journal, wait=wait)
     if state == "mine":
         try:
-            journal.write(run_trial(trial))
+            journal.write(run_trial(trial, journal.workers))
         finally:
             journal.locks.release(trial.key)
     return state != "busy"

@@ -405,3 +405,22 @@ def test_a_file_without_header_is_not_resumed(layer, tmp_path):
     with pytest.raises(InvalidArgumentError, match="no readable configuration header"):
         run_campaign(layer, pruners=_pruners(), sizes=[4], seeds=1, path=path, **FAST)
     assert summarize(path).trials == 1  # still readable
+
+
+def _hangs(W_in, b_in, W_out, *, size, rng):
+    if size == 4:  # loops forever, as the authors' code does on some requests
+        time.sleep(3600)
+    keep = np.arange(size)
+    return W_in[keep], b_in[keep], W_out[:, keep]
+
+
+def test_a_hanging_pruner_fails_its_trial_instead_of_hanging_the_campaign(layer, tmp_path):
+    path = tmp_path / "c.jsonl"
+    start = time.monotonic()
+    summary = run_campaign(layer, pruners={"hangs": _hangs}, sizes=[4, 6], seeds=2, path=path,
+                           pruner_time_limit=0.5, **FAST)
+    assert time.monotonic() - start < 60
+    assert (summary.trials, summary.errors) == (4, 2)
+    errors = [r for r in map(json.loads, _lines(path)) if "error" in r]
+    assert {r["size"] for r in errors} == {4}
+    assert all("PrunerTimeout" in r["error"] and "0.5 s" in r["error"] for r in errors)
