@@ -303,9 +303,13 @@ def sample_size_for_cases(draw) -> Case:
             return
         b = _passed(arrays, base)
         opts = {k: args[k] for k in ("split_signs", "reduction") if k in args}
-        c = cv.layer_coreset(arrays["W_in"], arrays["b_in"], arrays["W_out"], sample_size=int(m),
-                             activation=args["activation"], beta=args["beta"], rng=base.seed,
-                             **opts)
+        try:
+            c = cv.layer_coreset(arrays["W_in"], arrays["b_in"], arrays["W_out"],
+                                 sample_size=int(m), activation=args["activation"],
+                                 beta=args["beta"], rng=base.seed, **opts)
+        except cv.CoresetVerifyError as exc:
+            raise FalseClaim(f"sample_size_for gave m = {m}, but layer_coreset refuses the "
+                             f"same layer: {type(exc).__name__}: {str(exc)[:200]}") from None
         bound = cv.theoretical_bound(c, delta=args["delta"], kind=args["kind"],
                                      form=args.get("form", "additive"))
         if not bound.epsilon <= args["epsilon"] * (1 + 1e-9):

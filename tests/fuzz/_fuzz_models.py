@@ -57,8 +57,8 @@ def pair_modules(W_in, b_in, W_out, act: str, dtype: str = "float64"):
 
     nn = _nn()
     n, d = W_in.shape
-    first = nn.Linear(d, n)
-    second = nn.Linear(n, W_out.shape[0], bias=False)
+    first = nn.Linear(d, n, dtype=torch.float64)  # float64 first: 1e-300 survives the copy
+    second = nn.Linear(n, W_out.shape[0], bias=False, dtype=torch.float64)
     with torch.no_grad():
         first.weight.copy_(torch.from_numpy(np.asarray(W_in, dtype=np.float64)))
         first.bias.copy_(torch.from_numpy(np.asarray(b_in, dtype=np.float64)))
@@ -151,7 +151,7 @@ def check_worst_case(result, original, pruned, beta, scale, seed, tag="") -> Non
     if not _in_ball(x, beta):
         raise FalseClaim(f"{tag}x outside the ball: ||x|| = {np.linalg.norm(x):.6g} > {beta}")
     k = len(f_layers[-1][1][0]) if f_layers[-1][0] == "linear" else None
-    scale = np.ones(k) if scale is None else as_f64(scale)
+    scale = np.broadcast_to(np.ones(k) if scale is None else as_f64(scale), (k,))
     value = _max_obj(f_layers, g_layers, [mpmath.mpf(float(v)) for v in x], scale)
     err = result.error
     if not abs(mpmath.mpf(float(err)) - value) <= 1e-6 * value + 1e-12 + 1e-6 * abs(err):
@@ -165,7 +165,7 @@ def check_worst_case(result, original, pruned, beta, scale, seed, tag="") -> Non
 
 
 @st.composite
-def _models(draw, extreme=True):
+def _models(draw, extreme=True, hostile=True):
     base = draw(bases(extreme=extreme))
     rng = np.random.default_rng(base.seed)
     keep, U = pruned_of(base, rng)
@@ -173,7 +173,7 @@ def _models(draw, extreme=True):
     original = pair_modules(base.W_in, base.b_in, base.W_out, base.act, dtype)
     pruned = pair_modules(base.W_in[keep], base.b_in[keep], U, base.act, dtype)
     labels = []
-    if draw(st.booleans()):
+    if hostile and draw(st.booleans()):
         which = draw(st.sampled_from(["original", "pruned"]))
         how = draw(st.sampled_from(MODEL_HOSTILE))
         labels.append(f"{which}={how}")
@@ -206,7 +206,7 @@ def worst_case_cases(draw) -> Case:
 
 @st.composite
 def verify_cases(draw) -> Case:
-    base, original, pruned, _ = draw(_models(extreme=False))
+    base, original, pruned, _ = draw(_models(extreme=False, hostile=False))
     how = draw(st.sampled_from(["genuine", "error*2", "x outside", "output=99", "nan error",
                                 "None", "rtol=nan", "atol=-1", "models swapped",
                                 "other models", "upper<error", "models None"]))
@@ -271,16 +271,31 @@ def check_guarantee_cases(draw) -> Case:
     m = draw(st.sampled_from([1, 3, 20]))
 
     def call():
-        c = cv.layer_coreset(base.W_in, base.b_in, base.W_out, sample_size=m,
-                             activation=base.act, beta=base.beta, rng=base.seed)
-        return c, cv.check_guarantee(arrays["W_in"], arrays["b_in"], arrays["W_out"], c, **args)
+        layer = (arrays["W_in"], arrays["b_in"], arrays["W_out"])
+        c = cv.layer_coreset(*layer, sample_size=m, activation=base.act, beta=base.beta,
+                             rng=base.seed)
+        kind = args.get("kind", "uniform")
+        cv.theoretical_bound(c, delta=args["delta"], kind=kind)
+        try:
+            return c, cv.check_guarantee(*layer, c, **args)
+        except cv.CoresetVerifyError as exc:
+            if more:
+                raise
+            raise FalseClaim(f"layer_coreset and theoretical_bound accept this layer, "
+                             f"check_guarantee refuses it: {type(exc).__name__}: "
+                             f"{str(exc)[:200]}") from None
 
     def check(out):
         c, g = out
-        _check_guarantee_result(g, c, base)
+        _check_guarantee_result(g, c, _passed_base(arrays, base))
 
     return Case("check_guarantee", label_of("check_guarantee", labels + more), call, check,
                 f"{base.label},m={m}")
+
+
+def _passed_base(arrays, base: Base) -> Base:
+    return dataclasses.replace(base, W_in=as_f64(arrays["W_in"]), b_in=as_f64(arrays["b_in"]),
+                               W_out=as_f64(arrays["W_out"]))
 
 
 def _check_guarantee_result(g, c, base: Base) -> None:
@@ -328,7 +343,7 @@ def net_model(rng: np.random.Generator, act: str, d: int, widths: tuple, mag: fl
     nn = _nn()
     layers, prev = [], d
     for i, w in enumerate(widths):
-        lin = nn.Linear(prev, w)
+        lin = nn.Linear(prev, w, dtype=torch.float64)
         with torch.no_grad():
             lin.weight.copy_(torch.from_numpy(rng.standard_normal((w, prev)) * mag))
             lin.bias.copy_(torch.from_numpy(np.abs(rng.standard_normal(w))))
@@ -527,6 +542,9 @@ def _check_selected(out, model, kept, scale, d, seed):
                 raise FalseClaim(f"selected model gives {float(v):.9g}, expected {float(u):.9g}")
 
 
+ARCH = [2, 3, 2, 1]  # the layer sizes of the clean state dicts below
+
+
 @st.composite
 def save_load_cases(draw) -> Case:
     seed, _act, d, model, labels, ctx = draw(_networks(REFUSED_NETS))
@@ -536,6 +554,8 @@ def save_load_cases(draw) -> Case:
                                 "architecture bad"]))
     if how != "roundtrip":
         labels = [*labels, f"path={how}"]
+    clean_sd = net_model(np.random.default_rng(seed), "relu", ARCH[0], tuple(ARCH[1:]), 1.0,
+                         "float64").state_dict()
 
     def call():
         tmp = Path(tempfile.mkdtemp(prefix="fuzz_io_"))
@@ -552,13 +572,13 @@ def save_load_cases(draw) -> Case:
             good.write_text("" if how == "empty file" else "hello\n")
             return cv.load_model(good)
         if how == "state_dict half":
-            return cv.load_model({k: v.half() for k, v in model.state_dict().items()})
+            return cv.load_model({k: v.half() for k, v in clean_sd.items()}, architecture=ARCH)
         if how == "state_dict nan":
-            sd = {k: v.clone() for k, v in model.state_dict().items()}
+            sd = {k: v.clone() for k, v in clean_sd.items()}
             next(iter(sd.values())).view(-1)[0] = math.nan
-            return cv.load_model(sd)
+            return cv.load_model(sd, architecture=ARCH)
         if how == "architecture bad":
-            return cv.load_model(model.state_dict(), architecture=[-1, "x"])
+            return cv.load_model(clean_sd, architecture=[-1, "x"])
         cv.save_model(model, good)
         if how == "truncated":
             good.write_bytes(good.read_bytes()[:20])
@@ -575,3 +595,42 @@ def save_load_cases(draw) -> Case:
 
     return Case("save_model.load_model", label_of("save_model.load_model", labels), call,
                 check, ctx)
+
+
+@st.composite
+def records_cases(draw) -> Case:
+    """composed_bound and to_masks on hostile records and models."""
+    seed = draw(st.integers(0, 2**32 - 1))
+    how = draw(st.sampled_from(["valid", "composed None", "composed tampered epsilon nan",
+                                "composed tampered beta -1", "masks other model",
+                                "masks half", "masks inplace 'yes'", "masks None",
+                                "masks not pruned", "masks meta"]))
+    model = net_model(np.random.default_rng(seed), "relu", 2, (4, 3, 1), 1.0, "float64")
+
+    def call():
+        pn = cv.prune_network(model, keep=0.5, delta=1e-6, beta=1.0, rng=seed)
+        if how == "valid":
+            return pn, cv.composed_bound(pn), cv.to_masks(pn, model)
+        if how.startswith("composed"):
+            arg = None if how == "composed None" else dataclasses.replace(
+                pn, layers=tuple(dataclasses.replace(L, epsilon=math.nan) for L in pn.layers)
+            ) if "epsilon" in how else dataclasses.replace(pn, beta=-1.0)
+            return cv.composed_bound(arg)
+        other = {"masks other model": lambda: net_model(np.random.default_rng(seed + 1), "relu",
+                                                        3, (5, 3, 1), 1.0, "float64"),
+                 "masks half": lambda: model.half(), "masks None": lambda: None,
+                 "masks meta": lambda: model.to("meta")}
+        if how == "masks inplace 'yes'":
+            return cv.to_masks(pn, model, inplace="yes")
+        if how == "masks not pruned":
+            return cv.to_masks(model, model)
+        return cv.to_masks(pn, other[how]())
+
+    def check(out):
+        if how != "valid":
+            raise FalseClaim(f"{how} accepted: returned {type(out).__name__}")
+        check_pruned_network(out[0], model, None, 1.0, seed, 2)  # re-derives both
+
+    return Case("composed_bound.to_masks", label_of("composed_bound.to_masks",
+                                                    [] if how == "valid" else [how]),
+                call, check)

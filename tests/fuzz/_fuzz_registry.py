@@ -25,6 +25,7 @@ from _fuzz_layer import (
 from _fuzz_models import (
     check_guarantee_cases,
     prune_network_cases,
+    records_cases,
     save_load_cases,
     select_neurons_cases,
     verify_cases,
@@ -50,6 +51,7 @@ TARGETS = {
     "verify": (verify_cases(), 14),
     "check_guarantee": (check_guarantee_cases(), 25),
     "prune_network": (prune_network_cases(), 30),
+    "composed_bound.to_masks": (records_cases(), 20),
     "select_neurons": (select_neurons_cases(), 30),
     "save_model.load_model": (save_load_cases(), 20),
     "check_pruner": (check_pruner_cases(), 8),
@@ -66,10 +68,13 @@ def examples(name: str) -> int:
     return TARGETS[name][1] * SCALE
 
 
-def run_target(name: str) -> tuple[Counter, dict, list]:
-    """Run every case of ``name``: ``(tally of outcome kinds, {label: first kind},
-    [failure details])``. Failures are recorded, not raised, so that one run sees
-    them all (no shrinking: a case's label already names its hostile values)."""
+def run_target(name: str, clean: list | None = None) -> tuple[Counter, dict, list]:
+    """Run every case of ``name``.
+
+    Returns ``(tally of outcome kinds, {label: first kind}, [failure details])``;
+    the messages of clean errors are appended to ``clean``. Failures are recorded,
+    not raised, so one run sees them all (no shrinking: a label names its values).
+    """
     tally, labels, failures = Counter(), {}, []
 
     def record(case):
@@ -78,6 +83,8 @@ def run_target(name: str) -> tuple[Counter, dict, list]:
         labels.setdefault(case.label, outcome.kind)
         if outcome.kind == "failure":
             failures.append(outcome.detail)
+        elif outcome.kind == "clean" and clean is not None:
+            clean.append(outcome.detail)
 
     runner = settings(max_examples=examples(name), deadline=None, derandomize=True,
                       database=None, phases=(Phase.explicit, Phase.generate),

@@ -1,6 +1,6 @@
 """Print the fuzz census: cases tried per public function and how each ended.
 
-Run ``python tests/fuzz/census.py [NAME ...]`` (or ``python -m tests.fuzz.census``)
+Run ``python tests/fuzz/census.py [-v] [NAME ...]`` (or ``python -m tests.fuzz.census``)
 from the repository root; ``CORESET_VERIFY_FUZZ=nightly`` for the larger profile.
 The same cases are run by ``test_fuzz_public_api.py``; this script only counts,
 and lists each distinct failure once. Not collected by pytest (no ``test_`` name).
@@ -9,6 +9,7 @@ Columns: ``cases`` examples run; ``distinct`` distinct kinds of input (the
 function and the set of hostile values, whatever the random layer);
 ``bad`` those with at least one hostile value; ``clean`` a documented error;
 ``correct`` returned and every claim re-checked; ``failed`` anything else.
+``-v`` also lists the message of every clean error.
 """
 
 from __future__ import annotations
@@ -27,11 +28,17 @@ def _say(line: str) -> None:
 def main(argv: list[str]) -> int:
     from _fuzz_registry import TARGETS, run_target
 
+    verbose = "-v" in argv
+    argv = [a for a in argv if a != "-v"]
     total, found = Counter(), {}
     _say(f"{'function':24} {'cases':>6} {'distinct':>8} {'bad':>5} {'clean':>6} "
           f"{'correct':>7} {'failed':>6}")
     for name in argv or sorted(TARGETS):
-        tally, labels, failures = run_target(name)
+        clean: list[str] = []
+        tally, labels, failures = run_target(name, clean)
+        if verbose:
+            for line in sorted(set(clean)):
+                _say(f"    clean: {line}")
         bad = sum(1 for label in labels if not label.endswith("(valid)"))
         row = Counter({**tally, "distinct": len(labels), "bad": bad})
         total.update(row)
