@@ -204,7 +204,8 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     for i, (name, (pruner, claims)) in enumerate(table.items(), 1):
         report("audit", f"[{i}/{len(table)}] {name}")
         reports[name] = check_pruner(pruner, claims=claims, rng=args.seed, layers=layers,
-                                     time_limit=args.time_limit, beta=args.beta, name=name)
+                                     time_limit=args.time_limit, beta=args.beta, name=name,
+                                     pruner_time_limit=args.pruner_time_limit)
     if args.report is not None:
         from .report import write_audit_report
 
@@ -330,6 +331,9 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--delta", type=_OPEN_UNIT, default=0.1)
     audit.add_argument("--time-limit", type=_POSITIVE, default=2.0,
                        help="seconds for each worst-case search")
+    audit.add_argument("--pruner-time-limit", type=_POSITIVE, default=10.0,
+                       help="seconds each call of a pruner may take (default 10); a call "
+                       "that hangs fails its check")
     audit.add_argument("--seed", type=_INDEX, default=0)
     audit.add_argument("--no-torch", action="store_true",
                        help="leave out the torch.nn.utils.prune and Torch-Pruning adapters")

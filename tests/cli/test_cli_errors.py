@@ -122,6 +122,7 @@ CASES = {
     "audit: --time-limit -1": ["audit", "--time-limit", "-1"],
     "audit: --time-limit 0": ["audit", "--time-limit", "0"],
     "audit: --beta 0": ["audit", "--beta", "0"],
+    "audit: --pruner-time-limit -1": ["audit", "--pruner-time-limit", "-1"],
     "audit: --delta 1": ["audit", "--delta", "1"],
     "audit: unknown pruner": ["audit", "--pruners", "nope"],
     # bench
