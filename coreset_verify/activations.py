@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 from array_api_compat import array_namespace
 
+from ._validation import check_bool, fail
 from .errors import AssumptionError, InvalidArgumentError
 
 __all__ = [
@@ -99,22 +100,32 @@ class Activation:
     module_slack: float = field(default=0.0, repr=False)
 
     def __post_init__(self) -> None:
+        func = "Activation"
+        if not (isinstance(self.name, str) and self.name.strip()):
+            raise fail(func, "name", "a non-empty string", self.name)
+        if not callable(self.function):
+            raise fail(func, "function", "a callable function(z, xp)", self.function)
+        for name in ("torch_module", "module_function"):
+            value = getattr(self, name)
+            if value is not None and not callable(value):
+                raise fail(func, name, "a callable or None", value)
+        for name in ("is_nondecreasing", "is_nonnegative", "is_positive", "is_piecewise_linear"):
+            object.__setattr__(self, name, check_bool(getattr(self, name), name, func))
         if self.is_positive and not self.is_nonnegative:
             raise InvalidArgumentError(
                 f"Activation {self.name!r}: is_positive=True requires "
                 "is_nonnegative=True."
             )
-        if not (math.isfinite(self.lipschitz) and self.lipschitz >= 0):
-            raise InvalidArgumentError(
-                f"Activation {self.name!r}: lipschitz must be a finite number "
-                f">= 0; got {self.lipschitz!r}."
-            )
-
-        if not (math.isfinite(self.module_slack) and self.module_slack >= 0):
-            raise InvalidArgumentError(
-                f"Activation {self.name!r}: module_slack must be a finite number "
-                f">= 0; got {self.module_slack!r}."
-            )
+        for name in ("lipschitz", "module_slack"):
+            value = getattr(self, name)
+            if not (_real(value) and math.isfinite(value) and value >= 0):
+                raise fail(func, name, "a finite number >= 0", value)
+            object.__setattr__(self, name, float(value))
+        params = self.params
+        if not (isinstance(params, tuple) and all(
+                isinstance(p, tuple) and len(p) == 2 and isinstance(p[0], str) and _real(p[1])
+                for p in params)):
+            raise fail(func, "params", "a tuple of (name, number) pairs", params)
 
     def __call__(self, z: Any) -> Any:
         """Apply ``phi`` elementwise to a numpy or torch array."""
@@ -140,6 +151,10 @@ class Activation:
             module = self.torch_module()
             object.__setattr__(self, "_module", module)
         return module(z)
+
+
+def _real(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 def _zeros(z, xp):
@@ -333,6 +348,7 @@ def register_activation(activation: Activation, *, overwrite: bool = False) -> N
             "register_activation expects an Activation instance; got "
             f"{type(activation).__name__}."
         )
+    overwrite = check_bool(overwrite, "overwrite", "register_activation")
     if activation.name in _REGISTRY and not overwrite:
         raise InvalidArgumentError(
             f"An activation named {activation.name!r} is already registered; "

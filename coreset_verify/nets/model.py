@@ -119,6 +119,14 @@ def _leaves(module: Any, name: str, path: tuple[int, ...]):
 
 
 def _float64(tensor: Any, func: str, where: str) -> np.ndarray:
+    torch = import_torch()
+    check_float_dtype(tensor.dtype, where, func)
+    if tensor.is_meta:
+        raise fail(func, where, "a tensor with data (a model on the meta device has no "
+                   "weights; load or materialise it first)", "a meta tensor")
+    if tensor.layout != torch.strided:
+        raise fail(func, where, "a dense (strided) tensor; convert it with .to_dense()",
+                   f"a tensor with layout {tensor.layout}")
     array = tensor.detach().to("cpu").double().numpy().copy()
     if not np.all(np.isfinite(array)):
         bad = tuple(int(v) for v in np.argwhere(~np.isfinite(array))[0])
@@ -130,11 +138,9 @@ def _float64(tensor: Any, func: str, where: str) -> np.ndarray:
 
 
 def _linear(module: Any, path: tuple[int, ...], func: str, where: str) -> LinearOp:
-    check_float_dtype(module.weight.dtype, f"{where}.weight", func)
     W = _float64(module.weight, func, f"{where}.weight")
     has_bias = module.bias is not None
     if has_bias:
-        check_float_dtype(module.bias.dtype, f"{where}.bias", func)
         b = _float64(module.bias, func, f"{where}.bias")
     else:
         b = np.zeros(W.shape[0])

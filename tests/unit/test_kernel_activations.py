@@ -118,3 +118,26 @@ def test_neuron_coreset_with_softplus_beta_zero_is_a_clean_error():
     with pytest.raises(InvalidArgumentError, match="'beta' parameter of softplus"):
         neuron_coreset(rng.standard_normal((5, 3)), rng.standard_normal(5), sample_size=3,
                        beta=1.0, activation=torch.nn.Softplus(beta=0.0))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "name"),
+    [({"name": ""}, "name"), ({"name": 5}, "name"), ({"function": None}, "function"),
+     ({"is_nondecreasing": "yes"}, "is_nondecreasing"), ({"lipschitz": float("nan")}, "lipschitz"),
+     ({"lipschitz": True}, "lipschitz"), ({"torch_module": 3}, "torch_module"),
+     ({"params": ((1, 2.0),)}, "params")],
+)
+def test_activation_fields_are_validated(kwargs, name):
+    from coreset_verify.activations import Activation
+
+    fields = {"name": "mine", "function": lambda z, xp: z, "is_nondecreasing": True,
+              "is_nonnegative": False, "is_positive": False, "lipschitz": 1.0}
+    with pytest.raises(InvalidArgumentError, match=f"'{name}' parameter of Activation"):
+        Activation(**{**fields, **kwargs})
+
+
+def test_register_activation_overwrite_must_be_a_bool():
+    from coreset_verify.activations import register_activation
+
+    with pytest.raises(InvalidArgumentError, match="'overwrite' parameter"):
+        register_activation(get_activation("relu"), overwrite="yes")

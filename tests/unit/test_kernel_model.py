@@ -190,3 +190,15 @@ def test_mlp_builds_parameterised_activations_and_refuses_bad_arguments():
                          ({"sizes": [3, 2], "seed": -1}, "seed")]:
         with pytest.raises(InvalidArgumentError, match=f"'{name}' parameter of mlp"):
             mlp(**kwargs)
+
+
+def test_meta_and_sparse_weights_are_refused_cleanly():
+    from coreset_verify.network import select_neurons
+
+    meta = _mlp().to("meta")
+    with pytest.raises(InvalidArgumentError, match=r"model\[0\]\.weight.*meta"):
+        select_neurons(meta, [None])
+    net = _mlp()
+    net[2].weight = nn.Parameter(net[2].weight.detach().to_sparse())
+    with pytest.raises(InvalidArgumentError, match=r"model\[2\]\.weight.*layout"):
+        read_model(net, func="f")
