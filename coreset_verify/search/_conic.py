@@ -114,7 +114,8 @@ def dual_bound(prog: ConicProgram, y_eq: np.ndarray, y_in: np.ndarray) -> float:
 
     the last term in closed form (box: sum of ``max(r lo, r hi)``; ball:
     ``beta ||r_x||``). The value is enlarged by ``1e-10`` of the sum of the
-    magnitudes of its terms to cover float64 rounding; a value that overflows
+    magnitudes of its terms to cover float64 rounding, and by ``1e-300`` per
+    entry of ``r`` times the largest ``|v_j|`` to cover underflow; a value that overflows
     (or is NaN, from ``inf - inf``) is ``inf``. See proofs_notes/search_bounds.md.
     """
     with np.errstate(all="ignore"):
@@ -129,6 +130,10 @@ def _dual_bound(prog: ConicProgram, y_eq: np.ndarray, y_in: np.ndarray) -> float
     terms = [float(y_eq @ prog.b_eq), float(y_in @ prog.b_in),
              float(np.sum(np.maximum(r[nx:] * prog.lo[nx:], r[nx:] * prog.hi[nx:]))),
              _max_linear_over_domain(r[:nx], prog.lo[:nx], prog.hi[:nx], prog.beta)]
+    bounds = np.maximum(np.abs(prog.lo), np.abs(prog.hi))
     mags = (float(np.abs(y_eq) @ np.abs(prog.b_eq)) + float(y_in @ np.abs(prog.b_in))
-            + float(np.abs(r) @ np.maximum(np.abs(prog.lo), np.abs(prog.hi))))
-    return sum(terms) + 1e-10 * mags + 1e-300
+            + float(np.abs(r) @ bounds))
+    # Underflow: each entry of r may lose up to 1e-300 (products of tiny numbers),
+    # multiplied by the largest value its variable takes.
+    reach = max(float(np.max(bounds, initial=0.0)), prog.beta or 0.0)
+    return sum(terms) + 1e-10 * mags + 1e-300 * (1.0 + reach * (len(r) + 1))

@@ -45,10 +45,11 @@ class Scaled(NamedTuple):
 
 
 def _exponent(magnitude: float) -> int:
-    """``e`` with ``2**(e-1) <= magnitude < 2**e`` (0 for 0, inf or NaN)."""
+    """``e`` with ``2**(e-1) <= magnitude < 2**e`` (0 for 0, inf or NaN), kept
+    in ``[-1021, 1023]`` so that ``2**e`` is a normal float64."""
     if not (math.isfinite(magnitude) and magnitude > 0):
         return 0
-    return math.frexp(magnitude)[1]
+    return min(max(math.frexp(magnitude)[1], -1021), 1023)
 
 
 def _largest(box) -> float:

@@ -78,7 +78,7 @@ def _relaxation_bounds(problem: Problem, t0: float, deadline: float, relax: bool
     stages = [Stage("bounds:interval", -math.inf, iv.bound,
                     time.perf_counter() - t0, BOUNDED)]
     t1 = time.perf_counter()
-    linear = linear_relaxation_bounds(problem, iv)
+    linear = _linear_bounds(problem, iv, pairs)
     if linear is not None:
         pairs = np.minimum(pairs, linear)
         stages.append(Stage("bounds:linear", -math.inf, float(max(pairs.max(), 0.0)),
@@ -147,8 +147,28 @@ def linear_relaxation_bounds(problem: Problem, iv: Intervals) -> np.ndarray | No
         box = np.maximum(grad * dom.lower, grad * dom.upper).sum(1)
         best = np.minimum(best, box)
     mag = np.abs(s_mat) @ np.abs(sh.bias) + np.abs(const) + np.abs(best)
-    out = const + best + 1e-10 * mag
+    out = const + best + 1e-10 * mag + _underflow_margin(dom, sh.weight.size + 1)
     return _sound(out).reshape(2, -1).T
+
+
+def _linear_bounds(problem: Problem, iv: Intervals, pairs: np.ndarray) -> np.ndarray | None:
+    """:func:`linear_relaxation_bounds`, on the rescaled copy when there is one (the
+    same bounds, without the underflow of products of tiny weights)."""
+    scaled = scaled_problem(problem, iv, float(np.max(pairs)))
+    if scaled is None:
+        return linear_relaxation_bounds(problem, iv)
+    linear = linear_relaxation_bounds(scaled.problem, scaled.intervals)
+    return None if linear is None else linear * scaled.objective_scale
+
+
+def _underflow_margin(dom, terms: int) -> float:
+    """What underflow can hide in ``max_x a . x`` over the domain: each of the
+    ``terms`` products that formed ``a`` may lose up to 1e-300 (a generous
+    multiple of the smallest subnormal), times the largest ``|x_j|``."""
+    reach = dom.beta if dom.has_ball else 0.0
+    if dom.has_box:
+        reach = max(reach, float(np.max(np.maximum(np.abs(dom.lower), np.abs(dom.upper)))))
+    return reach * terms * 1e-300
 
 
 def _sound(bounds: np.ndarray) -> np.ndarray:

@@ -153,7 +153,7 @@ def _finish(problem: Problem, best_x, best_val, keep: int, taken: int,
     chosen: list[np.ndarray] = []
     tol = 1e-6 * problem.domain.radius
     for p in pts:
-        if all(row_norms((p - q)[None])[0] > tol for q in chosen):
+        if all(row_norms((p / 2 - q / 2)[None])[0] > tol / 2 for q in chosen):
             chosen.append(p)
         if len(chosen) == keep:
             break

@@ -1,7 +1,8 @@
 """Extreme magnitudes: every returned bracket holds, or a documented error is raised.
 
 Random tiny ReLU networks whose layers are scaled by powers of two from 2**-600 to
-2**600 (exact in float64), on balls of radius 2**-20 to 2**600. The oracle is
+2**600 (exact in float64; first layers also down to subnormal 2**-1060), on balls of
+radius 2**-600 to 2**1023. The oracle is
 independent of the package: the objective evaluated by numpy at dense samples of
 the ball (and, for d = 1, at every breakpoint, where the maximum is attained).
 """
@@ -22,9 +23,15 @@ hypothesis = pytest.importorskip("hypothesis")
 st = hypothesis.strategies
 
 
+def _long(*arrays):
+    """In x87 extended precision (np.longdouble: 15-bit exponent), so the oracle
+    neither overflows nor underflows where float64 would."""
+    return [np.asarray(a, dtype=np.longdouble) for a in arrays]
+
+
 def _forward(w1, b1, w2, b2, x):
-    with np.errstate(all="ignore"):
-        return np.maximum(x @ w1.T + b1, 0.0) @ w2.T + b2
+    w1, b1, w2, b2, x = _long(w1, b1, w2, b2, x)
+    return np.maximum(x @ w1.T + b1, 0.0) @ w2.T + b2
 
 
 def _samples(d: int, beta: float, pts: list, rng: np.random.Generator) -> np.ndarray:
@@ -41,8 +48,8 @@ def _samples(d: int, beta: float, pts: list, rng: np.random.Generator) -> np.nda
 
 
 def _magnitude(w1, b1, w2, b2, x):
-    with np.errstate(all="ignore"):
-        return np.abs(np.maximum(x @ w1.T + b1, 0.0)) @ np.abs(w2).T + np.abs(b2)
+    w1, b1, w2, b2, x = _long(w1, b1, w2, b2, x)
+    return np.abs(np.maximum(x @ w1.T + b1, 0.0)) @ np.abs(w2).T + np.abs(b2)
 
 
 @st.composite
@@ -51,8 +58,9 @@ def scaled_pairs(draw):
     d, k = draw(st.sampled_from([1, 2])), draw(st.sampled_from([1, 2]))
     exponent = st.one_of(st.sampled_from([-600, -300, -100, 0, 100, 300, 600]),
                          st.integers(-600, 600))
-    e_in, e_out = draw(exponent), draw(exponent)
-    e_beta = draw(st.one_of(st.integers(-20, 20), exponent))
+    e_in = draw(st.one_of(exponent, st.sampled_from([-1030, -1060])))  # subnormal weights
+    e_out = draw(exponent)
+    e_beta = draw(st.one_of(st.integers(-20, 20), exponent, st.just(1023)))
     shared = draw(st.booleans())
     rng = np.random.default_rng(seed)
     n_f, n_g = 3, 2
@@ -84,18 +92,18 @@ def test_bracket_contains_sampled_errors_at_extreme_scales(case):
     pts = list(zip(f_w[0][:, 0], f_w[1], strict=True)) + list(
         zip(g_w[0][:, 0], g_w[1], strict=True)) if d == 1 else []
     x = _samples(d, beta, pts, np.random.default_rng(0))
-    with np.errstate(all="ignore"):
-        err = np.abs(_forward(*f_w, x) - _forward(*g_w, x)).max(axis=1)
-        mag = (_magnitude(*f_w, x) + _magnitude(*g_w, x)).max(axis=1)
+    err = np.abs(_forward(*f_w, x) - _forward(*g_w, x)).max(axis=1)
+    mag = (_magnitude(*f_w, x) + _magnitude(*g_w, x)).max(axis=1)
     hypothesis.event(f"{method}: {res.status}, finite={math.isfinite(res.upper_bound)}")
     assert not math.isnan(res.upper_bound)
     assert res.error <= res.upper_bound
+    # rounding of the sampled objective (float64 weights, extended arithmetic): a few
+    # ulps of the magnitudes; an error beyond float64's range needs upper_bound = inf.
     if not (np.all(np.isfinite(err)) and np.all(np.isfinite(mag))):
-        assert res.upper_bound == math.inf  # the true maximum exceeds float64
-        return
-    # float64 rounding of the sampled objective: a few ulps of the magnitudes.
+        return  # only where np.longdouble is float64 (no x87): the oracle overflowed
     slack = 1e-12 * mag + 1e-300
-    assert np.all(err <= res.upper_bound + slack), (err.max(), res.upper_bound, res.status)
+    upper = np.longdouble(res.upper_bound)
+    assert np.all(err <= upper + slack), (err.max(), res.upper_bound, res.status)
     at_x = np.abs(_forward(*f_w, res.x[None]) - _forward(*g_w, res.x[None])).max()
     at_mag = (_magnitude(*f_w, res.x[None]) + _magnitude(*g_w, res.x[None])).max()
     assert abs(at_x - res.error) <= 1e-12 * at_mag + 1e-300
