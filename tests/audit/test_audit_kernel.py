@@ -29,3 +29,14 @@ def test_forward_and_scale_are_the_kernels():
                                   layer_pair_scale(*layer.arrays(), beta=2.0, activation=act))
     empty = forward(layer.W_in[:0], layer.b_in[:0], layer.W_out[:, :0], x, act)
     np.testing.assert_array_equal(empty, np.zeros((5, layer.k)))
+
+
+def test_the_search_takes_a_pruned_pair_with_no_neuron_left():
+    from coreset_verify.audit._search import search_worst_case
+
+    layer, act = default_layers()[0], get_activation("relu")
+    found = search_worst_case(layer, (layer.W_in[:0], layer.b_in[:0], layer.W_out[:, :0]),
+                              beta=1.0, activation=act, method="gradient", time_limit=0.3,
+                              rng=np.random.default_rng(0))
+    # F~ = 0: the error is max |F_i| / T_i, positive and at most 1.
+    assert 0 < found.error <= 1 + 1e-12
