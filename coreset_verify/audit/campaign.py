@@ -255,11 +255,12 @@ class _Contents:
     def _add_line(self, line: bytes) -> None:
         try:
             rec = json.loads(line.decode("utf-8"))
-        except ValueError:  # not UTF-8 (UnicodeDecodeError) or not JSON
+        except (ValueError, RecursionError):  # not UTF-8, not JSON, nested too deep
             self.damaged.append(self.lines)
             return
         if isinstance(rec, dict) and "key" not in rec and isinstance(
-                rec.get("config_hash"), str) and isinstance(rec.get("config"), dict):
+                rec.get("config_hash"), str) and isinstance(rec.get("config"), dict) and _real(
+                rec["config"].get("delta")):
             if self.header is None and not self.records:
                 self.header = rec
             elif rec["config_hash"] != self.digest:

@@ -345,6 +345,19 @@ def test_a_non_utf8_byte_is_skipped_reported_and_its_trial_rerun(layer, tmp_path
     assert "1 damaged" in str(summary)
 
 
+@pytest.mark.parametrize("junk", [b"\xff\xfe", b"[1, 2]", b"\x00", b"[" * 100_000,
+                                  b'{"key": 3}', b'{"key": "k", "layer": "L"}',
+                                  b'{"config_hash": "h", "config": {"delta": "x"}}'],
+                         ids=["not utf-8", "a list", "NUL", "deep", "key not str",
+                              "fields missing", "bad header"])
+def test_summarize_skips_every_kind_of_damaged_line(tmp_path, junk):
+    path = tmp_path / "junk.jsonl"
+    path.write_bytes(junk + b"\n" + json.dumps(_known_record(0)).encode() + b"\n")
+    with pytest.warns(RuntimeWarning, match="1 damaged"):
+        summary = summarize(path)
+    assert (summary.trials, summary.damaged) == (1, 1)
+
+
 def test_a_misspelt_method_is_refused_before_any_trial(layer, tmp_path):
     path = tmp_path / "c.jsonl"
     with pytest.raises(InvalidArgumentError, match=r"'method' parameter of run_campaign"):
