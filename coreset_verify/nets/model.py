@@ -213,8 +213,13 @@ def read_layers(model: Any, *, func: str, name: str) -> tuple[Layer, ...]:
     """
     layers: list[Layer] = []
     pending: tuple[np.ndarray, np.ndarray] | None = None
+    width: int | None = None  # output width of everything read so far
     for op in read_model(model, func=func, name=name):
         if isinstance(op, LinearOp):
+            if width is not None and op.weight.shape[1] != width:
+                raise fail(func, op.name, f"a Linear with in_features={width} (the width "
+                           "of the layer before it)", f"in_features={op.weight.shape[1]}")
+            width = op.weight.shape[0]
             w, b = op.weight, op.bias
             if pending is not None:
                 w, b = w @ pending[0], w @ pending[1] + b

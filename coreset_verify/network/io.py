@@ -29,6 +29,8 @@ def save_model(model: Any, path: str | os.PathLike) -> None:
     from torch.nn.utils import prune as tprune
 
     read_mlp(model, func="save_model")
+    if not isinstance(path, str | os.PathLike):
+        raise fail("save_model", "path", "a file path (str or os.PathLike)", type(path).__name__)
     if tprune.is_pruned(model):
         raise fail("save_model", "model", "a model without torch.nn.utils.prune masks "
                    "(call prune.remove on each pruned module first)", "a pruned model")

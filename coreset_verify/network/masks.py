@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import fail, import_torch
+from .._validation import check_bool, fail, import_torch
 from ..nets.model import module_at, read_mlp
 from .reading import position_of
 from .records import PrunedNetwork
@@ -44,6 +44,7 @@ def to_masks(pruned: PrunedNetwork, original: Any, *, inplace: bool = False) -> 
     func = "to_masks"
     if not isinstance(pruned, PrunedNetwork):
         raise fail(func, "pruned", "a PrunedNetwork", type(pruned).__name__)
+    inplace = check_bool(inplace, "inplace", func)
     if isinstance(original, torch.nn.Module) and tprune.is_pruned(original):
         raise fail(func, "original", "a model without torch.nn.utils.prune masks",
                    "a model that is already pruned")

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from .._validation import check_open_unit, check_positive, fail
 from ..activations import Activation
 from ..coreset import LayerCoreset
 from ..guarantees import Bound
@@ -63,6 +64,21 @@ class PrunedLayer:
     delta: float
     step: int
 
+    def __post_init__(self) -> None:
+        func = "PrunedLayer"
+        if not isinstance(self.activation, Activation):
+            raise fail(func, "activation", "an Activation", type(self.activation).__name__)
+        eps = self.epsilon
+        if not (isinstance(eps, int | float | np.floating) and eps >= 0):  # NaN fails too
+            raise fail(func, "epsilon", "a number >= 0 (inf allowed)", eps)
+        check_positive(self.radius, "radius", func)
+        check_open_unit(self.delta, "delta", func)
+        _check_nonnegative(func, "scale", self.scale, 1)
+        _check_nonnegative(func, "propagation", self.propagation, 2)
+        if self.propagation.shape[1] != self.scale.shape[0]:
+            raise fail(func, "propagation", f"of shape (k_out, {self.scale.shape[0]}) "
+                       "(one column per entry of scale)", f"shape {self.propagation.shape}")
+
     @property
     def exact(self) -> bool:
         """True when the layer's function on the ball is unchanged."""
@@ -107,6 +123,19 @@ class PrunedNetwork:
     target: str
     module_slack: np.ndarray | None = field(default=None, repr=False)
 
+    def __post_init__(self) -> None:
+        func = "PrunedNetwork"
+        check_positive(self.beta, "beta", func)
+        check_open_unit(self.delta, "delta", func)
+        if not self.layers or not all(isinstance(la, PrunedLayer) for la in self.layers):
+            raise fail(func, "layers", "a non-empty tuple of PrunedLayer", self.layers)
+        k_out = {la.propagation.shape[0] for la in self.layers}
+        if len(k_out) != 1:
+            raise fail(func, "layers", "layers whose propagation matrices share k_out",
+                       sorted(k_out))
+        if self.module_slack is not None:
+            _check_nonnegative(func, "module_slack", self.module_slack, 1)
+
     @property
     def coresets(self) -> tuple[LayerCoreset | None, ...]:
         return tuple(layer.coreset for layer in self.layers)
@@ -140,3 +169,13 @@ class PrunedNetwork:
         return (f"PrunedNetwork(hidden {sizes}, params {self.params_before}->"
                 f"{self.params_after}, order={self.order!r}, kind={self.kind!r}, "
                 f"{self.target})")
+
+
+def _check_nonnegative(func: str, name: str, value: object, ndim: int) -> None:
+    """A float array of ``ndim`` dimensions whose entries are finite and >= 0."""
+    arr = np.asarray(value)
+    ok = (arr.ndim == ndim and np.issubdtype(arr.dtype, np.floating)
+          and bool(np.all(np.isfinite(arr) & (arr >= 0))))
+    if not ok:
+        raise fail(func, name, f"a {ndim}-D float array of finite numbers >= 0",
+                   f"shape {arr.shape}, dtype {arr.dtype}")

@@ -320,3 +320,39 @@ def test_save_load_round_trip_of_nested_identity_and_parameterised_layers(tmp_pa
     torch.testing.assert_close(back(x), net(x), rtol=0, atol=0)
     p = prune_network(back, keep=0.6, beta=1.0, rng=0)
     assert [la.position for la in p.layers] == [(0, 0), 2]
+
+
+def test_records_are_validated_so_composed_bound_cannot_be_fooled():
+    import dataclasses
+    import math
+
+    from coreset_verify.network import composed_bound
+
+    net = mlp([2, 4, 3, 1], seed=0).double()
+    p = prune_network(net, keep=0.5, beta=1.0, rng=0)
+    with pytest.raises(InvalidArgumentError, match="'epsilon' parameter of PrunedLayer"):
+        dataclasses.replace(p.layers[0], epsilon=math.nan)
+    with pytest.raises(InvalidArgumentError, match="'scale' parameter of PrunedLayer"):
+        dataclasses.replace(p.layers[0], scale=np.full_like(p.layers[0].scale, np.nan))
+    with pytest.raises(InvalidArgumentError, match="'beta' parameter of PrunedNetwork"):
+        dataclasses.replace(p, beta=-1.0)
+    with pytest.raises(InvalidArgumentError, match="'layers' parameter of PrunedNetwork"):
+        dataclasses.replace(p, layers=())
+    big = dataclasses.replace(p, layers=(dataclasses.replace(p.layers[0], epsilon=math.inf),
+                                         *p.layers[1:]))
+    assert np.all(composed_bound(big) == np.inf)
+    with pytest.raises(InvalidArgumentError, match="'inplace' parameter of to_masks"):
+        to_masks(p, net, inplace="yes")
+
+
+def test_save_model_path_must_be_a_path():
+    with pytest.raises(InvalidArgumentError, match="'path' parameter of save_model"):
+        save_model(mlp([4, 5, 3]), None)
+
+
+def test_meta_models_are_refused_by_prune_network_and_save_model(tmp_path):
+    meta = mlp([2, 3, 2]).to("meta")
+    with pytest.raises(InvalidArgumentError, match="meta"):
+        prune_network(meta, keep=0.5, beta=1.0)
+    with pytest.raises(InvalidArgumentError, match="meta"):
+        save_model(meta, tmp_path / "m.pt")

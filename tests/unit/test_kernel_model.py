@@ -202,3 +202,10 @@ def test_meta_and_sparse_weights_are_refused_cleanly():
     net[2].weight = nn.Parameter(net[2].weight.detach().to_sparse())
     with pytest.raises(InvalidArgumentError, match=r"model\[2\]\.weight.*layout"):
         read_model(net, func="f")
+
+
+def test_widths_that_do_not_chain_are_refused_by_the_search_reader():
+    # FUZZ F9: worst_case raised a raw torch RuntimeError on this model.
+    bad = nn.Sequential(nn.Linear(1, 2), nn.ReLU(), nn.Linear(3, 1))
+    with pytest.raises(InvalidArgumentError, match=r"model\[2\].*in_features=2"):
+        read_layers(bad, func="worst_case", name="model")
