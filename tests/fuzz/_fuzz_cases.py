@@ -276,11 +276,14 @@ def bases(draw, extreme: bool = True) -> Base:
 
     Its label is the call of :func:`make_base` that rebuilds it."""
     r = _rng(draw)
-    mags = [1.0, 1e-300, 1e-310, 1e-320, 1e200, 1e300, 2.0**-40] if extreme else [1.0]
+    # Half the magnitudes are beyond what float64 carries through T_i (refusal or a true
+    # bound is fine), half are extreme but representable (a true bound is expected).
+    mags = [1e-300, 1e-310, 1e-320, 1e200, 1e300, 1.0, 2.0**-40, 1e-150, 1e100, 1e-5, 1e5]
+    radii = [1e-300, 1e300, 1e308, 1.0, 0.5, 1e-150, 1e100, 1e-5]
+    mags, radii = (mags, radii) if extreme else ([1.0], [1.0, 0.5])
     m_in = _choice(r, mags)
     return make_base(int(r.integers(2**32)), _choice(r, ACTS), m_in, _choice(r, mags),
-                     _choice(r, [1.0, 0.5, 1e-300, 1e300, 1e308] if extreme else [1.0, 0.5]),
-                     _choice(r, [0.0, 1.0, m_in]))
+                     _choice(r, radii), _choice(r, [0.0, 1.0, m_in]))
 
 
 # ------------------------------------------------------------------ oracles
@@ -297,14 +300,16 @@ def _eps_of(*arrays) -> float:
 
 def check_layer_bound(pair: LayerPair, kept, U, *, cap: float, eps_stat: float | None,
                       scale, beta, form: str, seed: int, slack_eps: float,
-                      kind: str = "uniform") -> None:
+                      kind: str = "uniform", extra: tuple = ()) -> None:
     """``|F_i - F~_i| <= e * s_i`` at sampled inputs, for e = the cap always and the
-    statistical epsilon when given (``s_i = scale_i``, or ``G_i(x)`` multiplicative)."""
+    statistical epsilon when given (``s_i = scale_i``, or ``G_i(x)`` multiplicative).
+    ``extra`` inputs (e.g. a search's worst input) are checked too."""
     rng = np.random.default_rng(seed ^ 0x5EED)
     kept = [int(j) for j in np.asarray(kept).ravel()]
     U_mp = mp_matrix(U)
     scale = as_f64(scale)
     pts = ball_points(len(pair.W_in[0]), mpmath.mpf(float(beta)), rng, rows=pair.W_in)
+    pts += [[mpmath.mpf(float(v)) for v in x] for x in extra]
     with mpmath.workdps(DPS):
         for p_index, x in enumerate(pts):
             F = pair.outputs(x)
@@ -328,7 +333,7 @@ def check_layer_bound(pair: LayerPair, kept, U, *, cap: float, eps_stat: float |
                             f"scale {to_float(s[i]):.6g} = {to_float(allowed):.6g}")
 
 
-def check_bound(bound, coreset, base: Base) -> None:
+def check_bound(bound, coreset, base: Base, search: bool = False) -> None:
     """The oracle of a ``Bound`` of ``coreset`` on the layer pair of ``base``."""
     if not isinstance(bound, cv.Bound):
         raise FalseClaim(f"returned {type(bound).__name__}, not a Bound")
@@ -339,9 +344,28 @@ def check_bound(bound, coreset, base: Base) -> None:
     if not (bound.epsilon >= 0):
         raise FalseClaim(f"epsilon = {bound.epsilon}")
     stat = bound.statistical if (bound.delta <= STAT_DELTA and bound.kind != "paper") else None
+    extra = searched_inputs(base, as_f64(coreset.indices), U, coreset.beta) if search else ()
     check_layer_bound(pair, as_f64(coreset.indices), U, cap=bound.deterministic,
                       eps_stat=stat, scale=bound.scale, beta=coreset.beta, form=bound.form,
-                      seed=base.seed, slack_eps=_eps_of(coreset.weight_out), kind=bound.kind)
+                      seed=base.seed, slack_eps=_eps_of(coreset.weight_out), kind=bound.kind,
+                      extra=extra)
+
+
+def searched_inputs(base: Base, kept, U, beta) -> tuple:
+    """The worst input a short gradient search finds between the pair and its pruned
+    version (more adversarial than sampling); () when the search refuses or fails."""
+    from _fuzz_models import pair_modules
+
+    keep = np.asarray(kept, dtype=int)
+    try:
+        with guarded():
+            original = pair_modules(base.W_in, base.b_in, base.W_out, base.act)
+            pruned = pair_modules(base.W_in[keep], base.b_in[keep], U, base.act)
+            r = cv.worst_case(original, pruned, beta=float(beta), method="gradient",
+                              time_limit=0.5, rng=0, restarts=8)
+    except (Exception, GuardTimeout):
+        return ()
+    return (np.asarray(r.x, dtype=np.float64),)
 
 
 def check_coreset(c, base: Base, delta: float = 1e-6) -> None:

@@ -277,7 +277,7 @@ def theoretical_bound_cases(draw) -> Case:
     def check(bound):
         if how != "none":
             raise FalseClaim(f"bound {bound.epsilon} for a tampered coreset ({how})")
-        check_bound(bound, state["c"], base)
+        check_bound(bound, state["c"], base, search=True)
 
     return Case("theoretical_bound", label_of("theoretical_bound", labels), call, check,
                 f"{base.label},m={m}")

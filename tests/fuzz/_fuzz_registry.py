@@ -54,7 +54,7 @@ TARGETS = {
     "composed_bound.to_masks": (records_cases(), 20),
     "select_neurons": (select_neurons_cases(), 30),
     "save_model.load_model": (save_load_cases(), 20),
-    "check_pruner": (check_pruner_cases(), 8),
+    "check_pruner": (check_pruner_cases(), 16),
     "run_campaign": (run_campaign_cases(), 10),
     "audit.clopper_pearson": (clopper_pearson_cases(), 30),
     "audit.summarize": (summarize_cases(), 10),
