@@ -29,6 +29,7 @@ from __future__ import annotations
 import multiprocessing
 import pickle
 import sys
+import threading
 import time
 import traceback
 import warnings
@@ -177,6 +178,7 @@ class PrunerCalls:
         self._process: Any = None
         self._conn: Any = None
         self._counter: Any = None
+        self._lock = threading.Lock()  # one request at a time on the pipe
         if limit is not None and self.start_method != "fork":
             for name, fn in self.functions.items():
                 try:
@@ -218,6 +220,12 @@ class PrunerCalls:
             return []
         if self.limit is None:
             return self._run_here(kind, specs, keep)
+        with self._lock:
+            return self._run_worker(kind, specs, keep)
+
+    def _run_worker(self, kind: str, specs: list[CallSpec], keep: bool) -> list[Any]:
+        if self._process is not None and not self._process.is_alive():
+            self._kill()  # ended between requests: start afresh
         self._start()
         first = self._counter.value
         self._conn.send((kind, specs, keep))
@@ -309,7 +317,7 @@ class PrunerCalls:
         self._process = self._conn = None
 
     def close(self) -> None:
-        """Stop the worker (politely, then by force)."""
+        """Stop the worker (politely, then by force); a later call starts a new one."""
         if self._process is None:
             return
         try:

@@ -53,3 +53,12 @@ def test_a_process_with_cuda_initialised_spawns_its_workers(monkeypatch):
     assert worker.default_start_method() == "spawn"
     with pytest.raises(InvalidArgumentError, match=r"start method 'spawn'"):
         PrunerCalls({"pruner": lambda *a, size, rng: a}, 1.0)
+
+
+def test_a_worker_that_died_between_requests_is_replaced():
+    layer = default_layers()[0]
+    with PrunerCalls({"pruner": uniform_pruner()}, 5.0) as calls:
+        calls.run("pruner", [CallSpec(layer, 2, 0)])
+        calls._process.kill()
+        calls._process.join()
+        assert len(calls.run("pruner", [CallSpec(layer, 2, 0)])) == 1
