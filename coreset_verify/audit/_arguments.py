@@ -20,6 +20,7 @@ __all__ = [
     "GUARANTEE_KEYS",
     "check_activation",
     "check_claims",
+    "check_epsilon_value",
     "check_pruner_time_limit",
 ]
 

@@ -34,9 +34,11 @@ __all__ = [
     "call",
     "call_many",
     "claimed_epsilons",
+    "functions_of",
     "prune_many",
     "pruned_outputs",
     "seed_stream",
+    "stream_evidence",
     "triple",
 ]
 
