@@ -148,8 +148,6 @@ def _cmd_prune(args: argparse.Namespace) -> int:
         "sizes": args.architecture, "activation": args.activation}
     model = _load_model(args.model, architecture)
     keep = None if args.keep is None else ({"params": args.keep} if args.params else args.keep)
-    report = _progress(not args.json)
-    report("prune", f"{args.model} with keep={keep} epsilon={args.epsilon}")
     pruned = prune_network(model, keep=keep, epsilon=args.epsilon, delta=args.delta,
                            beta=args.beta, rng=args.seed, order=args.order)
     save_model(pruned.model, args.output)

@@ -26,7 +26,7 @@ def _unwritable(tmp: Path) -> str:
     if Path("/sys").is_dir():
         return "/sys/coreset-verify-test.pt"
     locked = tmp / "locked"
-    locked.mkdir()
+    locked.mkdir(parents=True)
     locked.chmod(0o500)
     return str(locked / "x.pt")
 
@@ -45,6 +45,8 @@ def _files(tmp: Path) -> dict[str, str]:
     torch.save(mlp([6, 8, 3], seed=1).half(), tmp / "half.pt")
     torch.save(mlp([6, 8, 3], seed=1, activation="sigmoid"), tmp / "sigmoid.pt")
     torch.save(mlp([6, 8, 3], seed=1, activation="silu"), tmp / "silu.pt")
+    torch.save(mlp([6, 3], seed=1), tmp / "one_linear.pt")
+    torch.save({"a": 1}, tmp / "junk_dict.pt")
     (tmp / "a_dir").mkdir()
     (tmp / "a_file").write_text("x")
     return {
@@ -53,6 +55,9 @@ def _files(tmp: Path) -> dict[str, str]:
         "BINARY": str(tmp / "binary.pt"), "PARTIAL": str(tmp / "partial_state.pt"),
         "TENSOR": str(tmp / "tensor.pt"), "HALF": str(tmp / "half.pt"),
         "SIGMOID": str(tmp / "sigmoid.pt"), "SILU": str(tmp / "silu.pt"),
+        "ONE_LINEAR": str(tmp / "one_linear.pt"), "JUNK_DICT": str(tmp / "junk_dict.pt"),
+        # a device that refuses every write (Linux); elsewhere another unwritable path
+        "FULL": "/dev/full" if Path("/dev/full").exists() else _unwritable(tmp / "full"),
         "DIR": str(tmp / "a_dir"), "FILE": str(tmp / "a_file"),
         "MISSING": str(tmp / "missing.pt"), "NODIR_OUT": str(tmp / "no" / "such" / "x.pt"),
         "OUT": str(tmp / "out.pt"), "UNWRITABLE": _unwritable(tmp),
@@ -86,6 +91,9 @@ CASES = {
     "prune: model a tensor": _prune(model="TENSOR"),
     "prune: model half precision": _prune(model="HALF"),
     "prune: model with a SiLU layer": _prune(model="SILU"),
+    "prune: model with no hidden layer": _prune(model="ONE_LINEAR"),
+    "prune: a dict that is no state_dict": [*_prune(model="JUNK_DICT"),
+                                            "--architecture", "6,8,3"],
     "prune: state_dict without --architecture": _prune(model="PARTIAL"),
     "prune: state_dict not fitting --architecture": [*_prune(model="PARTIAL"),
                                                       "--architecture", "6,8,3"],
@@ -95,6 +103,7 @@ CASES = {
     "prune: -o folder missing": _prune(o="NODIR_OUT"),
     "prune: -o unwritable": _prune(o="UNWRITABLE"),
     "prune: -o a directory": _prune(o="DIR"),
+    "prune: -o a full device": _prune(o="FULL"),
     # numbers
     "prune: --keep 1.5": _prune(keep="1.5"),
     "prune: --keep 0": _prune(keep="0"),
