@@ -85,3 +85,17 @@ def test_auto_without_solvers_still_bounds(monkeypatch):
     assert verify(res, f, g)
     with pytest.raises(MissingDependencyError, match="solvers"):
         worst_case(f, g, beta=1.0, method="bounds")
+
+
+def test_gradient_stage_does_not_use_torch_optim(monkeypatch):
+    # torch.optim.Adam imports torch._dynamo on first use (3-4 s that no time limit
+    # covered); the search writes its Adam step out instead.
+    import torch
+
+    def no_optim(*args, **kwargs):
+        raise AssertionError("torch.optim.Adam used")
+
+    monkeypatch.setattr(torch.optim, "Adam", no_optim)
+    f, g = tiny_pair(2, d=3, n_f=6, n_g=3, k=2, shared=True)
+    res = worst_case(f, g, beta=1.0, method="gradient", rng=0)
+    assert res.error > 0
