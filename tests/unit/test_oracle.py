@@ -29,6 +29,13 @@ from coreset_verify.strategies import activations, balls, layers
 
 RTOL = 1e-12
 ATOL = 0.0
+# The candidate nets of the uniform bound, as documented in
+# proofs_notes/uniform.md ("All candidates at once"): 141 ball radii
+# beta * logspace(-14, 0) and a 35 x 35 ellipsoid grid a_1 * logspace(-8, 0.5).
+# Written here, not imported, so that a change in the code shows up as a
+# difference from the note.
+NET_RADII = np.logspace(-14, 0, 141)
+ELLIPSOID_GRID = np.logspace(-8, 0.5, 35)
 
 
 # --------------------------------------------------------------------------
@@ -257,8 +264,6 @@ def naive_uniform(W_in, b_in, W_part, pr, counts, m, *, beta, activation, delta,
     Every candidate (net, radii) holds at once at the price of log(C) more in
     L, C = the number of candidates; the smallest bound is taken.
     """
-    from coreset_verify.guarantees import _ELLIPSOID_GRID, _NET_RADII, concentration_epsilon
-
     n, d = len(W_in), len(W_in[0])
     lip = get_activation(activation).lipschitz
     o = naive_layer(W_in, b_in, W_part, beta, activation)
@@ -279,23 +284,34 @@ def naive_uniform(W_in, b_in, W_part, pr, counts, m, *, beta, activation, delta,
 
     L0 = math.log(2 * k / delta)
     D = min(n, d)
-    candidates = [(L0 + D * math.log1p(2 * beta / r), r, "ball") for r in beta * _NET_RADII]
+    candidates = [(L0 + D * math.log1p(2 * beta / r), r, "ball") for r in beta * NET_RADII]
     sigma = np.linalg.svd(np.asarray(W_in, dtype=float), compute_uv=False)
     axes = [beta * (s + 1e-10 * sigma[0]) for s in sigma]
-    for tau in axes[0] * _ELLIPSOID_GRID:
+    for tau in axes[0] * ELLIPSOID_GRID:
         big = [ax for ax in axes if ax > tau]
-        for rho in axes[0] * _ELLIPSOID_GRID:
+        for rho in axes[0] * ELLIPSOID_GRID:
             L = L0 + len(big) * math.log(2) / 2 + sum(math.log1p(2 * ax / rho) for ax in big)
             candidates.append((L, math.hypot(rho, tau), "ellipsoid"))
     lips = {"ball": slope(real), "ellipsoid": slope(zreal)}
     union = math.log(len(candidates))
     statistical, net = math.inf, None
     for L, r, kind in candidates:
-        value = concentration_epsilon(m, t_eff, L + union) + r * lips[kind]
+        value = naive_concentration(m, t_eff, L + union) + r * lips[kind]
         if value < statistical:
             statistical, net = value, kind
     deterministic = max(1 + sum(o["s_out"][i][j] * c[j] for j in range(n)) for i in range(k))
     return statistical, deterministic, net
+
+
+def naive_concentration(m, t, L):
+    """Theorem P (proofs_notes/pointwise.md), from the derivation: the smaller of
+    Hoeffding ``t sqrt(2 L / m)`` (draws in ``[-t, t]``) and Bernstein, the
+    positive root of ``m e^2 = L (2 t + 2 (t + 1) e / 3)`` (variance <= t,
+    deviation <= t + 1)."""
+    hoeffding = t * math.sqrt(2 * L / m)
+    a = 2 * (t + 1) * L / 3
+    bernstein = (a + math.sqrt(a * a + 8 * m * t * L)) / (2 * m)
+    return min(hoeffding, bernstein)
 
 
 def uniform_test_layer(shape):

@@ -1,0 +1,106 @@
+"""Theorems U and U' (proofs_notes/uniform.md): the epsilon from the
+derivation, and the true supremum of the error over the ball.
+
+The instance is the Hadamard layer of test_pointwise_truth (64 identical ReLU
+neurons ``relu(x_0)`` on R^2, ``W_out`` a 64 x 64 Hadamard matrix). Its error
+is ``e_i(x) = relu(x_0) e_i(x*)``, so the supremum over the ball is attained at
+``x* = e_0`` and is known exactly: the test compares the uniform bound with the
+truth, not with samples. The uniform bound is loose here (worst error about
+0.3 of it): its union over a net of the ball, ``d' log(1 + 2 beta / r)``, and
+over the 1,366 candidate nets cost ``log`` terms that the supremum of this
+error (a Rademacher mean in one direction) never uses. No layer can make them
+tight: the supremum over the ball of ``(1/m) sum_l X_l(x)`` for these ReLU
+classes grows like ``sqrt(1/m)`` whatever d (a contraction argument), so
+removing the net-size or the Lipschitz term cannot be seen in failure rates;
+the derivation test below catches those mutations instead.
+
+The reference epsilon uses the grid constants of proofs_notes/uniform.md:
+141 ball radii ``beta * logspace(-14, 0)``, the ellipsoid grid
+``a_1 * logspace(-8, 0.5, 35)`` for both tau and rho, ``C = 141 + 35^2 =
+1366`` candidates, singular values raised by ``1e-10 sigma_1``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from _truth_reference import (
+    X_STAR,
+    concentration,
+    failure_limit,
+    hadamard,
+    identical_neurons,
+    pruned_relu_forward,
+    relu_forward,
+)
+
+from coreset_verify import layer_coreset, theoretical_bound
+
+BALL_RADII = np.logspace(-14, 0, 141)  # uniform.md, "All candidates at once"
+ELLIPSOID_GRID = np.logspace(-8, 0.5, 35)
+CANDIDATES = 141 + 35 * 35
+SVD_MARGIN = 1e-10
+
+
+def uniform_epsilon(W_in, W_out, counts, m, *, beta, delta, lipschitz=1.0):
+    """Theorem U / U' with every candidate net, additive form, one part.
+
+    Assumes ``pr`` uniform and ``t_eff = 1`` with all ``T_i`` equal to
+    ``sum_j |W_ij| env_j``, as on the Hadamard layer (env = beta ||w_j||).
+    """
+    k, n = W_out.shape
+    pr = np.full(n, 1 / n)
+    norms = np.linalg.norm(W_in, axis=1)
+    env = beta * norms
+    T = np.abs(W_out) @ env
+    c = counts / (m * pr)  # U = W c
+    lip = lipschitz * (np.abs(W_out) * np.abs(1 - c) * norms).sum(axis=1)  # ball, in x
+    zlip = lipschitz * np.linalg.norm(np.abs(W_out) * np.abs(1 - c), axis=1)  # ellipsoid, in z
+    L0 = math.log(2 * k / delta) + math.log(CANDIDATES)
+    best = math.inf
+    dim = min(n, W_in.shape[1])
+    for r in beta * BALL_RADII:
+        L = L0 + dim * math.log1p(2 * beta / r)
+        best = min(best, concentration(m, 1.0, L) + r * np.max(lip / T))
+    sigma = np.linalg.svd(W_in, compute_uv=False)
+    axes = beta * (sigma + SVD_MARGIN * sigma[0])
+    for tau in axes[0] * ELLIPSOID_GRID:
+        big = axes[axes > tau]
+        for rho in axes[0] * ELLIPSOID_GRID:
+            L = L0 + big.size * math.log(2) / 2 + np.sum(np.log1p(2 * big / rho))
+            best = min(best, concentration(m, 1.0, L) + math.hypot(rho, tau) * np.max(zlip / T))
+    return best
+
+
+def _layer():
+    W_in, b_in = identical_neurons(64)
+    return W_in, b_in, hadamard(64)
+
+
+def test_uniform_epsilon_is_the_derivation():
+    layer = _layer()
+    for m, seed in ((400, 0), (3000, 1), (20, 2)):
+        c = layer_coreset(*layer, sample_size=m, beta=1.0, rng=seed)
+        b = theoretical_bound(c, delta=0.05, kind="uniform")
+        want = uniform_epsilon(layer[0], layer[2], np.asarray(c.counts, dtype=float), m,
+                               beta=1.0, delta=0.05)
+        np.testing.assert_allclose(b.statistical, want, rtol=1e-9)
+        np.testing.assert_allclose(b.epsilon, min(want, 2.0), rtol=1e-9)
+
+
+def test_uniform_bound_against_the_exact_supremum():
+    # sup over the ball of |e_i(x)| / T_i is at x*; 300 seeds, delta = 0.05.
+    # Measured: no failure, worst supremum 0.30 of epsilon.
+    layer = _layer()
+    m, delta, n_seeds = 400, 0.05, 300
+    F = relu_forward(*layer, X_STAR)[0]
+    failures, worst = 0, 0.0
+    for seed in range(n_seeds):
+        c = layer_coreset(*layer, sample_size=m, beta=1.0, rng=seed)
+        b = theoretical_bound(c, delta=delta, kind="uniform")
+        sup = np.max(np.abs(F - pruned_relu_forward(c, X_STAR)[0]) / b.scale)
+        failures += bool(sup > b.epsilon)
+        worst = max(worst, sup / b.epsilon)
+    assert failures <= failure_limit(n_seeds, delta)
+    assert worst >= 0.2, f"the instance is no longer as tight: {worst}"
