@@ -87,6 +87,8 @@ __all__ = ["CampaignConfig", "CampaignRecords", "CampaignSummary", "ConfidenceIn
 
 KINDS = ("pointwise", "uniform", "paper")
 FORMAT = 1
+#: Largest seed count :func:`run_campaign` accepts (one trial each; a list is kept in memory).
+MAX_SEEDS = 10**6
 #: Largest trial count :func:`clopper_pearson` accepts (counts exact in float64).
 MAX_TRIALS = 2**53
 _FUNC = "run_campaign"
@@ -503,7 +505,10 @@ def _int_list(values: Any, name: str, minimum: int) -> list[int]:
 
 def _seed_list(seeds: Any) -> list[int]:
     if isinstance(seeds, numbers.Integral) and not isinstance(seeds, bool):
-        return list(range(check_int(seeds, "seeds", _FUNC)))
+        count = check_int(seeds, "seeds", _FUNC)
+        if count > MAX_SEEDS:
+            raise fail(_FUNC, "seeds", f"a count <= {MAX_SEEDS:,} (or a list of seeds)", count)
+        return list(range(count))
     if not isinstance(seeds, Iterable) or isinstance(seeds, (str, bytes)):
         raise fail(_FUNC, "seeds", "a count >= 1 or a non-empty list of seeds >= 0", seeds)
     return _int_list(seeds, "seeds", 0)

@@ -214,6 +214,8 @@ def test_pruner_errors_are_recorded_not_raised(layer, tmp_path):
         pytest.param({"kinds": ()}, "kinds", id="kinds empty"),
         pytest.param({"seeds": 2.5}, "seeds", id="seeds float"),
         pytest.param({"seeds": [-1]}, "seeds", id="seeds negative"),
+        pytest.param({"seeds": 2**63}, "seeds", id="seeds=2**63"),
+        pytest.param({"seeds": 10**400}, "seeds", id="seeds=10**400"),
         pytest.param({"sizes": 4}, "sizes", id="sizes not a list"),
         pytest.param({"sizes": []}, "sizes", id="sizes empty"),
         pytest.param({"beta": -1.0}, "beta", id="beta<0"),
