@@ -69,7 +69,7 @@ from .._validation import (
     check_positive,
     fail,
 )
-from ..activations import get_activation
+from ..activations import get_activation, require
 from ..errors import InvalidArgumentError
 from ._arguments import check_pruner_time_limit
 from ._forward import forward, scale_of
@@ -526,6 +526,8 @@ def _kinds(kinds: Any) -> tuple[str, ...]:
 
 def _activation_name(activation: Any) -> str:
     act = get_activation(activation)
+    # T_i, the unit of every error a campaign records, needs it
+    require(act, "is_nondecreasing", theorem="additive (T_i, the unit of the campaign's errors)")
     try:
         same = get_activation(act.name) == act
     except InvalidArgumentError:

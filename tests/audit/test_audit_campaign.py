@@ -210,6 +210,7 @@ def test_pruner_errors_are_recorded_not_raised(layer, tmp_path):
         pytest.param({"method": "gradiant"}, "method", id="method misspelt"),
         pytest.param({"method": None}, "method", id="method None"),
         pytest.param({"activation": "rleu"}, "activation", id="activation misspelt"),
+        pytest.param({"activation": "silu"}, "non-decreasing", id="activation silu"),
         pytest.param({"kinds": "uniform"}, "kinds", id="kinds a string"),
         pytest.param({"kinds": ()}, "kinds", id="kinds empty"),
         pytest.param({"seeds": 2.5}, "seeds", id="seeds float"),
