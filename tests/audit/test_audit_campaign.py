@@ -440,3 +440,20 @@ def test_a_hanging_pruner_fails_its_trial_instead_of_hanging_the_campaign(layer,
     errors = [r for r in map(json.loads, _lines(path)) if "error" in r]
     assert {r["size"] for r in errors} == {4}
     assert all("PrunerTimeout" in r["error"] and "0.5 s" in r["error"] for r in errors)
+
+
+def test_without_fcntl_no_lock_is_taken_and_the_campaign_runs(layer, tmp_path, monkeypatch):
+    from coreset_verify.audit import campaign
+
+    monkeypatch.setattr(campaign, "fcntl", None)  # as on Windows
+    path = tmp_path / "c.jsonl"
+    summary = run_campaign(layer, pruners=_pruners(), sizes=[4], seeds=2, path=path, **FAST)
+    assert (summary.trials, summary.errors) == (4, 0)
+    assert not (tmp_path / "c.jsonl.lock").exists()
+
+
+def test_with_fcntl_the_lock_file_sits_beside_the_campaign(layer, tmp_path):
+    pytest.importorskip("fcntl")
+    path = tmp_path / "c.jsonl"
+    run_campaign(layer, pruners=_pruners(), sizes=[4], seeds=1, path=path, **FAST)
+    assert (tmp_path / "c.jsonl.lock").exists()
