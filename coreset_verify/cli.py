@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
+
+from ._validation import check_int, check_open_unit, check_positive, fail
 
 __all__ = ["main"]
 
@@ -29,28 +31,34 @@ def _one_line(text: str) -> str:
     return " ".join(str(text).split())
 
 
-def _number(kind: Callable[[str], float], check: Callable[[float], bool],
-            expected: str) -> Callable[[str], float]:
-    """An argparse ``type``: ``kind(text)`` that satisfies ``check``."""
+def _number(kind: Callable[[str], Any], check: Callable[[Any], Any],
+            expected: str) -> Callable[[str], Any]:
+    """An argparse ``type``: ``kind(text)``, accepted by ``check`` (a _validation helper)."""
+    from .errors import InvalidArgumentError
 
-    def parse(text: str) -> float:
+    def parse(text: str) -> Any:
         try:
-            value = kind(text)
-        except ValueError:
-            value = None
-        if value is None or not check(value):
-            raise argparse.ArgumentTypeError(f"expected {expected}; got {text!r}")
-        return value
+            return check(kind(text))
+        except (ValueError, InvalidArgumentError):  # InvalidArgumentError is a ValueError
+            raise argparse.ArgumentTypeError(f"expected {expected}; got {text!r}") from None
 
     parse.__name__ = expected  # argparse names the type in some messages
     return parse
 
 
-_POSITIVE = _number(float, lambda v: math.isfinite(v) and v > 0, "a finite number > 0")
-_OPEN_UNIT = _number(float, lambda v: 0 < v < 1, "a number strictly between 0 and 1")
-_FRACTION = _number(float, lambda v: 0 < v <= 1, "a fraction in (0, 1]")
-_COUNT = _number(int, lambda v: v >= 1, "an integer >= 1")
-_INDEX = _number(int, lambda v: v >= 0, "an integer >= 0")
+def _fraction(value: float) -> float:
+    if check_positive(value, "value", _PROG) > 1:
+        raise fail(_PROG, "value", "a fraction in (0, 1]", value)
+    return value
+
+
+_PROG = "coreset-verify"
+_POSITIVE = _number(float, lambda v: check_positive(v, "value", _PROG), "a finite number > 0")
+_OPEN_UNIT = _number(float, lambda v: check_open_unit(v, "value", _PROG),
+                     "a number strictly between 0 and 1")
+_FRACTION = _number(float, _fraction, "a fraction in (0, 1]")
+_COUNT = _number(int, lambda v: check_int(v, "value", _PROG), "an integer >= 1")
+_INDEX = _number(int, lambda v: check_int(v, "value", _PROG, minimum=0), "an integer >= 0")
 
 
 def _load_model(path: str, architecture=None):
@@ -251,7 +259,7 @@ def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
     parser = _Parser(
-        prog="coreset-verify",
+        prog=_PROG,
         description="Prune neural-network layers with provable coresets "
         "(Mussay et al., ICLR 2020) and check the guarantee.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
