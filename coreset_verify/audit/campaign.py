@@ -33,7 +33,9 @@ key, held while the trial runs. A process skips a trial another process is
 running, re-reads the finished keys under the file lock before each write,
 and at the end waits for the trials it skipped (running any whose owner died
 without finishing). So two runs on one file split the work and write every
-trial once. The locks are per process (threads of one process calling
+trial once. (With an ``executor`` a process claims every trial it submits at
+once, so a second process started later mostly waits rather than shares.)
+The locks are per process (threads of one process calling
 ``run_campaign`` on the same file concurrently are not serialised) and are
 released by the kernel when a process dies. Without ``fcntl`` (Windows) no
 lock is taken; de-duplication on read still counts every key once.
