@@ -204,3 +204,21 @@ def test_bad_arguments_name_check_guarantee(kwargs, message):
     coreset = kwargs.pop("coreset", CORESET)
     with pytest.raises(InvalidArgumentError, match=message):
         check_guarantee(*LAYER, coreset, **kwargs)
+
+
+def test_zero_scale_on_a_live_output_is_refused():
+    # A scale T_1 = 0 (say from an underflow) on an output that is not 0 on the ball
+    # would make the claim eps * T_1 = 0 and drop the row from the search: refused.
+    from coreset_verify.counterexamples import LayerPair
+    from coreset_verify.verdict import _live_outputs
+
+    W_in, b_in, W_out = tiny_layer(13)
+    layer = LayerPair(W_in, b_in, W_out)
+    pruned = LayerPair(W_in[:3], b_in[:3], W_out[:, :3] * 2.0)
+    relu = layer_coreset(W_in, b_in, W_out, sample_size=4, beta=1.0, rng=0).activation
+    with pytest.raises(InvalidArgumentError, match=r"'W_in' parameter of check_guarantee.*T_1"):
+        _live_outputs("check_guarantee", layer, pruned, np.array([1.0, 0.0]), 1.0, relu)
+    zero = LayerPair(W_in, b_in, np.vstack([W_out[0], np.zeros(8)]))
+    zero_pruned = LayerPair(W_in[:3], b_in[:3], np.vstack([W_out[0, :3], np.zeros(3)]))
+    live = _live_outputs("check_guarantee", zero, zero_pruned, np.array([1.0, 0.0]), 1.0, relu)
+    assert live.tolist() == [True, False]
