@@ -15,6 +15,7 @@ F, G = tiny_pair(0, d=2, n_f=3, n_g=2, k=2)
 WIDE = nn.Sequential(nn.Linear(3, 2), nn.ReLU(), nn.Linear(2, 2))
 NARROW_OUT = nn.Sequential(nn.Linear(2, 2), nn.ReLU(), nn.Linear(2, 1))
 CONV = nn.Sequential(nn.Linear(2, 4), nn.Conv1d(1, 1, 1))
+BROKEN = nn.Sequential(nn.Linear(2, 6), nn.ReLU(), nn.Linear(7, 2))  # widths do not chain
 WIDE_INPUT = nn.Sequential(nn.Linear(2000, 2), nn.ReLU(), nn.Linear(2, 2)).double()
 
 
@@ -75,6 +76,8 @@ BAD = [
                  id="worst_case(output mismatch)"),
     pytest.param({"beta": 1.0, "pruned": CONV}, "worst_case.*Conv1d",
                  id="worst_case(Conv1d)"),
+    pytest.param({"beta": 1.0, "pruned": BROKEN}, r"'pruned\[2\]' parameter of worst_case",
+                 id="worst_case(widths do not chain)"),
     pytest.param({"beta": 1.0, "pruned": "net"}, arg("pruned"), id="worst_case(pruned=str)"),
     pytest.param({"beta": 1.0, "pruned": None}, arg("pruned"), id="worst_case(pruned=None)"),
 ]
@@ -120,6 +123,8 @@ def result():
         pytest.param(lambda r: verify(r, F, copy.deepcopy(G).to(torch.float16)),
                      r"'pruned\[0\]\.weight' parameter of verify",
                      id="verify(pruned=float16)"),
+        pytest.param(lambda r: verify(r, F, BROKEN), r"'pruned\[2\]' parameter of verify",
+                     id="verify(widths do not chain)"),
         pytest.param(lambda r: verify({"x": 0}, F, G), arg("result", "verify"),
                      id="verify(result=dict)"),
         pytest.param(lambda r: verify(r, F, G, rtol=-1.0), arg("rtol", "verify"),
