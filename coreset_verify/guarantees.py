@@ -341,8 +341,14 @@ def _geometry(W_in, beta: float, kind: str) -> tuple[int, np.ndarray]:
     dim = min(W.shape)
     if kind != "uniform":
         return dim, np.zeros(0)
-    sigma = np.linalg.svd(W, compute_uv=False)
-    return dim, beta * (sigma + _SVD_MARGIN * sigma[0])
+    top = float(np.max(np.abs(W)))
+    if top == 0:
+        return dim, np.zeros(dim)
+    # scaled by the largest entry, so that the SVD neither overflows nor
+    # underflows (proofs_notes/sensitivity.md, "Magnitudes")
+    sigma = np.linalg.svd(W / top, compute_uv=False)
+    with np.errstate(over="ignore", under="ignore"):
+        return dim, beta * top * (sigma + _SVD_MARGIN * sigma[0])
 
 
 def theoretical_bound(

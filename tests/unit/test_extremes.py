@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from coreset_verify import (
@@ -38,6 +38,10 @@ def _base_layer(n=12, d=4, k=3):
     return W_in, b_in, W_out
 
 
+def _exact(x, shift):
+    return bool(np.array_equal(np.ldexp(np.ldexp(x, shift), -shift), x))
+
+
 def _epsilon(W_in, b_in, W_out, *, kind, split_signs, beta=1.0):
     c = layer_coreset(W_in, b_in, W_out, sample_size=50, beta=beta, rng=SEED,
                       split_signs=split_signs)
@@ -59,6 +63,30 @@ def test_power_of_two_rescaling_keeps_epsilon_or_refuses(a, c, kind, split_signs
             np.ldexp(W_in, a), np.ldexp(b_in, a), np.ldexp(W_out, c),
             kind=kind, split_signs=split_signs,
         )
+    except InvalidArgumentError:
+        return
+    np.testing.assert_allclose(scaled, reference, rtol=RTOL, atol=0)
+    np.testing.assert_array_equal(coreset.counts, ref_coreset.counts)
+
+
+@settings(max_examples=30, deadline=None, database=None)
+@given(
+    e=st.integers(-1074, 1023),
+    a=st.integers(-600, 600),
+    kind=st.sampled_from(["pointwise", "uniform"]),
+    split_signs=st.booleans(),
+)
+def test_radius_rescaling_keeps_epsilon_or_refuses(e, a, kind, split_signs):
+    """beta -> 2**e beta with W_in -> 2**(a - e) W_in, b_in -> 2**a b_in: the same
+    pre-activations on the ball, so the same coreset and epsilon (ReLU)."""
+    W_in, b_in, W_out = _base_layer()
+    # only exact rescalings (no entry pushed into the subnormal range or to 0,
+    # which would change the layer itself)
+    assume(_exact(W_in, a - e) and _exact(b_in, a))
+    reference, ref_coreset = _epsilon(W_in, b_in, W_out, kind=kind, split_signs=split_signs)
+    try:
+        scaled, coreset = _epsilon(np.ldexp(W_in, a - e), np.ldexp(b_in, a), W_out,
+                                   kind=kind, split_signs=split_signs, beta=math.ldexp(1.0, e))
     except InvalidArgumentError:
         return
     np.testing.assert_allclose(scaled, reference, rtol=RTOL, atol=0)
