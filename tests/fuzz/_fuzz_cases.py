@@ -333,6 +333,16 @@ def check_layer_bound(pair: LayerPair, kept, U, *, cap: float, eps_stat: float |
                             f"scale {to_float(s[i]):.6g} = {to_float(allowed):.6g}")
 
 
+def check_scale(scale, pair: LayerPair, beta, what: str) -> None:
+    """``scale`` is ``T_i`` (relative 1e-6): a smaller T would shrink every claim."""
+    with mpmath.workdps(DPS):
+        T = pair.scale(mpmath.mpf(float(beta)))
+    got = as_f64(scale)
+    for i, t in enumerate(T):
+        if not abs(mpmath.mpf(float(got[i])) - t) <= 1e-6 * t:
+            raise FalseClaim(f"{what}[{i}] = {got[i]:.9g}, true T_{i} = {float(t):.9g}")
+
+
 def check_bound(bound, coreset, base: Base, search: bool = False) -> None:
     """The oracle of a ``Bound`` of ``coreset`` on the layer pair of ``base``."""
     if not isinstance(bound, cv.Bound):
@@ -343,6 +353,7 @@ def check_bound(bound, coreset, base: Base, search: bool = False) -> None:
         raise FalseClaim("weight_out has non-finite entries next to a bound")
     if not (bound.epsilon >= 0):
         raise FalseClaim(f"epsilon = {bound.epsilon}")
+    check_scale(bound.scale, pair, coreset.beta, "bound.scale")
     stat = bound.statistical if (bound.delta <= STAT_DELTA and bound.kind != "paper") else None
     extra = searched_inputs(base, as_f64(coreset.indices), U, coreset.beta) if search else ()
     check_layer_bound(pair, as_f64(coreset.indices), U, cap=bound.deterministic,

@@ -31,13 +31,15 @@ from _fuzz_models import (
     verify_cases,
     worst_case_cases,
 )
+from _fuzz_regressions import regression_cases
 from hypothesis import HealthCheck, Phase, given, settings
 
 PROFILE = os.environ.get("CORESET_VERIFY_FUZZ", "default")
 SCALE = {"default": 1, "nightly": 25}.get(PROFILE, 1)
 
-# name -> (strategy, examples in the default profile)
+# name -> (strategy, examples in the default profile); "regressions" are explicit cases
 TARGETS = {
+    "regressions": (None, 0),
     "phi_hi": (sensitivity_cases("phi_hi"), 40),
     "phi_lo": (sensitivity_cases("phi_lo"), 40),
     "envelope": (sensitivity_cases("envelope"), 25),
@@ -68,6 +70,16 @@ def examples(name: str) -> int:
     return TARGETS[name][1] * SCALE
 
 
+def _record(case, tally, labels, failures, clean) -> None:
+    outcome = run_case(case)
+    tally[outcome.kind] += 1
+    labels.setdefault(case.label, outcome.kind)
+    if outcome.kind == "failure":
+        failures.append(outcome.detail)
+    elif outcome.kind == "clean" and clean is not None:
+        clean.append(outcome.detail)
+
+
 def run_target(name: str, clean: list | None = None) -> tuple[Counter, dict, list]:
     """Run every case of ``name``.
 
@@ -76,15 +88,13 @@ def run_target(name: str, clean: list | None = None) -> tuple[Counter, dict, lis
     not raised, so one run sees them all (no shrinking: a label names its values).
     """
     tally, labels, failures = Counter(), {}, []
+    if name == "regressions":  # explicit cases, every one every run
+        for case in regression_cases():
+            _record(case, tally, labels, failures, clean)
+        return tally, labels, failures
 
     def record(case):
-        outcome = run_case(case)
-        tally[outcome.kind] += 1
-        labels.setdefault(case.label, outcome.kind)
-        if outcome.kind == "failure":
-            failures.append(outcome.detail)
-        elif outcome.kind == "clean" and clean is not None:
-            clean.append(outcome.detail)
+        _record(case, tally, labels, failures, clean)
 
     runner = settings(max_examples=examples(name), deadline=None, derandomize=True,
                       database=None, phases=(Phase.explicit, Phase.generate),
