@@ -22,6 +22,7 @@ from _fuzz_cases import (
     TIME_HOSTILE,
     Case,
     FalseClaim,
+    Refused,
     label_of,
     scalar_args,
 )
@@ -353,3 +354,74 @@ def register_cases(draw) -> Case:
     return Case("register_activation", label_of("register_activation",
                                                 [] if key == "valid" else [key]), call, check)
 
+
+
+# ------------------------------------------------------------------ command line
+
+
+def _cli_files(tmp: Path) -> dict:
+    """Hostile files for the command line, written into ``tmp``."""
+    import torch
+    import torch.nn as nn
+
+    good = tmp / "good.pt"
+    model = nn.Sequential(nn.Linear(2, 4), nn.ReLU(), nn.Linear(4, 1)).double()
+    torch.save(model, good)
+    (tmp / "empty.pt").write_bytes(b"")
+    (tmp / "text.pt").write_text("not a model\n")
+    (tmp / "trunc.pt").write_bytes(good.read_bytes()[:40])
+    (tmp / "afile").write_text("x")
+    return {"MISSING": str(tmp / "missing.pt"), "EMPTY": str(tmp / "empty.pt"),
+            "TEXT": str(tmp / "text.pt"), "TRUNC": str(tmp / "trunc.pt"), "DIR": str(tmp),
+            "GOOD": str(good), "OUT_IN_FILE": str(tmp / "afile" / "out.pt"),
+            "OUT_DIR": str(tmp), "REPORT_IN_FILE": str(tmp / "afile" / "report"),
+            "OUT": str(tmp / "out.pt")}
+
+
+CLI_HOSTILE = [
+    "prune MISSING -o OUT --beta 1 --keep 0.5", "prune EMPTY -o OUT --beta 1 --keep 0.5",
+    "prune TEXT -o OUT --beta 1 --keep 0.5", "prune TRUNC -o OUT --beta 1 --keep 0.5",
+    "prune DIR -o OUT --beta 1 --keep 0.5", "prune GOOD -o OUT_IN_FILE --beta 1 --keep 0.5",
+    "prune GOOD -o OUT_DIR --beta 1 --keep 0.5", "prune GOOD -o OUT --beta -1 --keep 0.5",
+    "prune GOOD -o OUT --beta nan --keep 0.5", "prune GOOD -o OUT --beta 1e400 --keep 0.5",
+    "prune GOOD -o OUT --beta 1 --keep 0", "prune GOOD -o OUT --beta 1 --keep 1.5",
+    "prune GOOD -o OUT --beta 1 --keep nan", "prune GOOD -o OUT --beta 1 --epsilon 0",
+    "prune GOOD -o OUT --beta 1 --keep 0.5 --delta 1", "prune GOOD -o OUT --beta 1 --keep 0.5 "
+    "--architecture x,y", "prune GOOD -o OUT --beta 1 --keep 0.5 --seed -1",
+    "audit --beta nan", "audit --time-limit 0", "audit --pruner-time-limit -1",
+    "audit --pruners no-such-pruner", "audit --model MISSING", "audit --model GOOD --layer 99",
+    "audit --report REPORT_IN_FILE --pruners uniform --time-limit 0.2", "audit --delta 0",
+    "bench --size -5", "bench --repeats 0", "bench --sample-size 0", "bench --size 1e400",
+    "bench --size 100000000000000000000000", "demo --delta 0", "demo --sample-size 0",
+    "demo --time-limit -1", "demo --seed x", "no-such-command", "prune",
+]
+
+
+@st.composite
+def cli_cases(draw) -> Case:
+    line = draw(st.sampled_from(CLI_HOSTILE))
+
+    def call():
+        import contextlib
+        import io
+
+        from coreset_verify import cli
+
+        files = _cli_files(Path(tempfile.mkdtemp(prefix="fuzz_cli_")))
+        argv = [files.get(word, word) for word in line.split()]
+        err, out = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
+            try:
+                code = cli.main(argv)
+            except SystemExit as exc:  # argparse's own usage errors
+                code = exc.code
+        return code, err.getvalue()
+
+    def check(result):
+        code, err = result
+        lines = [s for s in err.splitlines() if s.strip()]
+        if code != 2 or "Traceback" in err or not lines or "error" not in lines[-1]:
+            raise FalseClaim(f"exit code {code}, stderr {err[-300:]!r}")
+        raise Refused(lines[-1][:300])
+
+    return Case("cli.main", label_of("cli.main", [line]), call, check)

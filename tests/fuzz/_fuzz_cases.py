@@ -57,6 +57,10 @@ class FalseClaim(AssertionError):
     """A returned value contradicts the independent re-computation."""
 
 
+class Refused(Exception):
+    """Raised by an oracle when the result is a documented refusal (exit code 2)."""
+
+
 class GuardTimeout(BaseException):
     """Raised by the alarm when a call overruns CALL_SECONDS."""
 
@@ -136,6 +140,8 @@ def run_case(case: Case) -> Outcome:
             case.check(result)
     except FalseClaim as exc:
         return Outcome("failure", f"{case.where}: false claim: {exc}")
+    except Refused as exc:
+        return Outcome("clean", f"{case.where}: {exc}")
     except CoresetVerifyError as exc:  # a follow-up call inside the oracle refused cleanly
         return Outcome("clean", f"{case.where}: (follow-up) {type(exc).__name__}: "
                                 f"{str(exc)[:300]}")

@@ -9,6 +9,7 @@ from _fuzz_audit import (
     activation_cases,
     adapter_cases,
     check_pruner_cases,
+    cli_cases,
     clopper_pearson_cases,
     register_cases,
     run_campaign_cases,
@@ -61,6 +62,7 @@ TARGETS = {
     "audit.clopper_pearson": (clopper_pearson_cases(), 30),
     "audit.summarize": (summarize_cases(), 10),
     "audit.adapters": (adapter_cases(), 30),
+    "cli.main": (cli_cases(), 40),
     "get_activation": (activation_cases(), 30),
     "register_activation": (register_cases(), 14),
 }
