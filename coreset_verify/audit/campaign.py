@@ -385,7 +385,11 @@ class _Journal:
     def __init__(self, path: Path, config: CampaignConfig) -> None:
         self.path, self.config = path, config
         self.fh = open(path, "a+b")  # closed in close()
-        self.locks = _Locks(path)
+        try:
+            self.locks = _Locks(path)
+        except OSError:
+            self.fh.close()
+            raise
         self.contents, self.offset = _Contents(), 0
         self.workers: dict[str, PrunerCalls] = {}  # the pruners' worker processes
 
