@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from _fuzz_cases import Base, Case, FalseClaim, check_bound, label_of
+from _fuzz_cases import Base, Case, FalseClaim, check_bound, label_of, make_base
 from _fuzz_layer import _check_phi, _check_sens
 from _fuzz_models import check_pruned_network, check_worst_case
 
@@ -125,6 +125,15 @@ def _same_seed_split_signs():
     return "200 seeds agree"
 
 
+def _from_base(tag, spec, output: bool) -> Case:
+    base = make_base(*spec)
+    fn = cv.output_sensitivities if output else cv.layer_sensitivities
+    return Case("regressions", label_of("regressions", [tag]),
+                lambda: fn(base.W_in, base.b_in, base.W_out, beta=base.beta,
+                           activation=base.act),
+                lambda r: _check_sens(r, base, base.act, output=output))
+
+
 def regression_cases() -> list[Case]:
     """Every finding as a case (its oracle: refused, or the claim re-checked)."""
     def wc_check(r):
@@ -166,6 +175,10 @@ def regression_cases() -> list[Case]:
         Case("regressions", label_of("regressions", ["prune_network genuine"]),
              lambda: cv.prune_network(NET, keep=0.5, delta=1e-6, beta=1.0, rng=0), net_check),
         _subnormal_reach(),
+        _from_base("F12c reach underflows to 0", (3047181190, "leaky_relu", 1e-150, 2**-40,
+                                                  1e-300, 0.0), output=True),
+        _from_base("F12c subnormal T", (644060935, "tanh", 1e-320, 1e200, 1e300, 1e-320),
+                   output=False),
         check_bound_case(),
         Case("regressions", label_of("regressions", ["same seed split_signs odd m"]),
              _same_seed_split_signs),
