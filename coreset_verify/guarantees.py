@@ -201,11 +201,21 @@ def _layer_stats(W_in, b_in, W_out_part, act, beta, form, pr, counts, m,
     # Divide by pr (never multiply by 1/pr: a subnormal pr would overflow).
     t_eff = float(np.max(S.max(axis=0)[used] / pr[used])) if np.any(used) else 0.0
     lip = act.lipschitz
-    weighted = A * norms  # |W_ij| ||w_j||
-    lip_graph = lip * weighted.sum(axis=1)
-    lip_prior = lip_graph + lip * np.max(weighted[:, used] / pr[used], axis=1, initial=0.0)
-    zlip_graph = lip * row_norms(np, A)
-    zlip_prior = zlip_graph + lip * np.max(A[:, used] / pr[used], axis=1, initial=0.0)
+    # Products and sums below the smallest normal number may have underflowed
+    # (each by at most u = 2^-1074): the Lipschitz constants get that margin,
+    # so they stay upper bounds (proofs_notes/sensitivity.md, "Magnitudes").
+    u = float(np.finfo(np.float64).smallest_subnormal)
+    n = A.shape[1]
+    min_pr = float(np.min(pr[used])) if np.any(used) else 1.0
+    margin = 2 * n * u + u / min_pr
+    with np.errstate(under="ignore", over="ignore"):
+        weighted = A * norms  # |W_ij| ||w_j||
+        lip_graph = lip * (weighted.sum(axis=1) + n * u)
+        lip_prior = lip * (weighted.sum(axis=1) + margin
+                           + np.max(weighted[:, used] / pr[used], axis=1, initial=0.0))
+        zlip_graph = lip * (row_norms(np, A) + n * u)
+        zlip_prior = lip * (row_norms(np, A) + margin
+                            + np.max(A[:, used] / pr[used], axis=1, initial=0.0))
     if counts is None:
         lip_real = zlip_real = None
         cap = np.full(scale.shape, 1 + t_eff)
@@ -213,8 +223,9 @@ def _layer_stats(W_in, b_in, W_out_part, act, beta, form, pr, counts, m,
         draws = np.zeros_like(pr)  # cnt_j / (m pr_j); zero where never drawn
         drawn = counts > 0
         draws[drawn] = counts[drawn] / (m * pr[drawn])
-        lip_real = lip * (np.abs(1 - draws) * weighted).sum(axis=1)
-        zlip_real = lip * row_norms(np, A * np.abs(1 - draws))
+        with np.errstate(under="ignore", over="ignore"):
+            lip_real = lip * ((np.abs(1 - draws) * weighted).sum(axis=1) + margin)
+            zlip_real = lip * (row_norms(np, A * np.abs(1 - draws)) + margin)
         cap = 1 + S @ draws
     return _PartStats(m, t_eff, scale, low, lip_graph, lip_prior, lip_real,
                       zlip_graph, zlip_prior, zlip_real, cap)

@@ -160,8 +160,8 @@ def check_magnitudes(func: str, name: str, values: Any, dtype: Any, hint: str) -
     if "float32" in str(dtype):
         hint += " Or cast the weights to float64."
     raise MagnitudeError(
-        f"{func}: {name}[{j}] = {v[j]!r} cannot be carried to full precision in "
-        f"{np.dtype(np.float32 if 'float32' in str(dtype) else np.float64).name} "
+        f"{func}: {name} at index {j} is {float(v[j])!r} and cannot be carried to full "
+        f"precision in {np.dtype(np.float32 if 'float32' in str(dtype) else np.float64).name} "
         f"(every non-zero magnitude must lie in [{low:.3g}, {high:.3g}]; "
         f"{bad.size} entries do not). {hint} No bound would be true otherwise."
     )
@@ -184,14 +184,16 @@ def _activation_range(xp, W_in, b_in, beta: float, act: Activation, func="sensit
     """
     norms = row_norms(xp, W_in)
     check_finite_rows(func, "W_in", norms, W_in, axis=1)
+    # a subnormal norm has lost relative precision (beta * ||w|| would be low)
+    check_magnitudes(func, "the row norm ||W_in[j]||", norms, W_in.dtype, _RESCALE)
     check_finite_rows(func, "b_in", b_in, b_in, axis=0)
     with np.errstate(over="ignore"):
         reach = beta * norms
-    check_magnitudes(func, "beta * ||W_in[j]|| (the reach of neuron j)", reach,
+    check_magnitudes(func, "the reach beta * ||W_in[j]||", reach,
                      W_in.dtype, _RESCALE)
     lo, hi = act(b_in - reach), act(b_in + reach)
     if not act.is_positive:  # phi > 0: underflowed envelopes are judged in check_scale
-        check_magnitudes(func, "the activation envelope max|phi| of neuron",
+        check_magnitudes(func, "the envelope max|phi| of neuron j",
                          _envelope(xp, lo, hi), W_in.dtype, _RESCALE)
     return lo, hi, norms
 
@@ -232,7 +234,7 @@ def phi_hi(W_in: Any, b_in: Any, *, beta: float, activation: str | Activation = 
     """
     act, beta = _prepare("phi_hi", W_in, b_in, beta, activation)
     xp, W_in, b_in, _ = check_layer("phi_hi", W_in, b_in)
-    return _activation_range(xp, W_in, b_in, beta, act)[1]
+    return _activation_range(xp, W_in, b_in, beta, act, "phi_hi")[1]
 
 
 def phi_lo(W_in: Any, b_in: Any, *, beta: float, activation: str | Activation = "relu"):
@@ -246,7 +248,7 @@ def phi_lo(W_in: Any, b_in: Any, *, beta: float, activation: str | Activation = 
     """
     act, beta = _prepare("phi_lo", W_in, b_in, beta, activation)
     xp, W_in, b_in, _ = check_layer("phi_lo", W_in, b_in)
-    return _activation_range(xp, W_in, b_in, beta, act)[0]
+    return _activation_range(xp, W_in, b_in, beta, act, "phi_lo")[0]
 
 
 def envelope(W_in: Any, b_in: Any, *, beta: float, activation: str | Activation = "relu"):
@@ -256,7 +258,7 @@ def envelope(W_in: Any, b_in: Any, *, beta: float, activation: str | Activation 
     """
     act, beta = _prepare("envelope", W_in, b_in, beta, activation)
     xp, W_in, b_in, _ = check_layer("envelope", W_in, b_in)
-    lo, hi, _ = _activation_range(xp, W_in, b_in, beta, act)
+    lo, hi, _ = _activation_range(xp, W_in, b_in, beta, act, "envelope")
     return _envelope(xp, lo, hi)
 
 
@@ -401,7 +403,7 @@ def check_scale(func: str, scale: np.ndarray, W_out: Any, env: Any, act: Activat
     """
     if not np.all(np.isfinite(scale)):
         check_finite_entries(func, "W_out", W_out)
-    check_magnitudes(func, "the scale T", scale, W_out.dtype, _RESCALE)
+    check_magnitudes(func, "the scale T_i", scale, W_out.dtype, _RESCALE)
     env_host = np.asarray(to_numpy(env), dtype=np.float64)
     tiny = safe_range(W_out.dtype)[0]
     if act.is_positive and np.any(env_host < tiny):
@@ -429,7 +431,7 @@ def check_scale(func: str, scale: np.ndarray, W_out: Any, env: Any, act: Activat
     if np.any(live):
         i = int(zero[np.flatnonzero(live.any(axis=1))[0]])
         raise MagnitudeError(
-            f"{func}: the scale T[{i}] = sum_j |W_out[{i}, j]| env_j underflowed to 0 "
+            f"{func}: the scale T_i at index {i} = sum_j |W_out[{i}, j]| env_j underflowed to 0 "
             f"although some products are non-zero. {_RESCALE}"
         )
 

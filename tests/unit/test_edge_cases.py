@@ -17,7 +17,7 @@ def test_subnormal_scale_is_refused_not_an_overflow():
     # "Magnitudes"), naming the scale, not reported as an overflow.
     W_in, b_in = np.zeros((2, 1)), np.ones(2)
     W_out = np.array([[1e-310, 2e-310]])
-    with pytest.raises(MagnitudeError, match="scale T"):
+    with pytest.raises(MagnitudeError, match="scale T_i"):
         layer_sensitivities(W_in, b_in, W_out, beta=1.0)
 
 

@@ -153,7 +153,7 @@ def test_huge_beta_is_refused_naming_the_reach():
 
 def test_underflowed_scale_is_refused_not_called_zero():
     W_in, b_in, W_out = _base_layer()
-    with pytest.raises(InvalidArgumentError, match="scale T"):
+    with pytest.raises(InvalidArgumentError, match="scale T_i"):
         layer_sensitivities(W_in, np.abs(b_in), np.ldexp(W_out, -1070), beta=1.0)
 
 
@@ -275,7 +275,7 @@ def test_output_sensitivities_refuse_what_layer_sensitivities_refuse():
 
     W_in, b, W = np.array([[1.0], [2.0]]), np.array([0.5, 0.1]), np.array([[1.0, -1.0]])
     for args in ((W_in * 1e200, b, W * 1e200), (W_in * 1e-300, b * 1e-300, W * 1e-300)):
-        with pytest.raises(InvalidArgumentError, match="scale T"):
+        with pytest.raises(InvalidArgumentError, match="scale T_i"):
             output_sensitivities(*args, beta=0.5)
     scaled = output_sensitivities(np.ldexp(W_in, 600), np.ldexp(b, 600), np.ldexp(W, -600),
                                   beta=0.5)
@@ -298,3 +298,12 @@ def test_theoretical_bound_refuses_an_edited_record(change):
         change = {"weight_out": c.weight_out * np.nan}
     with pytest.raises(InvalidArgumentError, match="'coreset' parameter of theoretical_bound"):
         theoretical_bound(dataclasses.replace(c, **change), delta=0.1)
+
+
+def test_subnormal_row_norm_is_refused_not_rounded_low():
+    """FUZZ F12: ||w|| of a subnormal row has ~11 bits; phi_hi came out 6e-4 low."""
+    from coreset_verify import phi_hi
+
+    W_in = np.array([[5.53e-322, 4.12e-321]])
+    with pytest.raises(InvalidArgumentError, match=r"phi_hi: the row norm"):
+        phi_hi(W_in, np.zeros(1), beta=1e300)
