@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -95,16 +96,19 @@ run_campaign(default_layers()[0], pruners={"uniform": uniform_pruner()}, sizes=[
 
 def test_resume_after_killed_process(tmp_path):
     path = tmp_path / "killed.jsonl"
+    # A session of its own, so that the kill reaches the pruner's worker process too.
     proc = subprocess.Popen([sys.executable, "-c", _SCRIPT, str(path)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and proc.poll() is None:
             if path.exists() and path.read_bytes().count(b"\n") >= 4:  # header + 3
                 break
             time.sleep(0.02)
-        proc.send_signal(signal.SIGKILL)
     finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
     before = [json.loads(line) for line in _lines(path) if line.endswith("}")]
     assert 3 <= len(before) < 30
