@@ -254,7 +254,8 @@ def layer_coreset(
     W_out : array, shape (k, n)
         Next layer's weights.
     sample_size : int, optional
-        ``m``, the number of i.i.d. draws. Give this or ``distinct``.
+        ``m``, the number of i.i.d. draws, at most ``MAX_SAMPLE_SIZE = 2**53``
+        (counts stay exact in float64). Give this or ``distinct``.
     distinct : int, optional
         Draw until this many distinct neurons are kept (the practical form);
         the realised number of draws is recorded as ``sample_size``.
@@ -271,16 +272,30 @@ def layer_coreset(
     reduction : {"per-output", "raw-max"}
         See :func:`~coreset_verify.sensitivity.layer_sensitivities`.
     max_draws : int
-        Give up (with an error) after this many draws in ``distinct`` mode.
+        Give up (with an error) after this many draws in ``distinct`` mode;
+        at most ``MAX_DRAWS = 2**53`` (draws are made in bounded chunks).
 
     Returns
     -------
     LayerCoreset
+        Stores its options and the generator state; ``.replay()`` redraws it.
+
+    Raises
+    ------
+    InvalidArgumentError
+        Bad shapes, dtypes (only float32 and float64), backends, option
+        values; non-finite weights; an all-zero layer.
+    MagnitudeError
+        Weights whose norms, reaches, envelopes or scales ``T_i`` float64
+        cannot carry (proofs_notes/sensitivity.md, "Magnitudes").
+    AssumptionError
+        A non-monotone activation.
 
     Notes
     -----
-    proofs_notes/sampling.md (unbiasedness, the bound on one draw) and
-    proofs_notes/split_signs.md.
+    proofs_notes/sampling.md (unbiasedness, the bound on one draw, limits)
+    and proofs_notes/split_signs.md (computed on the host in float64, so the
+    same seed gives the same coreset on every backend).
 
     Examples
     --------

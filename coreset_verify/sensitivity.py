@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from array_api_compat import array_namespace, is_numpy_namespace
@@ -173,8 +173,17 @@ _RESCALE = (
 )
 
 
-def _activation_range(xp, W_in, b_in, beta: float, act: Activation, func="sensitivities"):
-    """``(phi_lo, phi_hi, row_norms)`` in the namespace and dtype of ``W_in``.
+class ActivationRange(NamedTuple):
+    """``phi_lo``, ``phi_hi`` and the row norms, namespace and dtype of ``W_in``."""
+
+    lo: Any
+    hi: Any
+    norms: Any
+
+
+def _activation_range(xp, W_in, b_in, beta: float, act: Activation,
+                      func="sensitivities") -> ActivationRange:
+    """``ActivationRange(phi_lo, phi_hi, row_norms)`` in the namespace and dtype of ``W_in``.
 
     Refuses (InvalidArgumentError) a reach ``beta ||w_j||`` or an envelope
     the dtype cannot carry (proofs_notes/sensitivity.md, "Magnitudes"). For
@@ -195,7 +204,7 @@ def _activation_range(xp, W_in, b_in, beta: float, act: Activation, func="sensit
     if not act.is_positive:  # phi > 0: underflowed envelopes are judged in check_scale
         check_magnitudes(func, "the envelope max|phi| of neuron j",
                          _envelope(xp, lo, hi), W_in.dtype, _RESCALE)
-    return lo, hi, norms
+    return ActivationRange(lo, hi, norms)
 
 
 def _envelope(xp, lo, hi):
