@@ -161,13 +161,19 @@ def model_layers(model) -> list:
     return out
 
 
-def run_model(layers: list, x: list) -> list:
-    """The model's output at ``x`` in mpmath (Softplus as torch: identity above 20)."""
+def run_model(layers: list, x: list, magnitude: list | None = None) -> list:
+    """The model's output at ``x`` in mpmath (Softplus as torch: identity above 20).
+
+    With ``magnitude`` (a list), it receives ``sum_j |W_ij h_j| + |b_i|`` of the last
+    Linear: the scale of the rounding a float evaluation of the output may carry."""
     with mpmath.workdps(DPS):
         h = list(x)
         for kind, p in layers:
             if kind == "linear":
                 W, b = p
+                if magnitude is not None:
+                    magnitude[:] = [mpmath.fsum(abs(w * v) for w, v in zip(row, h, strict=True))
+                                    + abs(bb) for row, bb in zip(W, b, strict=True)]
                 h = [mpmath.fsum(w * v for w, v in zip(row, h, strict=True)) + bb
                      for row, bb in zip(W, b, strict=True)]
             elif p == "softplus":
