@@ -222,3 +222,42 @@ def test_zero_scale_on_a_live_output_is_refused():
     zero_pruned = LayerPair(W_in[:3], b_in[:3], np.vstack([W_out[0, :3], np.zeros(3)]))
     live = _live_outputs("check_guarantee", zero, zero_pruned, np.array([1.0, 0.0]), 1.0, relu)
     assert live.tolist() == [True, False]
+
+
+hypothesis = pytest.importorskip("hypothesis")
+st = hypothesis.strategies
+
+
+@hypothesis.settings(max_examples=15, deadline=None, derandomize=True,
+                     suppress_health_check=list(hypothesis.HealthCheck))
+@hypothesis.given(seed=st.integers(0, 2**32 - 1), e_in=st.integers(-900, 900),
+                  e_out=st.integers(-900, 900), e_beta=st.integers(-300, 300),
+                  k=st.sampled_from([1, 2]), m=st.sampled_from([2, 5]))
+def test_verdict_bracket_is_true_at_every_scale(seed, e_in, e_out, e_beta, k, m):
+    # 1-D ReLU layers with W_in, b_in scaled by 2**e_in, W_out by 2**e_out and the
+    # ball by 2**e_beta: check_guarantee either raises a documented error or returns
+    # T and a bracket [found, certified] that hold the exact worst error (computed
+    # in extended precision above).
+    hypothesis.assume(abs(e_in + e_beta) < 1000)
+    gen = np.random.default_rng(seed)
+    W_in, b_in = gen.normal(size=(5, 1)), gen.normal(size=5)
+    W_out = gen.normal(size=(k, 5))
+    beta = 2.0**e_beta
+    layer = (W_in * 2.0**e_in, b_in * 2.0**(e_in + e_beta), W_out * 2.0**e_out)
+    try:
+        coreset = layer_coreset(*layer, sample_size=m, beta=beta, rng=0)
+        result = check_guarantee(*layer, coreset, delta=0.1, time_limit=5, rng=0)
+    except InvalidArgumentError as exc:
+        hypothesis.event(f"refused: {type(exc).__name__}")
+        return
+    hypothesis.event(f"verdict {result.verdict}, certified {result.worst_case.certified}")
+    pruned = tuple(np.asarray(a, dtype=np.float64) for a in coreset.pruned())
+    long = [tuple(np.asarray(a, dtype=np.longdouble) for a in p) for p in (layer, pruned)]
+    worst = exact_worst_1d(*long, np.longdouble(beta))
+    true_scale = np.abs(long[0][2]) @ np.maximum(beta * np.abs(long[0][0][:, 0]) + long[0][1], 0)
+    np.testing.assert_allclose(result.bound.scale.astype(np.longdouble), true_scale,
+                               rtol=1e-9, atol=0)
+    live = true_scale > 0
+    true = float(np.max(worst[live] / true_scale[live]))
+    assert result.found <= true * (1 + 1e-9) + 1e-300
+    assert true <= result.certified * (1 + 1e-9) + 1e-300
