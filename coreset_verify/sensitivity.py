@@ -196,10 +196,16 @@ def _activation_range(xp, W_in, b_in, beta: float, act: Activation,
     # a subnormal norm has lost relative precision (beta * ||w|| would be low)
     check_magnitudes(func, "the row norm ||W_in[j]||", norms, W_in.dtype, _RESCALE)
     check_finite_rows(func, "b_in", b_in, b_in, axis=0)
-    with np.errstate(over="ignore"):
+    with np.errstate(over="ignore", under="ignore"):
         reach = beta * norms
-    check_magnitudes(func, "the reach beta * ||W_in[j]||", reach,
-                     W_in.dtype, _RESCALE)
+    check_magnitudes(func, "the reach beta * ||W_in[j]||", reach, W_in.dtype, _RESCALE)
+    lost = np.flatnonzero((to_numpy(reach) == 0) & (to_numpy(norms) > 0))
+    if lost.size:  # beta * ||w_j|| underflowed to 0 from a non-zero row
+        j = int(lost[0])
+        raise MagnitudeError(
+            f"{func}: the reach beta * ||W_in[j]|| at index {j} underflowed to 0 "
+            f"(beta = {beta!r}, ||W_in[{j}]|| = {float(to_numpy(norms)[j])!r}). {_RESCALE}"
+        )
     lo, hi = act(b_in - reach), act(b_in + reach)
     if not act.is_positive:  # phi > 0: underflowed envelopes are judged in check_scale
         check_magnitudes(func, "the envelope max|phi| of neuron j",

@@ -307,3 +307,13 @@ def test_subnormal_row_norm_is_refused_not_rounded_low():
     W_in = np.array([[5.53e-322, 4.12e-321]])
     with pytest.raises(InvalidArgumentError, match=r"phi_hi: the row norm"):
         phi_hi(W_in, np.zeros(1), beta=1e300)
+
+
+def test_reach_underflowing_to_zero_is_refused():
+    """FUZZ F12c: beta * ||w|| = 1e-300 * 1e-150 underflowed to 0: s came back 0."""
+    from coreset_verify import output_sensitivities
+
+    W_in, b = np.array([[1e-150], [2e-150]]), np.zeros(2)
+    with pytest.raises(InvalidArgumentError, match="reach .* underflowed to 0"):
+        output_sensitivities(W_in, b, np.array([[1.0, -1.0]]), beta=1e-300,
+                             activation="leaky_relu")
