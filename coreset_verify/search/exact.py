@@ -150,15 +150,22 @@ def exact_search(problem: Problem, bounds: BoundsOutcome, *,
     Returns
     -------
     ExactOutcome
+
+    Notes
+    -----
+    The MIP is built on the copy of :func:`._scaling.scaled_problem` (the same
+    maximum in units where the magnitudes are near 1; exact, powers of two)
+    and not solved at all (``solver_failed``) when a magnitude still exceeds
+    ``MIP_MAX_MAGNITUDE`` (proofs_notes/search_bounds.md, sections 6 and 8).
     """
     scaled = scaled_problem(problem, bounds.intervals, float(np.max(bounds.pair_bounds)))
-    copy, unit_x, unit_obj = problem, 1.0, 1.0
+    same, unit_x, unit_obj = problem, 1.0, 1.0
     if scaled is not None:  # the same program in units where magnitudes are near 1
-        copy, unit_x, unit_obj = scaled.problem, scaled.input_scale, scaled.objective_scale
+        same, unit_x, unit_obj = scaled.problem, scaled.input_scale, scaled.objective_scale
         bounds = dataclasses.replace(bounds, intervals=scaled.intervals,
                                      pair_bounds=bounds.pair_bounds / unit_obj)
         lower = lower / unit_obj
-    mip = build_mip(copy, bounds, lower)
+    mip = build_mip(same, bounds, lower)
     largest = _largest_magnitude(mip)
     if not largest <= MIP_MAX_MAGNITUDE:
         return ExactOutcome(None, -math.inf, math.inf, SOLVER_FAILED,
@@ -166,7 +173,7 @@ def exact_search(problem: Problem, bounds: BoundsOutcome, *,
                             f"MIP_MAX_MAGNITUDE = {MIP_MAX_MAGNITUDE:g} (rescale the weights)")
     start = None
     if incumbent is not None:
-        start = _warm_start(mip.model, np.asarray(incumbent, float) / unit_x, copy, mip.pairs,
+        start = _warm_start(mip.model, np.asarray(incumbent, float) / unit_x, same, mip.pairs,
                             mip.t, mip.q)
     solve = _solve_scip if problem.domain.has_ball else _solve_highs
     try:
