@@ -124,7 +124,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     if args.report:
         _output_folder(args.report, "--report")
     result = run_demo(seed=args.seed, sample_size=args.sample_size, delta=args.delta,
-                      time_limit=args.time_limit,
+                      time_limit=args.time_limit, epochs=args.epochs,
+                      finetune_epochs=args.finetune_epochs,
                       progress=_progress(not args.quiet and not args.json))
     if args.report:
         write_demo_report(result, args.report)
@@ -287,6 +288,10 @@ def build_parser() -> argparse.ArgumentParser:
                       help="coreset draws m (default 60)")
     demo.add_argument("--delta", type=_OPEN_UNIT, default=0.1,
                       help="failure probability (default 0.1)")
+    demo.add_argument("--epochs", type=_COUNT, default=10,
+                      help="training epochs (default 10; the model is cached per value)")
+    demo.add_argument("--finetune-epochs", type=_INDEX, default=10,
+                      help="fine-tuning epochs after pruning (default 10)")
     demo.add_argument("--time-limit", type=_POSITIVE, default=40.0,
                       help="seconds for the worst-case search (default 40)")
     demo.add_argument("--report", default="reports/demo",

@@ -75,7 +75,9 @@ def test_demo_json(tmp_path):
     import os
 
     env = {**os.environ, "CORESET_VERIFY_CACHE": str(tmp_path / "cache")}
-    out = cli("demo", "--json", "--time-limit", "2", "--report", str(tmp_path / "demo"), env=env)
+    quick = ("--epochs", "2", "--finetune-epochs", "1")  # the figures are not judged here
+    out = cli("demo", "--json", "--time-limit", "2", *quick, "--report", str(tmp_path / "demo"),
+              env=env)
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout)
     for key in ("dense_accuracy", "pruned_accuracy", "dense_params", "pruned_params"):
@@ -86,7 +88,7 @@ def test_demo_json(tmp_path):
     assert result["epsilon_pointwise"] <= result["epsilon_uniform"]
     assert (tmp_path / "demo" / "demo.md").exists()
     # second run loads the cached model
-    again = cli("demo", "--json", "--time-limit", "1", "--report", "", env=env)
+    again = cli("demo", "--json", "--time-limit", "1", *quick, "--report", "", env=env)
     assert json.loads(again.stdout)["model_cached"] is True
 
 

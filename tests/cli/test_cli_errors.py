@@ -145,6 +145,8 @@ CASES = {
     "demo: --delta 0": ["demo", "--delta", "0"],
     "demo: --time-limit -1": ["demo", "--time-limit", "-1"],
     "demo: --seed -1": ["demo", "--seed", "-1"],
+    "demo: --epochs 0": ["demo", "--epochs", "0"],
+    "demo: --finetune-epochs -1": ["demo", "--finetune-epochs", "-1"],
     "demo: --report unwritable": ["demo", "--report", "UNWRITABLE"],
     "demo: --report a file": ["demo", "--report", "FILE"],
     # the command itself
