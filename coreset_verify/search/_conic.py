@@ -77,7 +77,7 @@ def solve_conic(prog: ConicProgram, *, time_limit: float | None = None,
         cones.append(clarabel.SecondOrderConeT(prog.nx + 1))
     settings = clarabel.DefaultSettings()
     settings.verbose = False
-    if time_limit is not None:
+    if time_limit is not None and time_limit <= 1e9:  # longer: no limit
         settings.time_limit = max(float(time_limit), 1e-3)
     try:
         solver = clarabel.DefaultSolver(

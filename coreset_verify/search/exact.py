@@ -31,6 +31,7 @@ __all__ = [
     "MIP_MAX_MAGNITUDE",
     "MIP_SAFETY_ATOL",
     "MIP_SAFETY_RTOL",
+    "SOLVER_MAX_SECONDS",
     "ExactOutcome",
     "Mip",
     "SolverAnswer",
@@ -49,6 +50,9 @@ MIP_SAFETY_ATOL = 1e-9
 #: such a model is not solved (status ``solver_failed``, the bounds stage's
 #: bound is kept).
 MIP_MAX_MAGNITUDE = 1e9
+#: Longer time limits are passed to the solvers as none (SCIP refuses more than
+#: 1e20 s; 1e9 s is 31 years).
+SOLVER_MAX_SECONDS = 1e9
 
 
 @dataclass(frozen=True)
@@ -177,7 +181,7 @@ def exact_search(problem: Problem, bounds: BoundsOutcome, *,
                             mip.t, mip.q)
     solve = _solve_scip if problem.domain.has_ball else _solve_highs
     try:
-        answer = solve(mip.model, mip.objective, start, time_limit)
+        answer = solve(mip.model, mip.objective, start, _solver_seconds(time_limit))
     except MissingDependencyError:
         raise
     except Exception as exc:
@@ -188,6 +192,14 @@ def exact_search(problem: Problem, bounds: BoundsOutcome, *,
         value = problem.evaluate(x)[0]
     bound = unit_obj * _sound_bound(answer.bound, mip, bounds)
     return ExactOutcome(x, value, bound, answer.status, answer.message)
+
+
+def _solver_seconds(time_limit: float | None) -> float | None:
+    """``time_limit`` as a solver takes it: at least 0.01 s, and None (no limit)
+    above :data:`SOLVER_MAX_SECONDS`."""
+    if time_limit is None or not time_limit <= SOLVER_MAX_SECONDS:
+        return None
+    return max(float(time_limit), 0.01)
 
 
 def _sound_bound(bound: float, mip: Mip, bounds: BoundsOutcome) -> float:
@@ -252,7 +264,7 @@ def _solve_scip(model: JointModel, objective: np.ndarray, start, time_limit):
     m.setObjective(pyscipopt.quicksum(float(objective[j]) * v[j]
                                       for j in np.flatnonzero(objective)), "maximize")
     if time_limit is not None:
-        m.setParam("limits/time", max(float(time_limit), 0.01))
+        m.setParam("limits/time", time_limit)
     if start is not None:
         sol = m.createSol()
         for j, val in enumerate(start):
@@ -302,7 +314,7 @@ def _solve_highs(model: JointModel, objective: np.ndarray, start, time_limit):
     h.setOptionValue("output_flag", False)
     h.setOptionValue("mip_rel_gap", 1e-7)
     if time_limit is not None:
-        h.setOptionValue("time_limit", max(float(time_limit), 0.01))
+        h.setOptionValue("time_limit", time_limit)
     h.passModel(lp)
     if start is not None:
         sol = highspy.HighsSolution()

@@ -99,3 +99,15 @@ def test_gradient_stage_does_not_use_torch_optim(monkeypatch):
     f, g = tiny_pair(2, d=3, n_f=6, n_g=3, k=2, shared=True)
     res = worst_case(f, g, beta=1.0, method="gradient", rng=0)
     assert res.error > 0
+
+
+@pytest.mark.parametrize("domain", [{"beta": 1.0}, {"lower": -1.0, "upper": 1.0}],
+                         ids=["scip", "highs"])
+def test_huge_time_limit_means_no_limit(domain):
+    # FUZZ F13: time_limit=1e308 is a valid finite limit, but SCIP refuses more than
+    # 1e20 s and the MIP never ran (solver_failed, C-level ERROR lines).
+    f, g = tiny_pair(2, d=2, n_f=4, n_g=2, k=1, shared=True)
+    res = worst_case(f, g, method="exact", time_limit=1e308, rng=0, **domain)
+    exact = next(s for s in res.trace if s.name == "exact")
+    assert exact.status == "optimal"
+    assert res.certified
