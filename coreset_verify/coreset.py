@@ -384,7 +384,7 @@ def _check_options(func, activation, beta, sample_size, distinct, reduction, spl
 
 def _whole(func, xp, W_in, b_in, W_out, beta, act, reduction, m, distinct, rng, max_draws):
     """One coreset for all of W_out (sensitivities in the weights' backend)."""
-    sens = _sensitivities(func, xp, W_in, b_in, W_out, beta, act, reduction)
+    sens = _sensitivities(func, *_host_views(xp, W_in, b_in, W_out), beta, act, reduction)
     pr = sens.probabilities
     counts, m = _sample(pr, m, distinct, rng, max_draws)
     factor = _factor(counts, pr, m)
@@ -394,6 +394,16 @@ def _whole(func, xp, W_in, b_in, W_out, beta, act, reduction, m, distinct, rng, 
         return _checked_weights(func, out, factor[kept], sens.envelope[kept], sens.scale)
 
     return _Sampled((SampledPart(0, pr, counts, m),), weight_out, sens.total, sens.scale, m)
+
+
+def _host_views(xp, W_in, b_in, W_out) -> tuple:
+    """Torch CPU tensors as zero-copy numpy views: the sensitivities, hence the
+    probabilities and the draws, are then computed by the numpy code path,
+    bit for bit as for numpy input (and faster, benchmarks/construction.py).
+    Accelerator tensors stay where they are (a transfer would cost more)."""
+    if not is_torch_array(W_out) or W_out.device.type != "cpu":
+        return xp, W_in, b_in, W_out
+    return (_HOST, *(a.detach().numpy() for a in (W_in, b_in, W_out)))
 
 
 def _checked_weights(func: str, weight_out: Any, factor: np.ndarray, env: np.ndarray,

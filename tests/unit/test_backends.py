@@ -198,3 +198,17 @@ def test_torch_float16_and_bfloat16_refused_everywhere():
             sample_size_for(*t, epsilon=0.5, delta=0.1, beta=1.0)
         with pytest.raises(InvalidArgumentError, match="float32 or float64"):
             phi_hi(t[0], t[1], beta=1.0)
+
+
+@pytest.mark.parametrize("options", OPTIONS)
+def test_torch_cpu_probabilities_are_bitwise_those_of_numpy(options):
+    """Every draw-deciding number is computed by one code path on the CPU, so
+    the same seed gives the same coreset bit for bit (float32 included, where
+    torch's and numpy's reductions round differently)."""
+    layer = tuple(a.astype(np.float32) for a in _layer(9, n=300, d=20, k=10))
+    for seed in range(30):
+        c_np = layer_coreset(*layer, beta=0.8, rng=seed, **options)
+        c_t = layer_coreset(*_torch_layer(layer, torch.float32), beta=0.8, rng=seed, **options)
+        np.testing.assert_array_equal(c_t.probabilities.numpy(), c_np.probabilities)
+        np.testing.assert_array_equal(c_t.counts.numpy(), c_np.counts)
+        np.testing.assert_array_equal(c_t.weight_out.numpy(), c_np.weight_out)
