@@ -283,6 +283,29 @@ def theoretical_bound_cases(draw) -> Case:
                 f"{base.label},m={m}")
 
 
+def check_sample_size(m, arrays: dict, base: Base, args: dict) -> None:
+    """m is a size, and a coreset of m draws meets the epsilon asked for (same options)."""
+    if isinstance(m, bool) or not isinstance(m, int | np.integer) or m < 1:
+        raise FalseClaim(f"size {m!r}")
+    if m > 20000 or args.get("kind") == "paper":
+        return
+    b = _passed(arrays, base)
+    opts = {k: args[k] for k in ("split_signs", "reduction") if k in args}
+    try:
+        c = cv.layer_coreset(arrays["W_in"], arrays["b_in"], arrays["W_out"],
+                             sample_size=int(m), activation=args["activation"],
+                             beta=args["beta"], rng=base.seed, **opts)
+    except cv.CoresetVerifyError as exc:
+        raise FalseClaim(f"sample_size_for gave m = {m}, but layer_coreset refuses the "
+                         f"same layer: {type(exc).__name__}: {str(exc)[:200]}") from None
+    bound = cv.theoretical_bound(c, delta=args["delta"], kind=args["kind"],
+                                 form=args.get("form", "additive"))
+    if not bound.epsilon <= args["epsilon"] * (1 + 1e-9):
+        raise FalseClaim(f"m = {m} gives epsilon {bound.epsilon} > {args['epsilon']}")
+    act = _act_name(c.activation, args["activation"])
+    check_bound(bound, c, dataclasses.replace(b, act=act, beta=c.beta))
+
+
 @st.composite
 def sample_size_for_cases(draw) -> Case:
     base = draw(bases())
@@ -297,25 +320,7 @@ def sample_size_for_cases(draw) -> Case:
     args, more = draw(scalar_args(pools, valid))
 
     def check(m):
-        if isinstance(m, bool) or not isinstance(m, int | np.integer) or m < 1:
-            raise FalseClaim(f"size {m!r}")
-        if m > 20000 or args.get("kind") == "paper":
-            return
-        b = _passed(arrays, base)
-        opts = {k: args[k] for k in ("split_signs", "reduction") if k in args}
-        try:
-            c = cv.layer_coreset(arrays["W_in"], arrays["b_in"], arrays["W_out"],
-                                 sample_size=int(m), activation=args["activation"],
-                                 beta=args["beta"], rng=base.seed, **opts)
-        except cv.CoresetVerifyError as exc:
-            raise FalseClaim(f"sample_size_for gave m = {m}, but layer_coreset refuses the "
-                             f"same layer: {type(exc).__name__}: {str(exc)[:200]}") from None
-        bound = cv.theoretical_bound(c, delta=args["delta"], kind=args["kind"],
-                                     form=args.get("form", "additive"))
-        if not bound.epsilon <= args["epsilon"] * (1 + 1e-9):
-            raise FalseClaim(f"m = {m} gives epsilon {bound.epsilon} > {args['epsilon']}")
-        act = _act_name(c.activation, args["activation"])
-        check_bound(bound, c, dataclasses.replace(b, act=act, beta=c.beta))
+        check_sample_size(m, arrays, base, args)
 
     def call():
         return cv.sample_size_for(arrays["W_in"], arrays["b_in"], arrays["W_out"], **args)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 from _fuzz_cases import Base, Case, FalseClaim, check_bound, label_of, make_base
-from _fuzz_layer import _check_phi, _check_sens
+from _fuzz_layer import _check_phi, _check_sens, check_sample_size
 from _fuzz_models import check_pruned_network, check_worst_case
 
 import coreset_verify as cv
@@ -134,6 +134,15 @@ def _from_base(tag, spec, output: bool) -> Case:
                 lambda r: _check_sens(r, base, base.act, output=output))
 
 
+def _size_case(tag, spec, **args) -> Case:
+    base = make_base(*spec)
+    arrays = {"W_in": base.W_in, "b_in": base.b_in, "W_out": base.W_out}
+    args = {"beta": base.beta, "activation": base.act, **args}
+    return Case("regressions", label_of("regressions", [tag]),
+                lambda: cv.sample_size_for(base.W_in, base.b_in, base.W_out, **args),
+                lambda m: check_sample_size(m, arrays, base, args))
+
+
 def regression_cases() -> list[Case]:
     """Every finding as a case (its oracle: refused, or the claim re-checked)."""
     def wc_check(r):
@@ -180,6 +189,8 @@ def regression_cases() -> list[Case]:
         _from_base("F12c subnormal T", (644060935, "tanh", 1e-320, 1e200, 1e300, 1e-320),
                    output=False),
         check_bound_case(),
+        _size_case("F14 uniform at beta=1e308", (2963260268, "relu", 1.0, 2**-40, 1e308, 1.0),
+                   epsilon=0.9, delta=1e-6, kind="uniform"),
         Case("regressions", label_of("regressions", ["same seed split_signs odd m"]),
              _same_seed_split_signs),
     ]
