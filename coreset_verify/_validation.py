@@ -98,7 +98,8 @@ def check_option(value: Any, name: str, func: str, choices: Iterable[Any]) -> An
     """One of a fixed set of choices (compared with ``==``, type-checked first)."""
     choices = tuple(choices)
     try:
-        ok = any(type(value) is type(c) and value == c for c in choices)
+        ok = any(isinstance(value, type(c)) and isinstance(value, bool) == isinstance(c, bool)
+                 and value == c for c in choices)
     except Exception:  # an object whose == raises is no valid choice
         ok = False
     if not ok:

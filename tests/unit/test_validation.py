@@ -328,3 +328,65 @@ def test_distinct_unreachable_by_max_draws_stops():
     with pytest.raises(InvalidArgumentError, match="distinct=6"):
         layer_coreset(W_IN, B_IN, W_out, distinct=6, beta=1.0, rng=0, max_draws=1000)
     assert time.perf_counter() - start < 1.0
+
+
+# --------------------------------------------------------------------------
+# The shared helpers themselves (issue 8, "one argument layer")
+# --------------------------------------------------------------------------
+
+
+def test_helpers_accept_what_they_should():
+    from coreset_verify._validation import (
+        check_bool,
+        check_float_dtype,
+        check_open_unit,
+        check_option,
+        check_positive,
+        check_unknown_options,
+    )
+
+    assert check_option(np.str_("uniform"), "kind", "f", ("uniform", "pointwise")) == "uniform"
+    assert check_bool(np.True_, "flag", "f") is True
+    for dtype in (np.float32, np.dtype("float64"), "float32"):
+        check_float_dtype(dtype, "W_in", "f")
+    if torch is not None:
+        check_float_dtype(torch.float32, "W_in", "f")
+        check_float_dtype(torch.float64, "W_in", "f")
+    assert check_positive(10**300, "beta", "f") == 1e300
+    assert check_open_unit(5e-324, "delta", "f") == 5e-324
+    check_unknown_options({"a": 1}, ("a", "b"), "f")
+
+
+@pytest.mark.parametrize(("call", "match"), [
+    pytest.param(lambda v: v.check_positive(10**400, "beta", "f"), "'beta' parameter of f",
+                 id="check_positive(10**400)"),
+    pytest.param(lambda v: v.check_positive(10**5000, "beta", "f"), "'beta' parameter of f",
+                 id="check_positive(10**5000)"),
+    pytest.param(lambda v: v.check_positive(-(10**400), "beta", "f"), "'beta'",
+                 id="check_positive(-10**400)"),
+    pytest.param(lambda v: v.check_open_unit(float("nan"), "delta", "f"), "'delta'",
+                 id="check_open_unit(nan)"),
+    pytest.param(lambda v: v.check_open_unit(10**400, "delta", "f"), "'delta'",
+                 id="check_open_unit(10**400)"),
+    pytest.param(lambda v: v.check_bool(1, "flag", "f"), "'flag' parameter of f must be True",
+                 id="check_bool(1)"),
+    pytest.param(lambda v: v.check_bool("yes", "flag", "f"), "'flag'", id="check_bool(yes)"),
+    pytest.param(lambda v: v.check_option(True, "m", "f", (1, 2)), "one of 1, 2",
+                 id="check_option(True)"),
+    pytest.param(lambda v: v.check_option([1], "m", "f", (1, 2)), "'m'", id="check_option(list)"),
+    pytest.param(lambda v: v.check_float_dtype(np.float16, "W_in", "f"),
+                 "'W_in' parameter of f must be a float32 or float64", id="float16"),
+    pytest.param(lambda v: v.check_float_dtype(np.complex64, "W_in", "f"), "complex64",
+                 id="complex64"),
+    pytest.param(lambda v: v.check_float_dtype(np.int32, "W_in", "f"), "int32", id="int32"),
+    pytest.param(lambda v: v.check_float_dtype(object, "W_in", "f"), "object", id="object"),
+    pytest.param(lambda v: v.check_unknown_options({"tim_limit": 1}, ("time_limit",), "f"),
+                 "f got unknown option.*'tim_limit'.*'time_limit'", id="unknown option"),
+    pytest.param(lambda v: v.check_unknown_options(["a"], ("a",), "f"), "'options'",
+                 id="options not a mapping"),
+])
+def test_helpers_refuse_with_the_template(call, match):
+    from coreset_verify import _validation
+
+    with pytest.raises(InvalidArgumentError, match=match):
+        call(_validation)
