@@ -142,8 +142,38 @@ def _in_ball(x, beta) -> bool:
         return nx <= mpmath.mpf(float(beta)) * (1 + mpmath.mpf(1e-9))
 
 
-def check_worst_case(result, original, pruned, beta, scale, seed, tag="") -> None:
-    """x in the ball, error = the re-evaluation at x, no sampled input beats the bound."""
+def _in_box(x, lower, upper) -> bool:
+    if lower is None:
+        return True
+    lo, hi = np.broadcast_to(as_f64(lower), x.shape), np.broadcast_to(as_f64(upper), x.shape)
+    slack = 1e-9 * np.maximum(np.abs(lo), np.abs(hi))
+    return bool(np.all(x >= lo - slack) and np.all(x <= hi + slack))
+
+
+def _domain_points(d, beta, lower, upper, rng, rows) -> list:
+    """Inputs of the ball, the box (which contains 0), or both: box points are
+    shrunk toward 0 into the ball, which keeps them in the box."""
+    if lower is None:
+        return ball_points(d, mpmath.mpf(float(beta)), rng, rows=rows)
+    lo, hi = np.broadcast_to(as_f64(lower), (d,)), np.broadcast_to(as_f64(upper), (d,))
+    corners = [np.where(rng.random(d) < 0.5, lo, hi) for _ in range(8)]
+    inside = [lo + rng.random(d) * (hi - lo) for _ in range(8)]
+    pts = []
+    with mpmath.workdps(DPS):
+        for p in [np.zeros(d), *corners, *inside]:
+            x = [mpmath.mpf(float(v)) for v in p]
+            if beta is not None:
+                nx = mpmath.sqrt(mpmath.fsum(v * v for v in x))
+                if nx > mpmath.mpf(float(beta)):
+                    x = [v * mpmath.mpf(float(beta)) / nx * (1 - mpmath.mpf(2) ** -60)
+                         for v in x]
+            pts.append(x)
+    return pts
+
+
+def check_worst_case(result, original, pruned, beta, scale, seed, tag="", lower=None,
+                     upper=None) -> None:
+    """x in the domain, error = the re-evaluation at x, no sampled input beats the bound."""
     if not isinstance(result, cv.WorstCase):
         raise FalseClaim(f"returned {type(result).__name__}")
     try:
@@ -153,8 +183,10 @@ def check_worst_case(result, original, pruned, beta, scale, seed, tag="") -> Non
     x = np.asarray(result.x, dtype=np.float64)
     if x.shape != (original[0].in_features,) or not np.all(np.isfinite(x)):
         raise FalseClaim(f"{tag}x = {x}")
-    if not _in_ball(x, beta):
+    if beta is not None and not _in_ball(x, beta):
         raise FalseClaim(f"{tag}x outside the ball: ||x|| = {np.linalg.norm(x):.6g} > {beta}")
+    if not _in_box(x, lower, upper):
+        raise FalseClaim(f"{tag}x = {x} outside the box [{lower}, {upper}]")
     k = len(f_layers[-1][1][0]) if f_layers[-1][0] == "linear" else None
     scale = np.broadcast_to(np.ones(k) if scale is None else as_f64(scale), (k,))
     # error: re-evaluated by the package in float64 (relative 1e-6 of the value, plus
@@ -165,7 +197,7 @@ def check_worst_case(result, original, pruned, beta, scale, seed, tag="") -> Non
         raise FalseClaim(f"{tag}error {err:.9g} but re-evaluated {float(value):.9g} at x")
     ub = result.upper_bound
     rng = np.random.default_rng(seed)
-    for p in ball_points(len(x), mpmath.mpf(float(beta)), rng, rows=f_layers[0][1][0]):
+    for p in _domain_points(len(x), beta, lower, upper, rng, f_layers[0][1][0]):
         v, M = _max_obj(f_layers, g_layers, p, scale)
         if not (ub != ub) and v > mpmath.mpf(float(ub)) * (1 + mpmath.mpf(1e-7)) + 2.0**-40 * M:
             raise FalseClaim(f"{tag}a sampled input reaches {float(v):.9g} > upper_bound {ub}")
@@ -203,9 +235,27 @@ def worst_case_cases(draw) -> Case:
     if "scale" in args:
         args["scale"] = hostile_array(np.ones(base.W_out.shape[0]), args["scale"],
                                       np.random.default_rng(0))
+    r = np.random.default_rng(base.seed)
+    domain = str(r.choice(["ball", "ball", "box", "ball and box"]))
+    if domain != "ball":  # a box around 0, sides up to beta (or 1), some of it hostile
+        d, side = base.W_in.shape[1], float(base.beta) if domain == "box" else 1.0
+        args["lower"], args["upper"] = -side * r.uniform(0.1, 1, d), side * r.uniform(0.1, 1, d)
+        if domain == "box":
+            args.pop("beta")
+        how = str(r.choice(["valid", "valid", "nan", "lower>upper", "inf", "shape"]))
+        if how == "nan":
+            args["lower"][0] = math.nan
+        elif how == "lower>upper":
+            args["lower"], args["upper"] = args["upper"], args["lower"]
+        elif how == "inf":
+            args["upper"] = np.full(d, math.inf)
+        elif how == "shape":
+            args["upper"] = np.ones(d + 1)
+        more = [*more, f"domain={domain}"] + ([] if how == "valid" else [f"box={how}"])
 
     def check(result):
-        check_worst_case(result, original, pruned, args["beta"], args.get("scale"), base.seed)
+        check_worst_case(result, original, pruned, args.get("beta"), args.get("scale"),
+                         base.seed, lower=args.get("lower"), upper=args.get("upper"))
 
     return Case("worst_case", label_of("worst_case", labels + more),
                 lambda: cv.worst_case(original, pruned, **args), check, base.label)

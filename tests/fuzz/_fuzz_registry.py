@@ -50,7 +50,7 @@ TARGETS = {
     "neuron_coreset": (neuron_coreset_cases(), 80),
     "theoretical_bound": (theoretical_bound_cases(), 120),
     "sample_size_for": (sample_size_for_cases(), 80),
-    "worst_case": (worst_case_cases(), 40),
+    "worst_case": (worst_case_cases(), 50),
     "verify": (verify_cases(), 14),
     "check_guarantee": (check_guarantee_cases(), 40),
     "prune_network": (prune_network_cases(), 40),
