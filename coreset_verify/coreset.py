@@ -33,6 +33,7 @@ from .sampling import (
     DEFAULT_MAX_DRAWS,
     MAX_DRAWS,
     MAX_SAMPLE_SIZE,
+    Draws,
     draw_counts,
     draw_until_distinct,
     reweight,
@@ -216,7 +217,7 @@ def _sample(pr: np.ndarray, m: int | None, distinct: int | None, rng, max_draws)
     if distinct is not None:
         return draw_until_distinct(pr, distinct, rng, max_draws=max_draws,
                                    func="layer_coreset")
-    return draw_counts(pr, m, rng), m
+    return Draws(draw_counts(pr, m, rng), m)
 
 
 def _factor(counts: np.ndarray, pr: np.ndarray, m: int) -> np.ndarray:

@@ -314,6 +314,6 @@ def test_reach_underflowing_to_zero_is_refused():
     from coreset_verify import output_sensitivities
 
     W_in, b = np.array([[1e-150], [2e-150]]), np.zeros(2)
-    with pytest.raises(InvalidArgumentError, match="reach .* underflowed to 0"):
+    with pytest.raises(InvalidArgumentError, match=r"reach .* underflowed to 0"):
         output_sensitivities(W_in, b, np.array([[1.0, -1.0]]), beta=1e-300,
                              activation="leaky_relu")
