@@ -9,10 +9,11 @@ the others near 2e-9, so ``G(x*) = F(x*)`` is about 1 while ``T`` is about 50:
 the error relative to ``G(x*)`` is ``|cnt_0 - 1|`` (m = 50), a Poisson-like
 count. The multiplicative sensitivities ``S_j = |W_j| hi_j / (|W_j| hi_j +
 G_lo - |W_j| lo_j)`` are all about 1, so ``t_eff`` is about 50, and the bound
-(Bernstein) is about 3.7 of ``G(x*)``: the worst error seen, 3, is 0.8 of it.
+(Bernstein) is about 3.7 of ``G(x*)``: in 300 seeds the worst error seen is
+1.09 of it (2 failures, limit 42), the 0.9 quantile 0.27 (a count of 2).
 Computed from the additive sensitivities (``t_eff = 1``) the bound would be
-``sqrt(2 log(2/delta) / 50) = 0.35`` and fail whenever ``cnt_0 != 1``, in 63%
-of seeds.
+``sqrt(2 log(2/delta) / 50) = 0.35`` and fail whenever ``cnt_0 != 1``: in
+about 63% of seeds (59% of the 300 used here).
 
 Failure counts are compared with the binomial quantile of a correct bound at
 level ``FALSE_ALARM = 1e-6`` (the false-alarm rate accepted).
@@ -68,7 +69,7 @@ def test_multiplicative_bound_holds_where_the_additive_one_would_fail(kind):
     assert np.sum(ratio > math.sqrt(2 * math.log(2 / delta) / m)) > n_seeds / 2
     if kind == "pointwise":
         worst = float(np.max(ratio / eps))
-        assert worst >= 0.7, f"the instance is no longer tight: {worst}"
+        assert worst >= 0.85, f"the instance is no longer tight: {worst}"
 
 
 def test_multiplicative_epsilon_is_the_derivation():

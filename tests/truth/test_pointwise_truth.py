@@ -14,7 +14,10 @@
 Each failure count is compared with the exact binomial quantile of a correct
 bound at level ``FALSE_ALARM = 1e-6`` (the false-alarm rate accepted); seeds
 are fixed, the tests never retry. Each reference epsilon is computed here from
-the derivation (``_truth_reference``), not read from the package.
+the derivation (``_truth_reference``), not read from the package. The worst
+error / epsilon seen with these seeds must stay above a floor (about 0.85 of
+its measured value): a loosened constant, a larger union or a wider range,
+shows up there.
 """
 
 from __future__ import annotations
@@ -83,14 +86,15 @@ def test_hadamard_epsilon_is_the_derivation():
 
 
 def test_hadamard_many_outputs_fail_at_most_delta():
-    # Measured: 0 failures in 600 seeds, worst error 0.78 of epsilon. Halving
+    # Measured: 3 failures in 600 seeds, worst error 1.03 of epsilon (the 0.95
+    # quantile 0.86 in 2,000 seeds, benchmarks/tightness.py). Halving
     # Hoeffding fails ~95% of seeds; dropping the union over the 64 outputs
     # (log(2/delta) for log(2k/delta)) fails ~35%; the limit is 58 of 600.
     m, delta, n_seeds = 400, 0.05, 600
     failures, worst, eps = _failures(_hadamard_layer(), m, delta, range(n_seeds))
     assert len(eps) == 1  # the pointwise bound is fixed before the draws
     assert failures <= failure_limit(n_seeds, delta)
-    assert worst >= 0.6, f"the instance is no longer tight: {worst}"
+    assert worst >= 0.85, f"the instance is no longer tight: {worst}"
 
 
 def test_pair_fails_at_most_delta():
@@ -100,7 +104,7 @@ def test_pair_fails_at_most_delta():
     layer = _pair_layer()
     failures, worst, _ = _failures(layer, m, delta, range(n_seeds))
     assert failures <= failure_limit(n_seeds, delta)
-    assert worst >= 0.8, f"the instance is no longer tight: {worst}"
+    assert worst >= 0.85, f"the instance is no longer tight: {worst}"
 
 
 def test_pair_by_the_law_of_the_counts():
@@ -129,7 +133,7 @@ def test_bernstein_instance_fails_at_most_delta(k):
     np.testing.assert_allclose(b.statistical, concentration(m, float(k), L), rtol=1e-12)
     failures, worst, _ = _failures(layer, m, delta, range(n_seeds))
     assert failures <= failure_limit(n_seeds, delta)
-    assert worst >= 0.5, f"the instance is no longer tight: {worst}"
+    assert worst >= 0.85, f"the instance is no longer tight: {worst}"
 
 
 def _smallest_m(bound_of_m, epsilon):

@@ -5,8 +5,9 @@ The instance is the Hadamard layer of test_pointwise_truth (64 identical ReLU
 neurons ``relu(x_0)`` on R^2, ``W_out`` a 64 x 64 Hadamard matrix). Its error
 is ``e_i(x) = relu(x_0) e_i(x*)``, so the supremum over the ball is attained at
 ``x* = e_0`` and is known exactly: the test compares the uniform bound with the
-truth, not with samples. The uniform bound is loose here (worst error about
-0.3 of it): its union over a net of the ball, ``d' log(1 + 2 beta / r)``, and
+truth, not with samples. The uniform bound is looser than the pointwise one (the
+0.95 quantile of the supremum is about 0.52 of it, against 0.86 for Theorem
+P): its union over a net of the ball, ``d' log(1 + 2 beta / r)``, and
 over the 1,366 candidate nets cost ``log`` terms that the supremum of this
 error (a Rademacher mean in one direction) never uses. No layer can make them
 tight: the supremum over the ball of ``(1/m) sum_l X_l(x)`` for these ReLU
@@ -91,7 +92,7 @@ def test_uniform_epsilon_is_the_derivation():
 
 def test_uniform_bound_against_the_exact_supremum():
     # sup over the ball of |e_i(x)| / T_i is at x*; 300 seeds, delta = 0.05.
-    # Measured: no failure, worst supremum 0.30 of epsilon.
+    # Measured: no failure, worst supremum 0.63 of epsilon (0.95 quantile 0.54).
     layer = _layer()
     m, delta, n_seeds = 400, 0.05, 300
     F = relu_forward(*layer, X_STAR)[0]
@@ -103,4 +104,4 @@ def test_uniform_bound_against_the_exact_supremum():
         failures += bool(sup > b.epsilon)
         worst = max(worst, sup / b.epsilon)
     assert failures <= failure_limit(n_seeds, delta)
-    assert worst >= 0.2, f"the instance is no longer as tight: {worst}"
+    assert worst >= 0.5, f"the instance is no longer as tight: {worst}"
