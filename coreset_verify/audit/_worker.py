@@ -27,7 +27,9 @@ from a parent that used it deadlocks.
 from __future__ import annotations
 
 import multiprocessing
+import os
 import pickle
+import signal
 import sys
 import threading
 import time
@@ -96,12 +98,41 @@ def _call_one(fn: Callable, spec: CallSpec, keep: bool) -> Any:
     return Returned(out, tuple(arrays)) if keep else out
 
 
+# How often an idle worker checks that its parent still lives. A forked worker
+# holds a copy of the parent's end of the pipe, so it would never see EOF.
+_PARENT_POLL_S = 0.5
+
+
+def _die_with_parent() -> int:
+    """Ask Linux to kill this worker when its parent dies; return the parent's pid.
+
+    ``PR_SET_PDEATHSIG`` also ends a worker stuck inside a hanging pruner; where
+    it is not available the idle loop's ``getppid`` check still ends the worker.
+    """
+    parent = os.getppid()
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG = 1
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent:  # the parent died before the signal was armed
+        os._exit(0)
+    return parent
+
+
 def _serve(conn: Any, functions: Mapping[str, Callable], counter: Any) -> None:
     """The worker: answer ``(kind, specs, keep)`` requests until None or EOF."""
     if "torch" in sys.modules:  # a forked OpenMP pool deadlocks; one thread does not
         sys.modules["torch"].set_num_threads(1)
+    parent = _die_with_parent()
     while True:
         try:
+            while not conn.poll(_PARENT_POLL_S):
+                if os.getppid() != parent:  # orphaned: the parent was killed
+                    return
             request = conn.recv()
         except (EOFError, OSError):
             return

@@ -62,3 +62,56 @@ def test_a_worker_that_died_between_requests_is_replaced():
         calls._process.kill()
         calls._process.join()
         assert len(calls.run("pruner", [CallSpec(layer, 2, 0)])) == 1
+
+
+_ORPHAN_SCRIPT = """
+import sys, time
+import numpy as np
+from coreset_verify.audit._layers import default_layers
+from coreset_verify.audit._worker import CallSpec, PrunerCalls
+
+def pruner(W_in, b_in, W_out, *, size, rng):
+    if size == 2:
+        time.sleep(3600)  # hangs: the worker is busy when the parent dies
+    return W_in[:size], b_in[:size], W_out[:, :size]
+
+calls = PrunerCalls({"pruner": pruner}, 600.0)
+calls._start()
+print(calls._process.pid, flush=True)
+calls.run("pruner", [CallSpec(default_layers()[0], 2, 0)])
+"""
+
+
+@pytest.mark.parametrize("busy", [False, True], ids=["idle", "inside a hanging pruner"])
+def test_a_worker_dies_with_its_killed_parent(busy):
+    # A SIGKILLed audit must not leave its worker behind, idle or stuck in a pruner.
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    script = _ORPHAN_SCRIPT if busy else _ORPHAN_SCRIPT.replace(
+        'calls.run("pruner", [CallSpec(default_layers()[0], 2, 0)])', "time.sleep(3600)")
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE,
+                              text=True)
+    try:
+        worker = int(parent.stdout.readline())
+        time.sleep(0.3)
+        parent.send_signal(signal.SIGKILL)
+        parent.wait(10)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                os.kill(worker, 0)
+            except ProcessLookupError:
+                break
+            with open(f"/proc/{worker}/stat") as stat:  # a zombie counts as gone
+                if stat.read().split(")")[-1].split()[0] == "Z":
+                    break
+            time.sleep(0.1)
+        else:
+            os.kill(worker, signal.SIGKILL)
+            pytest.fail(f"worker {worker} outlived its killed parent by 10 s")
+    finally:
+        parent.kill()
+        parent.wait()
