@@ -125,7 +125,8 @@ def load_model(
                    type(path_or_state_dict).__name__)
     path = os.fspath(path_or_state_dict)
     if not os.path.isfile(path):
-        what = "a directory" if os.path.isdir(path) else "a path that does not exist"
+        what = ("a directory" if os.path.isdir(path) else
+                "not a regular file" if os.path.exists(path) else "a path that does not exist")
         raise fail(func, "path_or_state_dict", "an existing model file (or a state_dict)",
                    f"{path!r}, {what}")
     try:
@@ -139,7 +140,7 @@ def load_model(
             f"which could run code. Save the model with save_model, or save its "
             f"state_dict and pass architecture=. ({first})"
         ) from None
-    except (EOFError, RuntimeError, KeyError, ValueError, OSError, UnicodeDecodeError) as exc:
+    except Exception as exc:  # a hostile file reaches torch's unpickler in many ways
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
         raise InvalidArgumentError(
             f"load_model could not read {path!r} as a torch file: it is empty, truncated or "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pickle
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -276,7 +277,8 @@ def test_layer_pair_of_is_named():
     assert pair.weights.W_out.shape == (3, 8)
 
 
-@pytest.mark.parametrize("kind", ["missing", "directory", "empty", "text", "truncated"])
+@pytest.mark.parametrize("kind", ["missing", "directory", "empty", "text", "sentence",
+                                  "garbage", "truncated", "device"])
 def test_load_model_refuses_unreadable_files_cleanly(tmp_path, kind):
     path = tmp_path / "model.pt"
     if kind == "directory":
@@ -285,6 +287,12 @@ def test_load_model_refuses_unreadable_files_cleanly(tmp_path, kind):
         path.write_bytes(b"")
     elif kind == "text":
         path.write_text("not a model\n")
+    elif kind == "sentence":  # reaches torch's unpickler and raised IndexError there
+        path.write_text("this is not a model\n")
+    elif kind == "garbage":
+        path.write_bytes(bytes(range(256)) * 4)
+    elif kind == "device":
+        path = Path(os.devnull)
     elif kind == "truncated":
         save_model(mlp([4, 5, 3]), path)
         path.write_bytes(path.read_bytes()[:200])
