@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -261,24 +261,38 @@ def _net_terms(stats: _PartStats, form: str, graph: np.ndarray, lipschitz: np.nd
     return np.max(num / unit[live], axis=1, initial=0.0)
 
 
-def _nets(log0: float, beta: float, dim: int, axes: np.ndarray):
-    """Every net the uniform bound may use: ``(kind, log term, radius)`` arrays.
+class Geometry(NamedTuple):
+    """What the uniform kind's nets need: ``dim = min(n, d)``, the semi-axes
+    of ``W_in B`` divided by the longest (``axes[0] = 1``), and that longest
+    semi-axis ``length`` (may be inf: the ellipsoid net is then unusable)."""
+
+    dim: int
+    axes: np.ndarray
+    length: float
+
+
+def _nets(log0: float, beta: float, geometry: Geometry):
+    """Every net: ``(kind, log terms, radii / length, length)``.
 
     Ball: ``(1 + 2 beta / r)^dim`` points. Ellipsoid ``W_in B`` with semi-axes
     ``axes``: the axes longer than ``tau`` netted at ``rho``, the others
     dropped, ``2^(|B|/2) prod_B (1 + 2 a_k / rho)`` points within
-    ``hypot(rho, tau)`` (proofs_notes/uniform.md).
+    ``hypot(rho, tau)`` (proofs_notes/uniform.md). Radii are kept as fractions
+    of a length (``beta``, or the longest semi-axis) so that nothing overflows
+    at ``beta = 1e308``; only ratios enter the log terms.
     """
-    radii = beta * _NET_RADII
-    ball = log0 + dim * np.log1p(2 * beta / radii)
-    if axes.size == 0 or axes[0] <= 0:
-        return [("ball", ball, radii)]
-    grid = axes[0] * _ELLIPSOID_GRID
+    ball = log0 + geometry.dim * np.log1p(2 / _NET_RADII)
+    nets = [("ball", ball, _NET_RADII, beta)]
+    axes = geometry.axes
+    if axes.size == 0 or not axes[0] > 0:
+        return nets
+    grid = _ELLIPSOID_GRID  # fractions of the longest semi-axis
     kept = axes[None, :] > grid[:, None]  # (tau, axis)
     per_axis = np.log1p(2 * axes[None, :] / grid[:, None])  # (rho, axis)
     ell = log0 + kept.sum(axis=1)[:, None] * math.log(2) / 2 + kept @ per_axis.T
     reach = np.hypot(grid[:, None], grid[None, :])  # (tau, rho)
-    return [("ball", ball, radii), ("ellipsoid", ell.ravel(), reach.ravel())]
+    nets.append(("ellipsoid", ell.ravel(), reach.ravel(), geometry.length))
+    return nets
 
 
 def _part_epsilon(stats, *, kind, form, log_delta, k, beta, geometry, paper):
@@ -295,19 +309,22 @@ def _part_epsilon(stats, *, kind, form, log_delta, k, beta, geometry, paper):
         constant, dimension = paper
         eps = math.sqrt(constant * t * (dimension * math.log(t) - log_delta) / m)
         return eps, None, None
-    dim, axes = geometry
     real = stats.lip_real is not None  # draws known: use the realised constants
     lips = {"ball": (stats.lip_graph, stats.lip_real if real else stats.lip_prior),
             "ellipsoid": (stats.zlip_graph, stats.zlip_real if real else stats.zlip_prior)}
-    nets = _nets(log0, beta, dim, axes)
-    union = math.log(sum(len(logs) for _, logs, _ in nets))
+    nets = _nets(log0, beta, geometry)
+    union = math.log(sum(len(logs) for _, logs, _, _ in nets))
     best = (math.inf, None, None)
-    for net, logs, radii in nets:
+    for net, logs, fractions, length in nets:
         eps_net = _concentration(m, t, logs + union)
-        value = eps_net + radii * _net_terms(stats, form, *lips[net], eps_net)
+        with np.errstate(over="ignore"):  # an overflowing length makes the net unusable
+            graph, lipschitz = (length * a for a in lips[net])
+            value = eps_net + fractions * _net_terms(stats, form, graph, lipschitz, eps_net)
+        value = np.where(np.isnan(value), math.inf, value)
         i = int(np.argmin(value))
         if value[i] < best[0]:
-            best = (float(value[i]), float(radii[i]), net)
+            with np.errstate(over="ignore"):
+                best = (float(value[i]), float(fractions[i] * length), net)
     return best
 
 
@@ -341,25 +358,26 @@ def _combine(parts, *, kind, form, log_delta, k, beta, geometry, paper):
     return worst[0], deterministic, worst[1], worst[2]
 
 
-def _geometry(W_in, beta: float, kind: str) -> tuple[int, np.ndarray]:
-    """``(min(n, d), semi-axes of W_in B)`` for the uniform kind's nets.
+def _geometry(W_in, beta: float, kind: str) -> Geometry:
+    """:class:`Geometry` of ``W_in B`` for the uniform kind's nets.
 
     The semi-axes are ``beta`` times the singular values of ``W_in``, each
     raised by ``_SVD_MARGIN`` times the largest so that they are never
-    underestimated; computed only for the uniform kind.
+    underestimated; computed (scaled by the largest entry, so that the SVD
+    neither overflows nor underflows) only for the uniform kind.
     """
     W = np.asarray(to_numpy(W_in), dtype=np.float64)
     dim = min(W.shape)
-    if kind != "uniform":
-        return dim, np.zeros(0)
     top = float(np.max(np.abs(W)))
-    if top == 0:
-        return dim, np.zeros(dim)
-    # scaled by the largest entry, so that the SVD neither overflows nor
-    # underflows (proofs_notes/sensitivity.md, "Magnitudes")
+    if kind != "uniform" or top == 0:
+        return Geometry(dim, np.zeros(0), 0.0)
     sigma = np.linalg.svd(W / top, compute_uv=False)
+    if not sigma[0] > 0:
+        return Geometry(dim, np.zeros(0), 0.0)
+    raised = sigma + _SVD_MARGIN * sigma[0]
     with np.errstate(over="ignore", under="ignore"):
-        return dim, beta * top * (sigma + _SVD_MARGIN * sigma[0])
+        length = beta * top * raised[0]
+    return Geometry(dim, raised / raised[0], float(length))
 
 
 def theoretical_bound(

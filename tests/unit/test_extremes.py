@@ -317,3 +317,15 @@ def test_reach_underflowing_to_zero_is_refused():
     with pytest.raises(InvalidArgumentError, match=r"reach .* underflowed to 0"):
         output_sensitivities(W_in, b, np.array([[1.0, -1.0]]), beta=1e-300,
                              activation="leaky_relu")
+
+
+def test_uniform_bound_keeps_its_promise_at_beta_1e308():
+    """FUZZ F14: the nets overflowed at beta = 1e308 (statistical = inf) while
+    sample_size_for promised epsilon 0.9; nets now work in fractions of beta."""
+    W_in, b_in = np.array([[-0.02320646, -0.89797054]]), np.array([0.52301012])
+    W_out = np.array([[7.84021961e-13]])
+    m = sample_size_for(W_in, b_in, W_out, epsilon=0.9, delta=1e-6, beta=1e308, kind="uniform")
+    c = layer_coreset(W_in, b_in, W_out, sample_size=m, beta=1e308, rng=0)
+    b = theoretical_bound(c, delta=1e-6, kind="uniform")
+    assert math.isfinite(b.statistical)
+    assert b.epsilon <= 0.9
