@@ -87,8 +87,9 @@ def _campaign(**options):
     layer = (r.standard_normal((6, 2)), abs(r.standard_normal(6)), r.standard_normal((2, 6)))
     args = {"sizes": [3], "seeds": 1, "delta": 0.1, "kinds": ["pointwise"], "time_limit": 0.3,
             "method": "gradient", **options}
-    return cv.run_campaign({"L": layer}, pruners={"paper": audit.coreset_pruner()},
-                           path=Path(tempfile.mkdtemp(prefix="fuzz_reg_")) / "c.jsonl", **args)
+    path = Path(tempfile.mkdtemp(prefix="fuzz_reg_")) / args.pop("folder", ".") / "c.jsonl"
+    return cv.run_campaign({"L": layer}, pruners={"paper": audit.coreset_pruner()}, path=path,
+                           **args)
 
 
 def _subnormal_reach():
@@ -179,6 +180,8 @@ def regression_cases() -> list[Case]:
              _refused("widths that do not chain")),
         Case("regressions", label_of("regressions", ["F10 campaign seeds=2**63"]),
              lambda: _campaign(seeds=2**63), _refused("seeds=2**63")),
+        Case("regressions", label_of("regressions", ["F15 campaign path in a missing folder"]),
+             lambda: _campaign(folder="no/such"), _refused("a path in a missing folder")),
         Case("regressions", label_of("regressions", ["F11 composed_bound nan epsilon"]),
              _pruned_net_nan_epsilon, _refused("NaN epsilon")),
         Case("regressions", label_of("regressions", ["prune_network genuine"]),
