@@ -144,6 +144,23 @@ def _size_case(tag, spec, **args) -> Case:
                 lambda m: check_sample_size(m, arrays, base, args))
 
 
+def _huge_time_limit() -> Case:
+    import torch
+    import torch.nn as nn
+
+    torch.manual_seed(0)
+    m = nn.Sequential(nn.Linear(2, 6), nn.ReLU(), nn.Linear(6, 1)).double()
+    p = nn.Sequential(nn.Linear(2, 3), nn.ReLU(), nn.Linear(3, 1)).double()
+
+    def check(r):
+        if r.status == "solver_failed":
+            raise FalseClaim("the exact stage failed on a valid time_limit=1e308")
+        check_worst_case(r, m, p, 1.0, None, 0)
+
+    return Case("regressions", label_of("regressions", ["F13 exact with time_limit=1e308"]),
+                lambda: cv.worst_case(m, p, beta=1.0, method="exact", time_limit=1e308), check)
+
+
 def regression_cases() -> list[Case]:
     """Every finding as a case (its oracle: refused, or the claim re-checked)."""
     def wc_check(r):
@@ -192,6 +209,7 @@ def regression_cases() -> list[Case]:
         _from_base("F12c subnormal T", (644060935, "tanh", 1e-320, 1e200, 1e300, 1e-320),
                    output=False),
         check_bound_case(),
+        _huge_time_limit(),
         _size_case("F14 uniform at beta=1e308", (2963260268, "relu", 1.0, 2**-40, 1e308, 1.0),
                    epsilon=0.9, delta=1e-6, kind="uniform"),
         Case("regressions", label_of("regressions", ["same seed split_signs odd m"]),
