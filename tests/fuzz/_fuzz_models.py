@@ -190,16 +190,19 @@ def check_worst_case(result, original, pruned, beta, scale, seed, tag="", lower=
     k = len(f_layers[-1][1][0]) if f_layers[-1][0] == "linear" else None
     scale = np.broadcast_to(np.ones(k) if scale is None else as_f64(scale), (k,))
     # error: re-evaluated by the package in float64 (relative 1e-6 of the value, plus
-    # 2**-40 of the term magnitude M for cancellation); upper_bound: relative 1e-7 + 2**-40 M.
+    # 2**-40 of the term magnitude M for cancellation, plus float64's smallest step);
+    # upper_bound: relative 1e-7 + 2**-40 M + the smallest step.
     value, M = _max_obj(f_layers, g_layers, [mpmath.mpf(float(v)) for v in x], scale)
     err = result.error
-    if not abs(mpmath.mpf(float(err)) - value) <= 1e-6 * value + 2.0**-40 * M:
+    tiny = mpmath.mpf(2) ** -1074 / min(mpmath.mpf(float(v)) for v in scale)  # float64's step
+    if not abs(mpmath.mpf(float(err)) - value) <= 1e-6 * value + 2.0**-40 * M + tiny:
         raise FalseClaim(f"{tag}error {err:.9g} but re-evaluated {float(value):.9g} at x")
     ub = result.upper_bound
     rng = np.random.default_rng(seed)
     for p in _domain_points(len(x), beta, lower, upper, rng, f_layers[0][1][0]):
         v, M = _max_obj(f_layers, g_layers, p, scale)
-        if not (ub != ub) and v > mpmath.mpf(float(ub)) * (1 + mpmath.mpf(1e-7)) + 2.0**-40 * M:
+        allowed = mpmath.mpf(float(ub)) * (1 + mpmath.mpf(1e-7)) + 2.0**-40 * M + tiny
+        if not (ub != ub) and v > allowed:
             raise FalseClaim(f"{tag}a sampled input reaches {float(v):.9g} > upper_bound {ub}")
 
 
