@@ -161,6 +161,20 @@ def _huge_time_limit() -> Case:
                 lambda: cv.worst_case(m, p, beta=1.0, method="exact", time_limit=1e308), check)
 
 
+def _subnormal_search() -> Case:
+    from _fuzz_models import pair_modules, pruned_of
+
+    b = make_base(1043992148, "elu", 1e-320, 1e200, 0.5, 0.0)
+    keep, U = pruned_of(b, np.random.default_rng(b.seed))
+    m = pair_modules(b.W_in, b.b_in, b.W_out, "elu")
+    p = pair_modules(b.W_in[keep], b.b_in[keep], U, "elu")
+    box = {"lower": np.array([-0.40242332]), "upper": np.array([0.24916407])}
+    return Case("regressions", label_of("regressions", ["F16 worst_case subnormal weights"]),
+                lambda: cv.worst_case(m, p, beta=0.5, method="gradient", time_limit=1.0, rng=0,
+                                      restarts=4, **box),
+                lambda r: check_worst_case(r, m, p, 0.5, None, 0, **box))
+
+
 def regression_cases() -> list[Case]:
     """Every finding as a case (its oracle: refused, or the claim re-checked)."""
     def wc_check(r):
@@ -210,6 +224,7 @@ def regression_cases() -> list[Case]:
                    output=False),
         check_bound_case(),
         _huge_time_limit(),
+        _subnormal_search(),
         _size_case("F14 uniform at beta=1e308", (2963260268, "relu", 1.0, 2**-40, 1e308, 1.0),
                    epsilon=0.9, delta=1e-6, kind="uniform"),
         Case("regressions", label_of("regressions", ["same seed split_signs odd m"]),
