@@ -38,7 +38,14 @@ from .activations import Activation, get_activation, require
 from .coreset import LayerCoreset, host_split
 from .errors import InvalidArgumentError
 from .sampling import MAX_SAMPLE_SIZE, split_sample_size
-from .sensitivity import REDUCTIONS, _activation_range, _sensitivities, check_scale, row_norms
+from .sensitivity import (
+    REDUCTIONS,
+    _activation_range,
+    _sensitivities,
+    check_magnitudes,
+    check_scale,
+    row_norms,
+)
 
 __all__ = [
     "FORMS",
@@ -206,6 +213,9 @@ def _layer_stats(W_in, b_in, W_out_part, act, beta, form, pr, counts, m,
     # so they stay upper bounds (proofs_notes/sensitivity.md, "Magnitudes").
     u = float(np.finfo(np.float64).smallest_subnormal)
     n = A.shape[1]
+    a_norms = row_norms(np, A)  # a subnormal one has lost precision: refused
+    check_magnitudes(func, "the row norm ||W_out[i]|| (of its sign part)", a_norms,
+                     np.float64, "Rescale the weights toward 1.")
     min_pr = float(np.min(pr[used])) if np.any(used) else 1.0
     margin = 2 * n * u + u / min_pr
     with np.errstate(under="ignore", over="ignore"):
@@ -213,8 +223,8 @@ def _layer_stats(W_in, b_in, W_out_part, act, beta, form, pr, counts, m,
         lip_graph = lip * (weighted.sum(axis=1) + n * u)
         lip_prior = lip * (weighted.sum(axis=1) + margin
                            + np.max(weighted[:, used] / pr[used], axis=1, initial=0.0))
-        zlip_graph = lip * (row_norms(np, A) + n * u)
-        zlip_prior = lip * (row_norms(np, A) + margin
+        zlip_graph = lip * (a_norms + n * u)
+        zlip_prior = lip * (a_norms + margin
                             + np.max(A[:, used] / pr[used], axis=1, initial=0.0))
     if counts is None:
         lip_real = zlip_real = None

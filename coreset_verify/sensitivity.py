@@ -388,6 +388,7 @@ def _sensitivities_in(func, xp, W_in, b_in, W_out, beta, act, reduction, allow_z
         colmax, scale = _column_scores(xp, W_out, env, reduction == "per-output")
     check_scale(func, to_numpy(scale), W_out, env, act)
     check_finite_rows(func, "W_out", colmax, W_out, axis=0)
+    _check_lost_columns(func, to_numpy(colmax), to_numpy(env), W_out)
     s = to_numpy(colmax).astype(np.float64) * to_numpy(env).astype(np.float64)
     total = float(np.sum(s))
     if not (total > 0 or allow_zero):
@@ -403,6 +404,24 @@ def _sensitivities_in(func, xp, W_in, b_in, W_out, beta, act, reduction, allow_z
         envelope=to_numpy(env).astype(np.float64),
         reduction=reduction,
     )
+
+
+def _check_lost_columns(func: str, colmax: np.ndarray, env: np.ndarray, W_out: Any) -> None:
+    """A live neuron whose score ``max_i |W_ij| / T_i`` underflowed to 0 would
+    never be drawn although its sensitivity is positive: refused (float32
+    inputs then retry in float64). Reads only the columns concerned."""
+    suspect = np.flatnonzero((colmax == 0) & (env > 0))
+    if suspect.size == 0:
+        return
+    xp = array_namespace(W_out)
+    columns = xp.take(W_out, _index(xp, suspect, W_out), axis=1)
+    nonzero = np.asarray(to_numpy(xp.any(columns != 0, axis=0)))
+    if np.any(nonzero):
+        j = int(suspect[np.flatnonzero(nonzero)[0]])
+        raise MagnitudeError(
+            f"{func}: the score max_i |W_out[i, {j}]| / T_i of a live neuron underflowed "
+            f"to 0 in {W_out.dtype}: it would never be drawn. {_RESCALE}"
+        )
 
 
 def check_scale(func: str, scale: np.ndarray, W_out: Any, env: Any, act: Activation) -> None:
