@@ -171,6 +171,11 @@ def _domain_points(d, beta, lower, upper, rng, rows) -> list:
     return pts
 
 
+def _operations(layers) -> int:
+    """Multiply-adds of one evaluation: one per weight and bias."""
+    return sum(len(p[0]) * (len(p[0][0]) + 1) for kind, p in layers if kind == "linear")
+
+
 def check_worst_case(result, original, pruned, beta, scale, seed, tag="", lower=None,
                      upper=None) -> None:
     """x in the domain, error = the re-evaluation at x, no sampled input beats the bound."""
@@ -194,7 +199,10 @@ def check_worst_case(result, original, pruned, beta, scale, seed, tag="", lower=
     # upper_bound: relative 1e-7 + 2**-40 M + the smallest step.
     value, M = _max_obj(f_layers, g_layers, [mpmath.mpf(float(v)) for v in x], scale)
     err = result.error
-    tiny = mpmath.mpf(2) ** -1074 / min(mpmath.mpf(float(v)) for v in scale)  # float64's step
+    # Underflow: each float64 operation may be off by float64's smallest step 2**-1074
+    # in absolute terms; allow one step per multiply-add of both networks.
+    ops = _operations(f_layers) + _operations(g_layers)
+    tiny = ops * mpmath.mpf(2) ** -1074 / min(mpmath.mpf(float(v)) for v in scale)
     if not abs(mpmath.mpf(float(err)) - value) <= 1e-6 * value + 2.0**-40 * M + tiny:
         raise FalseClaim(f"{tag}error {err:.9g} but re-evaluated {float(value):.9g} at x")
     ub = result.upper_bound
