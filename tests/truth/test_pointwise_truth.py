@@ -190,3 +190,19 @@ def test_sample_size_for_uniform_meets_epsilon_and_is_minimal():
     for seed in range(5):
         c = layer_coreset(*layer, sample_size=got, beta=1.0, rng=seed)
         assert theoretical_bound(c, delta=delta, kind="uniform").epsilon <= epsilon
+
+
+def test_defaults_are_the_documented_ones():
+    # kind="uniform", form="additive", paper_constant=1, paper_dimension=d + 1.
+    layer, delta = _hadamard_layer(), 0.05
+    c = layer_coreset(*layer, sample_size=300, beta=1.0, rng=0)
+    assert theoretical_bound(c, delta=delta).epsilon == theoretical_bound(
+        c, delta=delta, kind="uniform", form="additive").epsilon
+    kw = {"epsilon": 0.3, "delta": delta, "beta": 1.0}
+    assert sample_size_for(*layer, **kw) == sample_size_for(*layer, kind="uniform", **kw)
+    # The paper form with t = 1: sqrt(C (d' log 1 + log(1/delta)) / m), C = 1.
+    want = _smallest_m(lambda m: math.sqrt(math.log(1 / delta) / m), 0.3)
+    assert sample_size_for(*layer, kind="paper", **kw) == want
+    paper = theoretical_bound(c, delta=delta, kind="paper")
+    np.testing.assert_allclose(paper.statistical, math.sqrt(math.log(1 / delta) / 300),
+                               rtol=1e-12)

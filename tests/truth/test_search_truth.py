@@ -99,3 +99,74 @@ def test_triangle_relaxation_is_above_the_maximum(seed):
     for stage in result.trace:  # interval, linear, LP: each one is sound
         assert stage.upper_bound >= lower * (1 - 1e-12), stage
     assert ub <= 3 * lower, f"the relaxation is far looser than expected: {ub} vs {lower}"
+
+
+def _two_output_pair(seed):
+    """Two networks sharing a 6-neuron ReLU layer on R^2, two outputs each."""
+    gen = np.random.default_rng(seed)
+    W, b = gen.normal(size=(6, 2)), 0.4 * gen.normal(size=6)
+    A, B = gen.normal(size=(2, 6)), gen.normal(size=(2, 6))
+    B[:, :2] = 0.0  # the pruned network drops two neurons
+    bf, bg = gen.normal(size=2), gen.normal(size=2)
+
+    def net(out, bias):
+        model = torch.nn.Sequential(torch.nn.Linear(2, 6), torch.nn.ReLU(),
+                                    torch.nn.Linear(6, 2)).double()
+        with torch.no_grad():
+            model[0].weight.copy_(torch.as_tensor(W))
+            model[0].bias.copy_(torch.as_tensor(b))
+            model[2].weight.copy_(torch.as_tensor(out))
+            model[2].bias.copy_(torch.as_tensor(bias))
+        return model
+
+    return (W, b, A, B, bf, bg), net(A, bf), net(B, bg)
+
+
+def _hand_bounds(W, b, A, B, bf, bg, scale, beta=1.0):
+    """search_bounds.md sections 1-3 by hand: (interval, linear) pair bounds, (k, 2)."""
+    reach = beta * np.linalg.norm(W, axis=1)
+    lo, hi = b - reach, b + reach  # section 1: exact on the ball
+    plo, phi = np.maximum(lo, 0), np.maximum(hi, 0)
+    mid, rad = (plo + phi) / 2, (phi - plo) / 2
+
+    def affine(M, c):
+        return M @ mid + c - np.abs(M) @ rad, M @ mid + c + np.abs(M) @ rad
+
+    (flo, fhi), (glo, ghi) = affine(A, bf), affine(B, bg)
+    jlo, jhi = affine(A - B, bf - bg)  # section 2: the difference network
+    dlo, dhi = np.maximum(flo - ghi, jlo), np.minimum(fhi - glo, jhi)
+    interval = np.stack([dhi, -dlo], axis=1) / scale[:, None]
+    # Section 3: chord above, z or 0 below (the closer on the larger side).
+    unstable = (lo < 0) & (hi > 0)
+    su = np.where(lo >= 0, 1.0, np.where(hi <= 0, 0.0, hi / np.where(unstable, hi - lo, 1)))
+    tu = np.where(unstable, -su * lo, 0.0)
+    sl = np.where(lo >= 0, 1.0, np.where(hi <= 0, 0.0, (hi >= -lo).astype(float)))
+    linear = np.empty_like(interval)
+    for i in range(A.shape[0]):
+        for s, sign in enumerate((1.0, -1.0)):
+            coef = sign * (A[i] - B[i]) / scale[i]
+            slopes = np.where(coef >= 0, coef * su, coef * sl)
+            const = slopes @ b + np.sum(np.where(coef >= 0, coef * tu, 0.0))
+            const += sign * (bf[i] - bg[i]) / scale[i]
+            linear[i, s] = const + beta * np.linalg.norm(slopes @ W)
+    return interval, linear
+
+
+@pytest.mark.parametrize("seed", [0, 3, 5])
+def test_interval_and_linear_stages_are_the_derivation(seed):
+    (W, b, A, B, bf, bg), f, g = _two_output_pair(seed)
+    scale = np.array([2.0, 0.5])
+    interval, linear = _hand_bounds(W, b, A, B, bf, bg, scale)
+    result = worst_case(f, g, beta=1.0, scale=scale, method="bounds", rng=0)
+    stages = {stage.name: stage.upper_bound for stage in result.trace}
+    np.testing.assert_allclose(stages["bounds:interval"], max(interval.max(), 0), rtol=1e-9)
+    want = max(np.minimum(interval, linear).max(), 0)
+    np.testing.assert_allclose(stages["bounds:linear"], want, rtol=1e-9)
+    assert result.upper_bound <= want * (1 + 1e-9)
+    with torch.no_grad():  # the grid maximum of the scaled objective is below every bound
+        r = np.sqrt(np.linspace(0, 1, 200))
+        th = np.linspace(0, 2 * np.pi, 800, endpoint=False)
+        X = (r[:, None, None] * np.stack([np.cos(th), np.sin(th)], -1)[None]).reshape(-1, 2)
+        xt = torch.as_tensor(X)
+        lower = float(((f(xt) - g(xt)).abs().numpy() / scale).max())
+    assert result.upper_bound >= lower * (1 - 1e-12)

@@ -36,7 +36,7 @@ from _truth_reference import (
     relu_forward,
 )
 
-from coreset_verify import layer_coreset, theoretical_bound
+from coreset_verify import layer_coreset, sample_size_for, theoretical_bound
 
 BALL_RADII = np.logspace(-14, 0, 141)  # uniform.md, "All candidates at once"
 ELLIPSOID_GRID = np.logspace(-8, 0.5, 35)
@@ -49,28 +49,34 @@ def uniform_epsilon(W_in, W_out, counts, m, *, beta, delta, lipschitz=1.0):
 
     Assumes ``pr`` uniform and ``t_eff = 1`` with all ``T_i`` equal to
     ``sum_j |W_ij| env_j``, as on the Hadamard layer (env = beta ||w_j||).
+    The realised Lipschitz constants: ``Lip_i = Lphi sum_j |W_ij - U_ij| ||w_j||``
+    in x, ``zLip_i = Lphi ||W_i - U_i||_2`` in z = W_in x.
     """
-    k, n = W_out.shape
-    pr = np.full(n, 1 / n)
+    n = W_out.shape[1]
     norms = np.linalg.norm(W_in, axis=1)
-    env = beta * norms
-    T = np.abs(W_out) @ env
-    c = counts / (m * pr)  # U = W c
-    lip = lipschitz * (np.abs(W_out) * np.abs(1 - c) * norms).sum(axis=1)  # ball, in x
-    zlip = lipschitz * np.linalg.norm(np.abs(W_out) * np.abs(1 - c), axis=1)  # ellipsoid, in z
+    T = np.abs(W_out) @ (beta * norms)
+    c = counts / (m / n)  # U = W c, pr = 1/n
+    lip = lipschitz * (np.abs(W_out) * np.abs(1 - c) * norms).sum(axis=1)
+    zlip = lipschitz * np.linalg.norm(np.abs(W_out) * np.abs(1 - c), axis=1)
+    return _best_net(W_in, m, W_out.shape[0], beta=beta, delta=delta,
+                     ball_slope=np.max(lip / T), z_slope=np.max(zlip / T))
+
+
+def _best_net(W_in, m, k, *, beta, delta, ball_slope, z_slope):
+    """min over the 1,366 candidate nets of E(m, 1, L_net) + radius * slope."""
     L0 = math.log(2 * k / delta) + math.log(CANDIDATES)
     best = math.inf
-    dim = min(n, W_in.shape[1])
+    dim = min(W_in.shape)
     for r in beta * BALL_RADII:
         L = L0 + dim * math.log1p(2 * beta / r)
-        best = min(best, concentration(m, 1.0, L) + r * np.max(lip / T))
+        best = min(best, concentration(m, 1.0, L) + r * ball_slope)
     sigma = np.linalg.svd(W_in, compute_uv=False)
     axes = beta * (sigma + SVD_MARGIN * sigma[0])
     for tau in axes[0] * ELLIPSOID_GRID:
         big = axes[axes > tau]
         for rho in axes[0] * ELLIPSOID_GRID:
             L = L0 + big.size * math.log(2) / 2 + np.sum(np.log1p(2 * big / rho))
-            best = min(best, concentration(m, 1.0, L) + math.hypot(rho, tau) * np.max(zlip / T))
+            best = min(best, concentration(m, 1.0, L) + math.hypot(rho, tau) * z_slope)
     return best
 
 
@@ -105,3 +111,27 @@ def test_uniform_bound_against_the_exact_supremum():
         worst = max(worst, sup / b.epsilon)
     assert failures <= failure_limit(n_seeds, delta)
     assert worst >= 0.5, f"the instance is no longer as tight: {worst}"
+
+
+def test_sample_size_for_uniform_is_the_derivation():
+    # Before the draws the Lipschitz constants are the priors of uniform.md:
+    # Lip_prior_i / T_i = (sum_j |W_ij| ||w_j|| + max_j |W_ij| ||w_j|| / pr_j) / T_i
+    # = (64 + 64) / 64 = 2, zLip_prior_i / T_i = (||W_i||_2 + max_j |W_ij| / pr_j) / T_i
+    # = (8 + 64) / 64; the cap before the draws is 1 + t = 2.
+    W_in, b_in, W_out = _layer()
+    epsilon, delta = 0.5, 0.05
+
+    def prior(m):
+        return min(_best_net(W_in, m, 64, beta=1.0, delta=delta, ball_slope=2.0,
+                             z_slope=72 / 64), 2.0)
+
+    low, high = 1, 2
+    while prior(high) > epsilon:
+        low, high = high, 2 * high
+    while high - low > 1:
+        mid = (low + high) // 2
+        low, high = (low, mid) if prior(mid) <= epsilon else (mid, high)
+    got = sample_size_for(W_in, b_in, W_out, epsilon=epsilon, delta=delta, beta=1.0,
+                          kind="uniform")
+    assert got == high
+    assert prior(got) <= epsilon < prior(got - 1)
