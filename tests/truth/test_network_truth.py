@@ -73,3 +73,49 @@ def test_composed_bound_sums_the_layers_through_their_factors():
         model[4].weight.fill_(-3.0)
     pruned = prune_network(model, keep=0.6, delta=0.1, beta=1.0, rng=0, kind="pointwise")
     np.testing.assert_allclose(composed_bound(pruned), [3 * 2.0 * 2.0], rtol=1e-9)
+
+
+def _deep_model(seed):
+    gen = np.random.default_rng(seed)
+    model = torch.nn.Sequential(
+        torch.nn.Linear(3, 5), torch.nn.ReLU(),
+        torch.nn.Linear(5, 4), torch.nn.Sigmoid(),
+        torch.nn.Linear(4, 2),
+    ).double()
+    with torch.no_grad():
+        for layer in (model[0], model[2], model[4]):
+            layer.weight.copy_(torch.as_tensor(gen.normal(size=layer.weight.shape)))
+            layer.bias.copy_(torch.as_tensor(gen.normal(size=layer.bias.shape)))
+    return model
+
+
+@pytest.mark.parametrize("order", ["bottom-up", "top-down"])
+def test_radii_and_composition_are_the_derivation(order):
+    # Lemma R: R_1 = || max(|lo|, |hi|) || of relu(b_0 +- beta ||W_0[j]||), in the
+    # network the layer is pruned in (the original one below layer 1 here:
+    # top-down prunes layer 1 first; bottom-up has only layer 0 below it,
+    # whose kept rows are original rows). Lemma P: P_0 = |W_2| Lip_sigmoid
+    # |...| = |W_2| / 4 (Linear 1 feeds the sigmoid), P_1 = I. Theorem N: the
+    # sum of P_s eps_s T_s over the steps.
+    model, beta = _deep_model(1), 1.5
+    pruned = prune_network(model, keep=0.6, delta=0.1, beta=beta, rng=2, order=order)
+    W0, b0 = model[0].weight.detach().numpy(), model[0].bias.detach().numpy()
+    reach = beta * np.linalg.norm(W0, axis=1)
+    lo, hi = np.maximum(b0 - reach, 0), np.maximum(b0 + reach, 0)
+    layers = {layer.position: layer for layer in pruned.layers}
+    first, second = sorted(layers.values(), key=lambda layer: layer.position)
+    np.testing.assert_allclose(first.radius, beta, rtol=1e-12)
+    if order == "top-down":
+        np.testing.assert_allclose(second.radius, np.linalg.norm(np.maximum(lo, hi)),
+                                   rtol=1e-8)
+    W2 = model[4].weight.detach().numpy()
+    if order == "bottom-up":  # the layers above step 0 are the original ones
+        np.testing.assert_allclose(first.propagation, np.abs(W2) / 4, rtol=1e-9)
+    np.testing.assert_allclose(second.propagation, np.eye(2), rtol=1e-12)
+    want = sum(layer.propagation @ (layer.epsilon * layer.scale) for layer in pruned.layers)
+    np.testing.assert_allclose(composed_bound(pruned), want, rtol=1e-9)
+    x = torch.as_tensor(np.random.default_rng(0).normal(size=(400, 3)))
+    x = beta * x / torch.linalg.vector_norm(x, dim=1, keepdim=True)  # on the sphere
+    with torch.no_grad():
+        err = (model(x) - pruned.model.double()(x)).abs().numpy()
+    assert np.all(err <= composed_bound(pruned))
