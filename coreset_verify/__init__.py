@@ -17,6 +17,7 @@ from .errors import (
     AssumptionError,
     CoresetVerifyError,
     InvalidArgumentError,
+    MagnitudeError,
     MissingDependencyError,
     SolverError,
 )
@@ -74,6 +75,7 @@ __all__ = [
     "GuaranteeCheck",
     "InvalidArgumentError",
     "LayerCoreset",
+    "MagnitudeError",
     "MissingDependencyError",
     "PrunedLayer",
     "PrunedNetwork",
