@@ -222,6 +222,8 @@ def regression_cases() -> list[Case]:
                                                   1e-300, 0.0), output=True),
         _from_base("F12c subnormal T", (644060935, "tanh", 1e-320, 1e200, 1e300, 1e-320),
                    output=False),
+        _sens_case("F12d softplus envelope underflows", np.array([[1e-5], [2e-5]]),
+                   np.full(2, -1e6), W_OUT, 0.5, "softplus"),
         check_bound_case(),
         _huge_time_limit(),
         _subnormal_search(),
