@@ -705,6 +705,9 @@ def run_campaign(
     if path.is_dir():
         raise fail(_FUNC, "path", "a file path (the campaign's JSONL file)",
                    f"{str(path)!r}, a directory")
+    if not path.parent.is_dir():
+        raise fail(_FUNC, "path", "a file in an existing folder (create the folder first)",
+                   str(path))
     journal = _Journal(path, plan.config)
     try:
         journal.open_campaign()

@@ -26,6 +26,7 @@ import numpy as np
 from .._validation import check_float_dtype, fail, import_torch
 from ..activations import Activation, elu, get_activation, leaky_relu, softplus
 from ..errors import InvalidArgumentError
+from ..sensitivity import check_magnitudes
 
 __all__ = [
     "SUPPORTED",
@@ -134,6 +135,11 @@ def _float64(tensor: Any, func: str, where: str) -> np.ndarray:
             f"{func}: {where} has NaN or infinite weights ({where}{list(bad)} = "
             f"{array[bad]}). Replace them before pruning or searching."
         )
+    # float64 subnormals carry a few significant bits: no bound or error computed
+    # from them would be true to the precision it claims (a float32 subnormal is
+    # a normal float64 number, and is kept).
+    check_magnitudes(func, f"{where} (flattened)", array.ravel(), np.float64,
+                     "Set weights below 2.2e-308 to zero, or rescale the layer.")
     return array
 
 

@@ -411,7 +411,7 @@ def test_more_seeds_extend_a_campaign(layer, tmp_path):
 def test_path_errors_are_documented(layer, tmp_path):
     with pytest.raises(InvalidArgumentError, match=r"'path'.*directory"):
         run_campaign(layer, pruners=_pruners(), sizes=[4], seeds=1, path=tmp_path, **FAST)
-    with pytest.raises(FileNotFoundError):  # documented: the folder must exist
+    with pytest.raises(InvalidArgumentError, match=r"'path'.*existing folder"):
         run_campaign(layer, pruners=_pruners(), sizes=[4], seeds=1,
                      path=tmp_path / "no" / "c.jsonl", **FAST)
     for bad in (None, tmp_path, tmp_path / "missing.jsonl"):

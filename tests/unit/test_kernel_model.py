@@ -209,3 +209,19 @@ def test_widths_that_do_not_chain_are_refused_by_the_search_reader():
     bad = nn.Sequential(nn.Linear(1, 2), nn.ReLU(), nn.Linear(3, 1))
     with pytest.raises(InvalidArgumentError, match=r"model\[2\].*in_features=2"):
         read_layers(bad, func="worst_case", name="model")
+
+
+def test_float64_subnormal_weights_are_refused_float32_ones_kept():
+    # FUZZ F16: a 1e-320 weight carries ~11 significant bits, and worst_case
+    # reported an error 8.8e-4 above the exact objective at its own x.
+    from coreset_verify.errors import MagnitudeError
+
+    net = _mlp().double()
+    with torch.no_grad():
+        net[0].weight[1, 0] = 1e-320
+    with pytest.raises(MagnitudeError, match=r"model\[0\]\.weight.*1e-320"):
+        read_model(net, func="f")
+    small = _mlp()
+    with torch.no_grad():
+        small[0].weight[1, 0] = 1e-40  # subnormal in float32, normal in float64
+    read_model(small, func="f")
