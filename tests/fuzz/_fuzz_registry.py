@@ -75,6 +75,9 @@ def examples(name: str) -> int:
 def _record(case, tally, labels, failures, clean) -> None:
     outcome = run_case(case)
     tally[outcome.kind] += 1
+    if not case.label.endswith("(valid)"):  # at least one hostile value
+        tally["bad"] += 1
+        tally[f"bad_{outcome.kind}"] += 1
     labels.setdefault(case.label, outcome.kind)
     if outcome.kind == "failure":
         failures.append(outcome.detail)
