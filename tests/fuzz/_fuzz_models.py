@@ -332,10 +332,12 @@ def check_guarantee_cases(draw) -> Case:
     valid = {"delta": draw(st.sampled_from([1e-6, 0.1])), "time_limit": SEARCH_TIME,
              "method": draw(st.sampled_from(["gradient", "bounds", "auto"])), "rng": 0}
     args, more = draw(scalar_args(pools, valid))
+    d = base.W_in.shape[1]
+    x0 = np.random.default_rng(0).standard_normal((3, d)) * base.beta / (2 * math.sqrt(d))
     if "data" in args:
-        d = base.W_in.shape[1]
-        x0 = np.random.default_rng(0).standard_normal((3, d)) * base.beta / (2 * math.sqrt(d))
         args["data"] = hostile_array(x0, args["data"], np.random.default_rng(0))
+    elif draw(st.integers(0, 2)) == 0:
+        args["data"] = x0  # valid data inside the ball: data_error is re-checked
     m = draw(st.sampled_from([1, 3, 20]))
 
     def call():
@@ -355,7 +357,8 @@ def check_guarantee_cases(draw) -> Case:
 
     def check(out):
         c, g = out
-        _check_guarantee_result(g, c, _passed_base(arrays, base))
+        data = args.get("data") if "data" not in " ".join(more) else None
+        _check_guarantee_result(g, c, _passed_base(arrays, base), data)
 
     return Case("check_guarantee", label_of("check_guarantee", labels + more), call, check,
                 f"{base.label},m={m}")
@@ -366,7 +369,7 @@ def _passed_base(arrays, base: Base) -> Base:
                                W_out=as_f64(arrays["W_out"]))
 
 
-def _check_guarantee_result(g, c, base: Base) -> None:
+def _check_guarantee_result(g, c, base: Base, data=None) -> None:
     pair = LayerPair(base.W_in, base.b_in, base.W_out, base.act)
     check_scale(g.bound.scale, pair, base.beta, "bound.scale")
     scale = as_f64(g.bound.scale)
@@ -390,8 +393,15 @@ def _check_guarantee_result(g, c, base: Base) -> None:
     v = objective([mpmath.mpf(float(v)) for v in x])
     if not abs(mpmath.mpf(float(g.found)) - v) <= 1e-6 * v + 1e-12:
         raise FalseClaim(f"found {g.found:.9g} but re-evaluated {float(v):.9g} at x")
+    if data is not None:
+        rows = [[mpmath.mpf(float(v)) for v in row] for row in np.asarray(data)]
+        worst = max(objective(row) for row in rows)
+        if g.data_error is None or not abs(mpmath.mpf(float(g.data_error)) - worst) <= (
+                1e-6 * worst + 1e-12):
+            raise FalseClaim(f"data_error {g.data_error} but re-evaluated {float(worst):.9g}")
     rng = np.random.default_rng(base.seed)
-    for p in ball_points(x.size, mpmath.mpf(float(base.beta)), rng, rows=pair.W_in):
+    extra = [] if data is None else rows
+    for p in [*ball_points(x.size, mpmath.mpf(float(base.beta)), rng, rows=pair.W_in), *extra]:
         v = objective(p)
         if v > mpmath.mpf(float(g.certified)) * (1 + mpmath.mpf(1e-7)) + 1e-9:
             raise FalseClaim(f"a sampled input reaches {float(v):.9g} > certified {g.certified}")
