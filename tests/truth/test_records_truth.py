@@ -102,3 +102,63 @@ def test_uniform_multiplicative_epsilon_is_the_derivation():
     np.testing.assert_allclose(b.statistical, best, rtol=1e-9)
     # The cap: 1 + sum_j cnt_j S_j / (m pr_j) = 1 + S sum_j draws_j = 1 + 50 S.
     np.testing.assert_allclose(b.deterministic, 1 + S * np.sum(draws), rtol=1e-9)
+
+
+def test_sample_size_for_asymmetric_split_is_the_derivation():
+    # + part: 16 rows (1 + H_i)/2 over 64 identical neurons, t+ = 2; - part: one
+    # row of -1, t- = 1. m+ = round(2 m / 3); each part at delta / 2, k = 17.
+    from test_pointwise_truth import _smallest_m
+
+    W_in, b_in = identical_neurons(64)
+    W_out = np.vstack([(1 + hadamard(64)[1:17]) / 2, -np.ones((1, 64))])
+    epsilon, delta = 0.3, 0.05
+    L = math.log(2 * 17 / (delta / 2))
+
+    def bound(m):
+        if m < 2:
+            return math.inf
+        m_pos = min(max(round(m * 2 / 3), 1), m - 1)
+        return max(concentration(m_pos, 2.0, L), concentration(m - m_pos, 1.0, L))
+
+    from coreset_verify import sample_size_for
+
+    got = sample_size_for(W_in, b_in, W_out, epsilon=epsilon, delta=delta, beta=1.0,
+                          kind="pointwise", split_signs=True)
+    assert got == _smallest_m(bound, epsilon)
+    c = layer_coreset(W_in, b_in, W_out, sample_size=got, beta=1.0, rng=0, split_signs=True)
+    assert sorted(p.sample_size for p in c.parts) == sorted(
+        [round(got * 2 / 3), got - round(got * 2 / 3)])
+    np.testing.assert_allclose(theoretical_bound(c, delta=delta, kind="pointwise").statistical,
+                               bound(got), rtol=1e-12)
+
+
+def test_lemma_1_needs_a_monotone_activation():
+    from coreset_verify import AssumptionError, envelope, layer_sensitivities, phi_hi, phi_lo
+
+    W_in, b_in = np.ones((2, 2)), np.zeros(2)
+    for func in (phi_hi, phi_lo, envelope):
+        with pytest.raises(AssumptionError):
+            func(W_in, b_in, beta=1.0, activation="silu")
+    with pytest.raises(AssumptionError):
+        layer_sensitivities(W_in, b_in, np.ones((1, 2)), beta=1.0, activation="silu")
+
+
+def test_distinct_draws_follow_the_coupon_law():
+    # Two neurons with probabilities 0.98 and 0.02 (weights 49 and 1 on two
+    # identical neurons), distinct = 2: m = 1 + the wait for the other one,
+    # E[m] = 1 + p / (1 - p) + (1 - p) / p = 50.02; most runs need more than
+    # one chunk of draws. 1,000 seeds; the sample mean of m is within 6
+    # standard errors (Var m <= (1 - p) / p^2 = 2450), false-alarm rate < 1e-8.
+    W_in, b_in = identical_neurons(2)
+    W_out = np.array([[49.0, 1.0]])
+    ms = []
+    for seed in range(1000):
+        c = layer_coreset(W_in, b_in, W_out, distinct=2, beta=1.0, rng=seed)
+        counts = np.asarray(c.counts)
+        assert counts.sum() == c.sample_size
+        assert np.all(counts >= 1)  # both neurons, each drawn
+        ms.append(c.sample_size)
+    p = 0.02
+    mean = 1 + p / (1 - p) + (1 - p) / p
+    assert abs(np.mean(ms) - mean) <= 6 * math.sqrt((1 - p) / p**2 / 1000)
+    assert max(ms) > 128  # the multi-chunk path was taken
