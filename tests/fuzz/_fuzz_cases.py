@@ -295,7 +295,7 @@ def bases(draw, extreme: bool = True) -> Base:
 # ------------------------------------------------------------------ oracles
 
 
-def _eps_of(*arrays) -> float:
+def eps_of(*arrays) -> float:
     e = 2.0**-52
     for a in arrays:
         dt = getattr(a, "dtype", None)
@@ -364,7 +364,7 @@ def check_bound(bound, coreset, base: Base, search: bool = False) -> None:
     extra = searched_inputs(base, as_f64(coreset.indices), U, coreset.beta) if search else ()
     check_layer_bound(pair, as_f64(coreset.indices), U, cap=bound.deterministic,
                       eps_stat=stat, scale=bound.scale, beta=coreset.beta, form=bound.form,
-                      seed=base.seed, slack_eps=_eps_of(coreset.weight_out), kind=bound.kind,
+                      seed=base.seed, slack_eps=eps_of(coreset.weight_out), kind=bound.kind,
                       extra=extra)
 
 

@@ -22,6 +22,7 @@ from _fuzz_cases import (
     bases,
     check_bound,
     check_coreset,
+    eps_of,
     label_of,
     layer_arrays,
     scalar_args,
@@ -77,7 +78,8 @@ def _check_phi(which, result, base: Base, act: str):
         for j, (row, b) in enumerate(zip(pair.W_in, pair.b_in, strict=True)):
             sign = 1 if which == "phi_hi" else -1
             true = env[j] if which == "envelope" else phi(act, sign * beta * mp_norm(row) + b)
-            slack = abs(true) * 1e-9 + mpmath.mpf(2) ** -1074
+            # the result is rounded to its own dtype (float32 in, float32 out)
+            slack = abs(true) * (1e-9 + 4 * eps_of(result)) + mpmath.mpf(2) ** -1074
             # phi_hi and envelope are upper bounds (must not be below), phi_lo a lower one
             if (which != "phi_lo" and r[j] < true - slack) or (
                     which == "phi_lo" and r[j] > true + slack):
@@ -217,7 +219,9 @@ def neuron_coreset_cases(draw) -> Case:
         return cv.neuron_coreset(arrays["W_in"], weights, **args)
 
     def check(c):
-        b = _passed(arrays, base)
+        given = {**arrays, "b_in": np.zeros(len(as_f64(arrays["W_in"])))
+                 if arrays["b_in"] is None else arrays["b_in"]}  # biases=None: no biases
+        b = _passed(given, base)
         _check_returned_coreset(c, dataclasses.replace(b, W_out=b.W_out.reshape(1, -1)), args)
 
     return Case("neuron_coreset", label_of("neuron_coreset", labels + more), call, check,
