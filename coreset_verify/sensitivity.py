@@ -461,7 +461,8 @@ def check_scale(func: str, scale: np.ndarray, W_out: Any, env: Any, act: Activat
     if zero.size == 0:
         return
     rows = np.abs(np.asarray(to_numpy(W_out))[zero]) > 0
-    live = rows & (env_host > 0)[None, :]
+    # phi > 0 everywhere: every neuron is alive, so a non-zero row has T_i > 0
+    live = rows if act.is_positive else rows & (env_host > 0)[None, :]
     if np.any(live):
         i = int(zero[np.flatnonzero(live.any(axis=1))[0]])
         raise MagnitudeError(

@@ -342,3 +342,16 @@ def test_float32_live_neuron_whose_score_underflows_retries_in_float64():
     assert c.parts[0].probabilities[2] > 0
     b = theoretical_bound(c, delta=0.1, kind="pointwise")
     assert math.isfinite(b.epsilon)
+
+
+@pytest.mark.parametrize("activation", ["softplus", "sigmoid"])
+def test_a_positive_activation_that_underflows_everywhere_is_refused(activation):
+    # FUZZ F12d: phi > 0 on the whole ball, so T_i > 0 and every sensitivity is
+    # positive (here exactly 1/2 each); float64 rounds phi(-1e6) to 0, which
+    # made the layer look dead and output_sensitivities return zeros.
+    from coreset_verify import MagnitudeError, layer_sensitivities, output_sensitivities
+
+    W_in, b_in, W_out = np.array([[1e-5], [2e-5]]), np.full(2, -1e6), np.array([[1.0, -1.0]])
+    for function in (output_sensitivities, layer_sensitivities):
+        with pytest.raises(MagnitudeError, match="underflowed"):
+            function(W_in, b_in, W_out, beta=0.5, activation=activation)
