@@ -332,7 +332,8 @@ def check_guarantee_cases(draw) -> Case:
     valid = {"delta": draw(st.sampled_from([1e-6, 0.1])), "time_limit": SEARCH_TIME,
              "method": draw(st.sampled_from(["gradient", "bounds", "auto"])), "rng": 0}
     args, more = draw(scalar_args(pools, valid))
-    d = base.W_in.shape[1]
+    shape = getattr(arrays["W_in"], "shape", ())  # the data follow the layer as passed
+    d = shape[-1] if len(shape) == 2 and shape[-1] > 0 else base.W_in.shape[1]
     x0 = np.random.default_rng(0).standard_normal((3, d)) * base.beta / (2 * math.sqrt(d))
     if "data" in args:
         args["data"] = hostile_array(x0, args["data"], np.random.default_rng(0))

@@ -175,6 +175,18 @@ def _subnormal_search() -> Case:
                 lambda r: check_worst_case(r, m, p, 0.5, None, 0, **box))
 
 
+def _paper_dimension() -> Case:
+    b = make_base(3387994422, "relu", 1e5, 1e-150, 0.5, 1e5)
+
+    def call():
+        c = cv.layer_coreset(b.W_in, b.b_in, b.W_out, sample_size=5, beta=0.5, rng=b.seed,
+                             split_signs=True)
+        return c, cv.theoretical_bound(c, delta=0.1, kind="paper", paper_dimension=1e308)
+
+    return Case("regressions", label_of("regressions", ["F17 paper_dimension=1e308"]), call,
+                lambda out: check_bound(out[1], out[0], b))
+
+
 def regression_cases() -> list[Case]:
     """Every finding as a case (its oracle: refused, or the claim re-checked)."""
     def wc_check(r):
@@ -226,6 +238,7 @@ def regression_cases() -> list[Case]:
                    np.full(2, -1e6), W_OUT, 0.5, "softplus"),
         check_bound_case(),
         _huge_time_limit(),
+        _paper_dimension(),
         _subnormal_search(),
         _size_case("F14 uniform at beta=1e308", (2963260268, "relu", 1.0, 2**-40, 1e308, 1.0),
                    epsilon=0.9, delta=1e-6, kind="uniform"),
