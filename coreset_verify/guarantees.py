@@ -317,7 +317,11 @@ def _part_epsilon(stats, *, kind, form, log_delta, k, beta, geometry, paper):
         return concentration_epsilon(m, t, log0), None, None
     if kind == "paper":
         constant, dimension = paper
-        eps = math.sqrt(constant * t * (dimension * math.log(t) - log_delta) / m)
+        # log t is clamped at 0: the paper's t >= 1 (per-output sensitivities
+        # sum to 1 per output), but one sign part of split_signs can have t < 1,
+        # where d' log t would make the radicand negative (proofs_notes/paper.md)
+        log_t = max(math.log(t), 0.0) if t > 0 else 0.0
+        eps = math.sqrt(constant * t * (dimension * log_t - log_delta) / m)
         return eps, None, None
     real = stats.lip_real is not None  # draws known: use the realised constants
     lips = {"ball": (stats.lip_graph, stats.lip_real if real else stats.lip_prior),
