@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import assume, given, reject, target
+from _magnitudes import reject_magnitudes
+from hypothesis import assume, given, target
 from hypothesis import strategies as st
 
 from coreset_verify import (
@@ -17,25 +18,9 @@ from coreset_verify import (
 from coreset_verify import (
     layer_coreset as _layer_coreset,
 )
-from coreset_verify.errors import MagnitudeError
 from coreset_verify.strategies import activations, balls, layers, points_in_ball
 
-
-def _reject_magnitudes(fn):
-    """A layer whose magnitudes float64 cannot carry gets the documented
-    MagnitudeError (tests/unit/test_extremes.py checks that); here such an
-    example is rejected, not failed: these properties are about other things."""
-
-    def wrapped(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except MagnitudeError:
-            reject()
-
-    return wrapped
-
-
-layer_coreset = _reject_magnitudes(_layer_coreset)
+layer_coreset = reject_magnitudes(_layer_coreset)
 
 RTOL = 1e-12
 seeds = st.integers(0, 2**32 - 1)

@@ -6,7 +6,8 @@ import dataclasses
 
 import numpy as np
 import pytest
-from hypothesis import Phase, given, reject, settings, target
+from _magnitudes import reject_magnitudes
+from hypothesis import Phase, given, settings, target
 from hypothesis import strategies as st
 
 from coreset_verify import (
@@ -20,26 +21,10 @@ from coreset_verify import (
 from coreset_verify import (
     sample_size_for as _sample_size_for,
 )
-from coreset_verify.errors import MagnitudeError
 from coreset_verify.strategies import activations, balls, layers, points_in_ball
 
-
-def _reject_magnitudes(fn):
-    """A layer whose magnitudes float64 cannot carry gets the documented
-    MagnitudeError (tests/unit/test_extremes.py checks that); here such an
-    example is rejected, not failed: these properties are about other things."""
-
-    def wrapped(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except MagnitudeError:
-            reject()
-
-    return wrapped
-
-
-layer_coreset = _reject_magnitudes(_layer_coreset)
-sample_size_for = _reject_magnitudes(_sample_size_for)
+layer_coreset = reject_magnitudes(_layer_coreset)
+sample_size_for = reject_magnitudes(_sample_size_for)
 
 KINDS = ["pointwise", "uniform", "paper"]
 
