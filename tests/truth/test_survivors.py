@@ -1,0 +1,228 @@
+"""Known answers for the statistics behind every bound, derived here from the
+formulas of proofs_notes/sensitivity.md, uniform.md and multiplicative.md.
+
+Each test recomputes, in plain numpy, a quantity the package computes
+(the per-part statistics of ``_layer_stats``, the net term of
+``_net_terms``, the concentration epsilon, ``reweight``) on a small layer
+chosen so that every branch and every axis matters: rows differ in their
+maxima, probabilities differ from 1, some values lie below 1, and some
+neurons or outputs are dead. They were written to kill the mutants that
+survived mutation testing (benchmarks/mutation_survivors.txt).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from coreset_verify.activations import get_activation
+from coreset_verify.errors import InvalidArgumentError
+from coreset_verify.guarantees import _concentration, _layer_stats, _net_terms, _PartStats
+from coreset_verify.sampling import reweight
+
+RTOL = 1e-12
+
+# Three neurons in R^2 and two outputs; row norms 5, 1, 2.
+W_IN = np.array([[3.0, 4.0], [0.0, 1.0], [2.0, 0.0]])
+B_IN = np.array([0.5, -0.25, 1.0])
+W_OUT = np.array([[0.2, 0.1, 0.05], [0.01, 0.2, 0.02]])
+PR = np.array([0.5, 0.3, 0.2])
+BETA = 0.5
+
+
+def _reference(phi, lipschitz, nonnegative, form, counts=None, m=4):
+    """The statistics of proofs_notes/sensitivity.md, from scratch."""
+    norms = np.sqrt((W_IN**2).sum(axis=1))
+    lo, hi = phi(B_IN - BETA * norms), phi(B_IN + BETA * norms)
+    env = np.maximum(np.abs(lo), np.abs(hi))
+    A = np.abs(W_OUT)
+    scale = A @ env
+    low = A @ lo if nonnegative else np.zeros(A.shape[0])
+    if form == "additive":
+        S = A * env / scale[:, None]
+    else:
+        S = A * hi / (A * hi + low[:, None] - A * lo)
+    t = max(S[i, j] / PR[j] for i in range(A.shape[0]) for j in range(A.shape[1]))
+    weighted = A * norms
+    ref = {
+        "scale": scale,
+        "low": low,
+        "t_eff": t,
+        "lip_graph": lipschitz * weighted.sum(axis=1),
+        "lip_prior": lipschitz * (weighted.sum(axis=1) + (weighted / PR).max(axis=1)),
+        "zlip_graph": lipschitz * np.sqrt((A**2).sum(axis=1)),
+        "zlip_prior": lipschitz * (np.sqrt((A**2).sum(axis=1)) + (A / PR).max(axis=1)),
+    }
+    if counts is None:
+        ref["cap"] = np.full(A.shape[0], 1 + t)
+    else:
+        draws = counts / (m * PR)
+        ref["cap"] = 1 + S @ draws
+        ref["lip_real"] = lipschitz * (np.abs(1 - draws) * weighted).sum(axis=1)
+        ref["zlip_real"] = lipschitz * np.sqrt(((A * np.abs(1 - draws)) ** 2).sum(axis=1))
+    return ref
+
+
+def _relu(z):
+    return np.maximum(z, 0.0)
+
+
+_CASES = [
+    pytest.param("relu", _relu, 1.0, True, "additive", id="relu-additive"),
+    pytest.param("relu", _relu, 1.0, True, "multiplicative", id="relu-multiplicative"),
+    pytest.param("tanh", np.tanh, 1.0, False, "additive", id="tanh-additive"),
+    pytest.param("sigmoid", lambda z: 1 / (1 + np.exp(-z)), 0.25, True, "multiplicative",
+                 id="sigmoid-multiplicative"),
+]
+
+
+@pytest.mark.parametrize(("name", "phi", "lipschitz", "nonnegative", "form"), _CASES)
+def test_layer_stats_prior_matches_formulas(name, phi, lipschitz, nonnegative, form):
+    """Before the draws: T_i, G_lo_i, t, the prior Lipschitz constants and cap 1 + t."""
+    ref = _reference(phi, lipschitz, nonnegative, form)
+    # sanity of the instance: the per-row maxima differ, and some lie below 1
+    assert (W_OUT * np.sqrt((W_IN**2).sum(axis=1)) / PR).max(axis=1).min() < 1
+    assert (W_OUT / PR).max(axis=1).min() < 1
+    st = _layer_stats(W_IN, B_IN, W_OUT, get_activation(name), BETA, form, PR, None, 4)
+    assert st.m == 4
+    assert st.lip_real is None
+    assert st.zlip_real is None
+    assert st.t_eff == pytest.approx(ref["t_eff"], rel=RTOL)
+    for key in ("scale", "low", "lip_graph", "lip_prior", "zlip_graph", "zlip_prior", "cap"):
+        got = getattr(st, key)
+        assert got.shape == (2,), key
+        np.testing.assert_allclose(got, ref[key], rtol=RTOL, atol=0, err_msg=key)
+
+
+@pytest.mark.parametrize("form", ["additive", "multiplicative"])
+def test_layer_stats_real_matches_formulas(form):
+    """After the draws: cap 1 + sum_j S_ij cnt_j / (m pr_j) and the realised constants."""
+    counts = np.array([2, 0, 2])
+    ref = _reference(_relu, 1.0, True, form, counts=counts, m=4)
+    st = _layer_stats(W_IN, B_IN, W_OUT, get_activation("relu"), BETA, form, PR, counts, 4)
+    for key in ("cap", "lip_real", "zlip_real"):
+        np.testing.assert_allclose(getattr(st, key), ref[key], rtol=RTOL, atol=0, err_msg=key)
+
+
+def test_layer_stats_all_neurons_dead():
+    """No neuron has positive sensitivity: t = 0, cap = 1, no prior term."""
+    b_dead = np.array([-10.0, -10.0, -10.0])  # relu(b + beta ||w||) = 0 for every j
+    st = _layer_stats(W_IN, b_dead, W_OUT, get_activation("relu"), BETA, "additive", PR,
+                      None, 4)
+    assert st.t_eff == 0.0
+    np.testing.assert_array_equal(st.cap, [1.0, 1.0])
+    np.testing.assert_array_equal(st.scale, [0.0, 0.0])
+    # the graph constants do not depend on the draws; the prior adds nothing
+    weighted = np.abs(W_OUT) * np.sqrt((W_IN**2).sum(axis=1))
+    np.testing.assert_allclose(st.lip_graph, weighted.sum(axis=1), rtol=RTOL)
+    np.testing.assert_allclose(st.lip_prior, weighted.sum(axis=1), rtol=RTOL)
+    rows = np.sqrt((W_OUT**2).sum(axis=1))
+    np.testing.assert_allclose(st.zlip_graph, rows, rtol=RTOL)
+    np.testing.assert_allclose(st.zlip_prior, rows, rtol=RTOL)
+
+
+@pytest.mark.parametrize("bad", [0.0, -0.1])
+def test_layer_stats_refuses_zero_probability_on_a_used_neuron(bad):
+    pr = np.array([0.5, bad, 0.5])
+    with pytest.raises(InvalidArgumentError, match="sampling probability 0"):
+        _layer_stats(W_IN, B_IN, W_OUT, get_activation("relu"), BETA, "additive", pr, None, 4)
+
+
+def test_layer_stats_errors_name_theoretical_bound():
+    W_bad = W_IN.copy()
+    W_bad[1, 0] = np.inf
+    with pytest.raises(Exception, match="theoretical_bound"):
+        _layer_stats(W_bad, B_IN, W_OUT, get_activation("relu"), BETA, "additive", PR, None, 4)
+
+
+def _stats(scale, low):
+    k = len(scale)
+    z = np.zeros(k)
+    return _PartStats(4, 1.0, np.asarray(scale, float), np.asarray(low, float), z, z, None,
+                      z, z, None, z + 2)
+
+
+def test_net_terms_additive_is_worst_lipschitz_over_scale():
+    """max_i L_i / T_i over rows with T_i > 0, broadcast to every radius."""
+    eps = np.array([0.1, 0.2, 0.3])
+    lip = np.array([0.3, 5.0, 0.06])
+    st = _stats([0.5, 0.0, 2.0], [0.0, 0.0, 0.0])  # row 1 is dead: no error
+    got = _net_terms(st, "additive", np.zeros(3), lip, eps)
+    assert got.shape == eps.shape
+    np.testing.assert_allclose(got, np.full(3, max(0.3 / 0.5, 0.06 / 2.0)), rtol=RTOL)
+
+
+def test_net_terms_multiplicative_is_worst_over_live_rows():
+    """max over rows with T_i > 0 of (eps L_G_i + L_i) / G_lo_i, per radius."""
+    eps = np.array([0.1, 0.5])
+    graph = np.array([1.0, 7.0, 0.2])
+    lip = np.array([0.1, 9.0, 0.05])
+    st = _stats([0.5, 0.0, 3.0], [0.4, 0.0, 2.0])  # row 1 dead (T = G_lo = 0)
+    got = _net_terms(st, "multiplicative", graph, lip, eps)
+    want = [max((e * 1.0 + 0.1) / 0.4, (e * 0.2 + 0.05) / 2.0) for e in eps]
+    assert got.shape == eps.shape
+    np.testing.assert_allclose(got, want, rtol=RTOL)
+
+
+def test_net_terms_multiplicative_all_dead_is_zero():
+    eps = np.array([0.1, 0.5])
+    st = _stats([0.0, 0.0], [0.0, 0.0])
+    got = _net_terms(st, "multiplicative", np.ones(2), np.ones(2), eps)
+    np.testing.assert_array_equal(got, [0.0, 0.0])
+
+
+@pytest.mark.parametrize("low", [0.0, -1.0])
+def test_net_terms_multiplicative_live_row_without_lower_bound_is_inf(low):
+    """A live row with G_lo_i <= 0 admits no multiplicative bound."""
+    eps = np.array([0.1, 0.5])
+    st = _stats([1.0, 1.0], [low, 1.0])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        got = _net_terms(st, "multiplicative", np.zeros(2), np.zeros(2), eps)
+    np.testing.assert_array_equal(got, [math.inf, math.inf])
+
+
+def _concentration_reference(m, t, L):
+    hoeffding = t * math.sqrt(2 * L / m)
+    a = 2 * (t + 1) * L / 3
+    bernstein = (a + math.sqrt(a * a + 8 * m * t * L)) / (2 * m)
+    return min(hoeffding, bernstein)
+
+
+def test_concentration_at_m_zero_and_one():
+    L = np.array([0.0, 1.0, 3.0])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        none = _concentration(0, 1.0, L)
+    assert none.shape == (3,)
+    np.testing.assert_array_equal(none, [math.inf] * 3)
+    one = _concentration(1, 0.5, L)
+    np.testing.assert_allclose(one, [_concentration_reference(1, 0.5, x) for x in L],
+                               rtol=RTOL)
+    assert np.all(np.isfinite(one))
+
+
+class _Recording:
+    """A namespace wrapping numpy that records what asarray was asked for."""
+
+    def __init__(self):
+        self.calls = []
+
+    def asarray(self, x, dtype=None, device=None):
+        self.calls.append((dtype, device))
+        return np.asarray(x, dtype=dtype)
+
+    def take(self, a, indices, axis):
+        return np.take(a, indices, axis=axis)
+
+
+class _OnDevice(np.ndarray):
+    device = "accelerator:3"
+
+
+def test_reweight_keeps_dtype_and_device():
+    W = np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], dtype=np.float32).view(_OnDevice)
+    xp = _Recording()
+    out = reweight(xp, W, np.array([2, 0]), np.array([0.5, 3.0]))
+    assert xp.calls == [(np.float32, "accelerator:3")]
+    np.testing.assert_array_equal(np.asarray(out), [[1.5, 3.0], [3.0, 12.0]])
