@@ -20,7 +20,13 @@ import pytest
 from coreset_verify.activations import get_activation
 from coreset_verify.errors import InvalidArgumentError
 from coreset_verify.guarantees import _concentration, _layer_stats, _net_terms, _PartStats
-from coreset_verify.sampling import reweight
+from coreset_verify.sampling import (
+    MAX_DRAWS,
+    draw_counts,
+    draw_until_distinct,
+    reweight,
+    split_sample_size,
+)
 
 RTOL = 1e-12
 
@@ -226,3 +232,72 @@ def test_reweight_keeps_dtype_and_device():
     out = reweight(xp, W, np.array([2, 0]), np.array([0.5, 3.0]))
     assert xp.calls == [(np.float32, "accelerator:3")]
     np.testing.assert_array_equal(np.asarray(out), [[1.5, 3.0], [3.0, 12.0]])
+
+
+class _NoDevice:
+    """An array-like with a dtype and no ``device`` attribute."""
+
+    def __init__(self, a):
+        self.a = a
+        self.dtype = a.dtype
+
+    def __array__(self, dtype=None, copy=None):
+        return self.a
+
+
+def test_reweight_without_device_attribute():
+    xp = _Recording()
+    out = reweight(xp, _NoDevice(np.array([[2.0, 4.0]])), np.array([1]), np.array([0.25]))
+    assert xp.calls == [(np.float64, None)]
+    np.testing.assert_array_equal(out, [[1.0]])
+
+
+def test_net_terms_additive_dead_row_never_read():
+    """The dead row's slope is 0 whatever memory the result was allocated from."""
+    eps = np.array([0.1, 0.2, 0.3])
+    lip = np.array([0.3, 5.0, 0.06])
+    st = _stats([0.5, 0.0, 2.0], [0.0, 0.0, 0.0])
+    for junk_value in (1e300, 7.0, np.inf):
+        for _ in range(20):
+            junk = np.full(3, junk_value)
+            del junk
+            got = _net_terms(st, "additive", np.zeros(3), lip, eps)
+            np.testing.assert_array_equal(got, np.full(3, 0.3 / 0.5))
+
+
+def test_draw_counts_are_int64_and_sum_to_m():
+    counts = draw_counts(np.array([0.25, 0.75, 0.0]), 10, np.random.default_rng(0))
+    assert counts.dtype == np.int64
+    assert counts.sum() == 10
+    assert counts[2] == 0
+
+
+@pytest.mark.parametrize(("m", "totals", "want"), [
+    (1, (3.0, 1.0), (1, 0)),  # round(0.75) = 1; no clamp below m = 2
+    (1, (1.0, 3.0), (0, 1)),
+    (2, (100.0, 1.0), (1, 1)),  # round(1.98) = 2, clamped to m - 1
+    (10, (1.0, 3.0), (2, 8)),  # round(2.5) = 2 (half to even)
+])
+def test_split_sample_size_known_answers(m, totals, want):
+    """m_+ = round(m t_+ / (t_+ + t_-)), clamped to [1, m - 1] for m >= 2 only
+    (proofs_notes/split_signs.md)."""
+    assert tuple(split_sample_size(m, totals)) == want
+
+
+def test_draw_until_distinct_accepts_max_draws_at_the_limit():
+    draws = draw_until_distinct(np.array([0.5, 0.5]), 1, np.random.default_rng(0),
+                                max_draws=MAX_DRAWS)
+    assert draws.sample_size == 1
+    assert draws.counts.sum() == 1
+
+
+def test_draw_until_distinct_counts_only_positive_probabilities_as_live():
+    with pytest.raises(InvalidArgumentError, match=r"live ones \(2 with"):
+        draw_until_distinct(np.array([0.5, 0.5, 0.0]), 3, np.random.default_rng(0),
+                            max_draws=100)
+
+
+def test_draw_until_distinct_stops_at_max_draws():
+    with pytest.raises(InvalidArgumentError, match="10 draws found only 1"):
+        draw_until_distinct(np.array([1.0 - 1e-15, 1e-15]), 2, np.random.default_rng(0),
+                            max_draws=10)
