@@ -303,3 +303,67 @@ def test_draw_until_distinct_stops_at_max_draws():
     with pytest.raises(InvalidArgumentError, match="10 draws found only 1"):
         draw_until_distinct(np.array([1.0 - 1e-15, 1e-15]), 2, np.random.default_rng(0),
                             max_draws=10)
+
+
+def _pair_coreset(W_out, activation="relu", m=64, split_signs=True):
+    """Two identical neurons relu(x_0) (the pair of test_pointwise_truth)."""
+    from coreset_verify import layer_coreset
+
+    W_in = np.array([[1.0, 0.0], [1.0, 0.0]])
+    return layer_coreset(W_in, np.zeros(2), np.asarray(W_out, float), sample_size=m,
+                         activation=activation, beta=1.0, rng=0, split_signs=split_signs)
+
+
+def test_pointwise_split_pair_known_answer():
+    """W_out = [1, -1]: each sign part has one live neuron, t = 1, m / 2 draws
+    and delta / 2; statistical = min(Hoeffding, Bernstein) at L = log(2 k / (delta / 2))."""
+    from coreset_verify import theoretical_bound
+
+    b = theoretical_bound(_pair_coreset([[1.0, -1.0]]), delta=0.1, kind="pointwise")
+    want = _concentration_reference(32, 1.0, math.log(2 / 0.05))
+    assert b.statistical == pytest.approx(want, rel=RTOL)
+    assert b.net_radius is None
+    assert b.net is None
+
+
+def test_split_with_an_empty_part_ignores_it():
+    """All of W_out positive: the negative part gets no draws and no delta share."""
+    from coreset_verify import theoretical_bound
+
+    b = theoretical_bound(_pair_coreset([[1.0, 1.0]]), delta=0.1, kind="pointwise")
+    # both neurons are identical: per-output sensitivities 1/2 each, t = 1
+    want = _concentration_reference(64, 1.0, math.log(2 / 0.1))
+    assert b.statistical == pytest.approx(want, rel=RTOL)
+
+
+def test_uniform_is_the_default_kind_and_reports_its_net():
+    from coreset_verify import theoretical_bound
+
+    c = _pair_coreset([[1.0, -1.0]])
+    default = theoretical_bound(c, delta=0.1)
+    uniform = theoretical_bound(c, delta=0.1, kind="uniform")
+    assert default.kind == "uniform"
+    assert default.epsilon == uniform.epsilon
+    assert isinstance(default.net_radius, float)
+    assert default.net_radius > 0
+    assert default.net in ("ball", "ellipsoid")
+
+
+@pytest.mark.parametrize(("activation", "kind", "ok", "needs"), [
+    ("relu", "pointwise", True, ("is_nondecreasing", "is_nonnegative")),
+    ("relu", "uniform", False, None),  # uniform multiplicative needs phi > 0
+    ("sigmoid", "uniform", True, ("is_nondecreasing", "is_positive")),
+    ("tanh", "pointwise", False, None),  # multiplicative needs phi >= 0
+])
+def test_multiplicative_assumptions(activation, kind, ok, needs):
+    """proofs_notes/multiplicative.md: phi >= 0 for the pointwise kind, phi > 0
+    for the uniform kind."""
+    from coreset_verify import theoretical_bound
+
+    c = _pair_coreset([[1.0, 0.5]], activation=activation, split_signs=False)
+    if ok:
+        b = theoretical_bound(c, delta=0.1, kind=kind, form="multiplicative")
+        assert tuple(b.assumptions) == needs
+    else:
+        with pytest.raises(Exception, match=kind):
+            theoretical_bound(c, delta=0.1, kind=kind, form="multiplicative")
