@@ -367,3 +367,52 @@ def test_multiplicative_assumptions(activation, kind, ok, needs):
     else:
         with pytest.raises(Exception, match=kind):
             theoretical_bound(c, delta=0.1, kind=kind, form="multiplicative")
+
+
+@pytest.mark.parametrize(("dtype", "want"), [
+    (np.float64, (2.0**-1022, (2 - 2.0**-52) * 2.0**1023)),
+    (np.dtype(np.float32), (2.0**-126, (2 - 2.0**-23) * 2.0**127)),
+    ("float32", (2.0**-126, (2 - 2.0**-23) * 2.0**127)),
+    ("torch.float64", (2.0**-1022, (2 - 2.0**-52) * 2.0**1023)),
+])
+def test_safe_range_is_smallest_normal_to_largest_finite(dtype, want):
+    from coreset_verify.sensitivity import safe_range
+
+    assert safe_range(dtype) == want
+
+
+def test_unsafe_marks_nonfinite_subnormal_and_nothing_else():
+    from coreset_verify.sensitivity import _unsafe
+
+    tiny, big = 2.0**-1022, np.finfo(np.float64).max
+    v = np.array([0.0, tiny, -tiny, big, -big, 1.0, tiny / 2, np.inf, np.nan, -np.inf])
+    want = [False] * 6 + [True] * 4
+    np.testing.assert_array_equal(_unsafe(v, np.float64), want)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_check_magnitudes_refuses_a_subnormal_of_the_dtype(dtype):
+    from coreset_verify.errors import MagnitudeError
+    from coreset_verify.sensitivity import check_magnitudes
+
+    sub = float(np.finfo(dtype).tiny) / 4
+    check_magnitudes("f", "x", np.array([1.0, 0.0]), dtype, "")
+    with pytest.raises(MagnitudeError, match="at index 1"):
+        check_magnitudes("f", "x", np.array([1.0, sub]), dtype, "")
+
+
+@pytest.mark.parametrize(("W", "want"), [
+    # one row out of range: the scaled path, s sqrt(sum (w / s)^2)
+    ([[3e-300, 4e-300], [3.0, 4.0]], [5e-300, 5.0]),
+    ([[3.0, 4.0], [3e200, 4e200]], [5.0, 5e200]),
+    # several rows out of range with different norms, a zero row and a fine row
+    ([[3e-300, 4e-300], [0.0, 0.0], [6e200, 8e200], [1.0, 0.0], [5e-310, 12e-310]],
+     [5e-300, 0.0, 1e201, 1.0, 13e-310]),
+])
+def test_row_norms_without_underflow_or_overflow(W, want):
+    from coreset_verify.sensitivity import row_norms
+
+    W = np.array(W)
+    got = row_norms(np, W)
+    np.testing.assert_allclose(got, want, rtol=1e-15, atol=0)
+    assert got is not W
