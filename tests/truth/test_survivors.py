@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -416,3 +417,55 @@ def test_row_norms_without_underflow_or_overflow(W, want):
     got = row_norms(np, W)
     np.testing.assert_allclose(got, want, rtol=1e-15, atol=0)
     assert got is not W
+
+
+def _eye_coreset():
+    """Two identical neurons relu(x_0), W_out = I: s = (1, 1), t = 2, pr = 1/2."""
+    from coreset_verify import layer_coreset
+
+    return layer_coreset(np.array([[1.0, 0.0], [1.0, 0.0]]), np.zeros(2), np.eye(2),
+                         sample_size=64, beta=1.0, rng=0)
+
+
+@pytest.mark.parametrize(("dimension", "used"), [(None, 3), (5.0, 5.0), (0.5, 0.5)])
+def test_paper_form_known_answer(dimension, used):
+    """epsilon = sqrt(C t (d' log t + log(1/delta)) / m), d' = d + 1 by default
+    (proofs_notes/paper.md)."""
+    from coreset_verify import theoretical_bound
+
+    b = theoretical_bound(_eye_coreset(), delta=0.1, kind="paper", paper_constant=1.5,
+                          paper_dimension=dimension)
+    want = math.sqrt(1.5 * 2 * (used * math.log(2) - math.log(0.1)) / 64)
+    assert b.statistical == pytest.approx(want, rel=RTOL)
+
+
+def test_paper_dimension_is_validated():
+    from coreset_verify import theoretical_bound
+
+    with pytest.raises(InvalidArgumentError, match="'paper_dimension' parameter of "
+                       "theoretical_bound"):
+        theoretical_bound(_eye_coreset(), delta=0.1, kind="paper", paper_dimension=-1.0)
+
+
+def _edit_part(c, **changes):
+    return replace(c, parts=(replace(c.parts[0], **changes),))
+
+
+@pytest.mark.parametrize("edit", [
+    pytest.param(lambda c: replace(c, beta=0.0), id="beta=0"),
+    pytest.param(lambda c: replace(c, beta=math.inf), id="beta=inf"),
+    pytest.param(lambda c: replace(c, beta=1), id="beta=int"),
+    pytest.param(lambda c: replace(c, sample_size=65), id="m!=sum"),
+    pytest.param(lambda c: replace(c, sample_size=64.0),
+                 id="m=float"),
+    pytest.param(lambda c: _edit_part(c, probabilities=np.array([np.nan, 0.5])), id="pr=nan"),
+    pytest.param(lambda c: _edit_part(c, probabilities=np.array([-0.5, 1.5])), id="pr<0"),
+    pytest.param(lambda c: _edit_part(c, counts=c.parts[0].counts + 1), id="counts!=m"),
+])
+def test_edited_records_are_refused(edit):
+    from coreset_verify import theoretical_bound
+
+    c = _eye_coreset()
+    theoretical_bound(c, delta=0.1, kind="pointwise")
+    with pytest.raises(InvalidArgumentError, match="'coreset' parameter of theoretical_bound"):
+        theoretical_bound(edit(c), delta=0.1, kind="pointwise")
