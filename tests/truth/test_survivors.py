@@ -469,3 +469,36 @@ def test_edited_records_are_refused(edit):
     theoretical_bound(c, delta=0.1, kind="pointwise")
     with pytest.raises(InvalidArgumentError, match="'coreset' parameter of theoretical_bound"):
         theoretical_bound(edit(c), delta=0.1, kind="pointwise")
+
+
+def test_activation_range_refuses_a_subnormal_relu_envelope():
+    """relu(b + beta ||w||) = 2**-1040 is subnormal: refused (proofs_notes/sensitivity.md,
+    "Magnitudes"); a positive activation's tiny envelope is left to check_scale."""
+    from coreset_verify.errors import MagnitudeError
+    from coreset_verify.sensitivity import _activation_range
+
+    r = 2.0**-1000
+    b = -(r - 2.0**-1040)
+    assert b + r == 2.0**-1040
+    with pytest.raises(MagnitudeError, match="envelope"):
+        _activation_range(np, np.array([[r]]), np.array([b]), 1.0, get_activation("relu"))
+    lo, hi, norms = _activation_range(np, np.array([[1.0]]), np.array([-720.0]), 1.0,
+                                      get_activation("sigmoid"))
+    # sigmoid(z) ~ e^z here (subnormal: loose factors)
+    assert 0 < lo[0] <= 2 * math.exp(-721.0)
+    assert hi[0] >= 0.5 * math.exp(-719.0)
+    assert norms[0] == 1.0
+
+
+@pytest.mark.parametrize("name", ["phi_lo", "phi_hi", "envelope"])
+def test_public_ranges_need_a_nondecreasing_activation(name):
+    import coreset_verify.sensitivity as sensitivity
+    from coreset_verify.errors import AssumptionError
+
+    fn = getattr(sensitivity, name)
+    with pytest.raises(AssumptionError, match="coreset bound assumes"):
+        fn(np.array([[1.0]]), np.array([0.0]), beta=1.0, activation="silu")
+    # relu: phi_lo = relu(b - beta ||w||), phi_hi = relu(b + beta ||w||)
+    got = fn(np.array([[3.0, 4.0]]), np.array([1.0]), beta=0.5, activation="relu")
+    want = {"phi_lo": 0.0, "phi_hi": 3.5, "envelope": 3.5}[name]
+    np.testing.assert_allclose(got, [want], rtol=RTOL)
