@@ -502,3 +502,32 @@ def test_public_ranges_need_a_nondecreasing_activation(name):
     got = fn(np.array([[3.0, 4.0]]), np.array([1.0]), beta=0.5, activation="relu")
     want = {"phi_lo": 0.0, "phi_hi": 3.5, "envelope": 3.5}[name]
     np.testing.assert_allclose(got, [want], rtol=RTOL)
+
+
+def test_bound_records_its_arguments():
+    from coreset_verify import theoretical_bound
+
+    b = theoretical_bound(_eye_coreset(), delta=0.1, kind="pointwise")
+    assert b.delta == 0.1
+    assert b.sample_size == 64
+    assert tuple(b.assumptions) == ("is_nondecreasing",)
+    assert b.log_event_delta == pytest.approx(math.log(0.1), rel=RTOL)
+    # W_out = I: t = 2, m = 64 draws, a union over k = 2 outputs
+    assert b.statistical == pytest.approx(
+        _concentration_reference(64, 2.0, math.log(4 / 0.1)), rel=RTOL)
+
+
+@pytest.mark.parametrize("split_signs", [False, True])
+def test_sample_size_for_known_answer_with_an_empty_sign_part(split_signs):
+    """W_out = [1, 1] on two identical relu neurons: t = 1, one part (the negative
+    one is empty and gets no draws, nor a share of delta); the answer is the
+    smallest m whose pointwise bound min(Hoeffding, Bernstein) at L = log(2 / delta)
+    is at most epsilon."""
+    from coreset_verify import sample_size_for
+
+    m = sample_size_for(np.array([[1.0, 0.0], [1.0, 0.0]]), np.zeros(2),
+                        np.array([[1.0, 1.0]]), epsilon=0.5, delta=0.1, beta=1.0,
+                        kind="pointwise", split_signs=split_signs)
+    want = next(n for n in range(1, 10_000)
+                if _concentration_reference(n, 1.0, math.log(2 / 0.1)) <= 0.5)
+    assert m == want
