@@ -531,3 +531,57 @@ def test_sample_size_for_known_answer_with_an_empty_sign_part(split_signs):
     want = next(n for n in range(1, 10_000)
                 if _concentration_reference(n, 1.0, math.log(2 / 0.1)) <= 0.5)
     assert m == want
+
+
+# Two neurons: relu(x_0) with envelope 1 on the unit ball, and a dead one.
+_W_IN2 = np.array([[1.0, 0.0], [0.0, 1.0]])
+_B_IN2 = np.array([0.0, -5.0])
+_W_OUT2 = np.array([[1.0, 2.0], [0.0, 3.0]])
+
+
+def test_output_and_layer_sensitivities_known_answer():
+    """s_i[j] = |W_ij| env_j / T_i (0 where T_i = 0); s_j = max_i s_i[j]."""
+    from coreset_verify.sensitivity import layer_sensitivities, output_sensitivities
+
+    np.testing.assert_array_equal(
+        output_sensitivities(_W_IN2, _B_IN2, _W_OUT2, beta=1.0), [[1.0, 0.0], [0.0, 0.0]])
+    s = layer_sensitivities(_W_IN2, _B_IN2, _W_OUT2, beta=1.0)
+    np.testing.assert_array_equal(s.sensitivity, [1.0, 0.0])
+    assert s.total == 1.0
+    np.testing.assert_array_equal(s.scale, [1.0, 0.0])
+    np.testing.assert_array_equal(s.envelope, [1.0, 0.0])
+    assert s.reduction == "per-output"
+
+
+def test_all_dead_layer_inspected_but_not_sampled():
+    from coreset_verify.sensitivity import layer_sensitivities, output_sensitivities
+
+    dead = np.array([-5.0, -5.0])
+    np.testing.assert_array_equal(output_sensitivities(_W_IN2, dead, _W_OUT2, beta=1.0),
+                                  np.zeros((2, 2)))
+    with pytest.raises(InvalidArgumentError, match="every neuron has sensitivity 0"):
+        layer_sensitivities(_W_IN2, dead, _W_OUT2, beta=1.0)
+
+
+def test_check_scale_names_nonfinite_weights():
+    from coreset_verify.sensitivity import check_scale
+
+    with pytest.raises(InvalidArgumentError, match=r"W_out must be finite; W_out\[0, 0\]"):
+        check_scale("f", np.array([np.nan, 1.0]), np.array([[np.nan], [1.0]]),
+                    np.array([1.0]), get_activation("relu"))
+
+
+def test_check_scale_refuses_an_underflowed_zero_scale_only():
+    """T_i = 0 is accepted when every |W_ij| env_j is truly 0, refused when the
+    products underflowed (1e-200 * 1e-200)."""
+    from coreset_verify.errors import MagnitudeError
+    from coreset_verify.sensitivity import check_scale
+
+    relu = get_activation("relu")
+    W = np.array([[1e-200, 0.0], [0.0, 1.0], [0.0, 0.0]])
+    env = np.array([1e-200, 0.0])
+    scale = W @ env
+    assert scale.tolist() == [0.0, 0.0, 0.0]
+    with pytest.raises(MagnitudeError, match="T_i at index 0"):
+        check_scale("f", scale, W, env, relu)
+    check_scale("f", scale[1:], W[1:], env, relu)  # truly zero: accepted
