@@ -584,4 +584,6 @@ def test_check_scale_refuses_an_underflowed_zero_scale_only():
     assert scale.tolist() == [0.0, 0.0, 0.0]
     with pytest.raises(MagnitudeError, match="T_i at index 0"):
         check_scale("f", scale, W, env, relu)
+    with pytest.raises(MagnitudeError, match="T_i at index 0"):
+        check_scale("f", scale[:1], W[:1], env, relu)  # a single zero T_i
     check_scale("f", scale[1:], W[1:], env, relu)  # truly zero: accepted
