@@ -480,8 +480,13 @@ def test_activation_range_refuses_a_subnormal_relu_envelope():
     r = 2.0**-1000
     b = -(r - 2.0**-1040)
     assert b + r == 2.0**-1040
-    with pytest.raises(MagnitudeError, match="envelope"):
+    with pytest.raises(MagnitudeError, match=r"envelope.*Rescale the weights toward 1"):
         _activation_range(np, np.array([[r]]), np.array([b]), 1.0, get_activation("relu"))
+    # float32: 2**-130 is subnormal there (though normal in float64)
+    r32, b32 = np.float32(2.0**-120), np.float32(-(2.0**-120 - 2.0**-130))
+    assert float(r32) + float(b32) == 2.0**-130
+    with pytest.raises(MagnitudeError, match=r"envelope.*in float32"):
+        _activation_range(np, np.array([[r32]]), np.array([b32]), 1.0, get_activation("relu"))
     lo, hi, norms = _activation_range(np, np.array([[1.0]]), np.array([-720.0]), 1.0,
                                       get_activation("sigmoid"))
     # sigmoid(z) ~ e^z here (subnormal: loose factors)
@@ -587,3 +592,11 @@ def test_check_scale_refuses_an_underflowed_zero_scale_only():
     with pytest.raises(MagnitudeError, match="T_i at index 0"):
         check_scale("f", scale[:1], W[:1], env, relu)  # a single zero T_i
     check_scale("f", scale[1:], W[1:], env, relu)  # truly zero: accepted
+
+
+def test_overflowing_row_norm_of_w_in_is_named():
+    from coreset_verify.sensitivity import phi_hi
+
+    with pytest.raises(InvalidArgumentError,
+                       match="W_in is too large: a reduction along axis 1 overflowed at index 1"):
+        phi_hi(np.array([[1.0, 0.0], [1.5e308, 1.5e308]]), np.zeros(2), beta=1.0)
