@@ -600,3 +600,17 @@ def test_overflowing_row_norm_of_w_in_is_named():
     with pytest.raises(InvalidArgumentError,
                        match="W_in is too large: a reduction along axis 1 overflowed at index 1"):
         phi_hi(np.array([[1.0, 0.0], [1.5e308, 1.5e308]]), np.zeros(2), beta=1.0)
+
+
+@pytest.mark.parametrize(("dimension", "want"), [(None, 36), (5.0, 47)])
+def test_sample_size_for_paper_form_known_answer(dimension, want):
+    """W_out = I on two identical relu neurons: t = 2, so the paper form needs
+    m >= C t (d' log t + log(1/delta)) / epsilon^2 (d = 2, default d' = 3):
+    35.06 -> 36 and 46.14 -> 47."""
+    from coreset_verify import sample_size_for
+
+    m = sample_size_for(np.array([[1.0, 0.0], [1.0, 0.0]]), np.zeros(2), np.eye(2),
+                        epsilon=0.5, delta=0.1, beta=1.0, kind="paper",
+                        paper_dimension=dimension)
+    d = 3 if dimension is None else dimension
+    assert m == math.ceil(2 * (d * math.log(2) - math.log(0.1)) / 0.25) == want
