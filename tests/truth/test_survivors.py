@@ -501,6 +501,8 @@ def test_public_ranges_need_a_nondecreasing_activation(name):
     from coreset_verify.errors import AssumptionError
 
     fn = getattr(sensitivity, name)
+    with pytest.raises(InvalidArgumentError, match=f"'beta' parameter of {name} "):
+        fn(np.array([[1.0]]), np.array([0.0]), beta=-1.0, activation="relu")
     with pytest.raises(AssumptionError, match="coreset bound assumes"):
         fn(np.array([[1.0]]), np.array([0.0]), beta=1.0, activation="silu")
     # relu: phi_lo = relu(b - beta ||w||), phi_hi = relu(b + beta ||w||)
