@@ -597,11 +597,14 @@ def test_check_scale_refuses_an_underflowed_zero_scale_only():
 
 
 def test_overflowing_row_norm_of_w_in_is_named():
-    from coreset_verify.sensitivity import phi_hi
+    from coreset_verify.sensitivity import layer_sensitivities, phi_hi
 
+    W_in = np.array([[1.0, 0.0], [1.5e308, 1.5e308]])
     with pytest.raises(InvalidArgumentError,
                        match="W_in is too large: a reduction along axis 1 overflowed at index 1"):
-        phi_hi(np.array([[1.0, 0.0], [1.5e308, 1.5e308]]), np.zeros(2), beta=1.0)
+        phi_hi(W_in, np.zeros(2), beta=1.0)
+    with pytest.raises(InvalidArgumentError, match=r"^layer_sensitivities: W_in is too large"):
+        layer_sensitivities(W_in, np.zeros(2), np.ones((1, 2)), beta=1.0)
 
 
 @pytest.mark.parametrize(("dimension", "want"), [(None, 36), (5.0, 47)])
