@@ -19,6 +19,7 @@ from .errors import InvalidArgumentError, MissingDependencyError
 
 __all__ = [
     "check_bool",
+    "check_exactly_one",
     "check_float_dtype",
     "check_int",
     "check_layer",
@@ -106,6 +107,20 @@ def check_option(value: Any, name: str, func: str, choices: Iterable[Any]) -> An
         listed = ", ".join(repr(c) for c in choices)
         raise fail(func, name, f"one of {listed}", value)
     return value
+
+
+def check_exactly_one(func: str, **given: tuple[Any, str]) -> str:
+    """The name of the one option given (not None) out of two or more.
+
+    ``given`` maps each option name to ``(value, meaning)``; the message names
+    every option with its meaning and the values that came.
+    """
+    chosen = [name for name, (value, _) in given.items() if value is not None]
+    if len(chosen) != 1:
+        options = " and ".join(f"{name} ({meaning})" for name, (_, meaning) in given.items())
+        got = ", ".join(f"{name}={value!r}" for name, (value, _) in given.items())
+        raise InvalidArgumentError(f"{func} needs exactly one of {options}; got {got}.")
+    return chosen[0]
 
 
 def check_unknown_options(options: Mapping[str, Any], allowed: Iterable[str], func: str) -> None:

@@ -18,6 +18,7 @@ from array_api_compat import array_namespace, is_torch_array
 from ._validation import (
     as_array,
     check_bool,
+    check_exactly_one,
     check_finite_entries,
     check_int,
     check_layer,
@@ -362,12 +363,8 @@ def _check_options(func, activation, beta, sample_size, distinct, reduction, spl
     beta = check_positive(beta, "beta", func)
     check_option(reduction, "reduction", func, REDUCTIONS)
     split = check_bool(split, "split_signs", func)
-    if (sample_size is None) == (distinct is None):
-        raise InvalidArgumentError(
-            f"{func} needs exactly one of sample_size (the number of draws m) "
-            f"and distinct (the number of distinct neurons to keep); got "
-            f"sample_size={sample_size!r}, distinct={distinct!r}."
-        )
+    check_exactly_one(func, sample_size=(sample_size, "the number of draws m"),
+                      distinct=(distinct, "the number of distinct neurons to keep"))
     if distinct is not None:
         distinct = check_int(distinct, "distinct", func)
         if split:

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import check_open_unit, check_positive, check_rng, fail
+from .._validation import check_exactly_one, check_open_unit, check_positive, check_rng, fail
 from ..coreset import layer_coreset
 from ..errors import InvalidArgumentError
 from ..guarantees import KINDS, sample_size_for, theoretical_bound
@@ -24,12 +24,8 @@ ORDERS = ("bottom-up", "top-down")
 
 
 def _check_budget(func: str, keep: Any, epsilon: Any) -> tuple[str, float]:
-    if (keep is None) == (epsilon is None):
-        raise InvalidArgumentError(
-            f"{func} needs exactly one of keep (fraction of neurons, or "
-            f"{{'params': fraction}}) and epsilon (target error per layer); got "
-            f"keep={keep!r}, epsilon={epsilon!r}."
-        )
+    check_exactly_one(func, keep=(keep, "fraction of neurons, or {'params': fraction}"),
+                      epsilon=(epsilon, "target error per layer"))
     if epsilon is not None:
         return "epsilon", check_open_unit(epsilon, "epsilon", func)
     if isinstance(keep, Mapping):
