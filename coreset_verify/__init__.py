@@ -15,6 +15,7 @@ from .activations import (
 from .coreset import LayerCoreset, layer_coreset, neuron_coreset
 from .errors import (
     AssumptionError,
+    CertificateError,
     CoresetVerifyError,
     InvalidArgumentError,
     MagnitudeError,
@@ -71,6 +72,7 @@ __all__ = [
     "AssumptionError",
     "AuditReport",
     "Bound",
+    "CertificateError",
     "CoresetVerifyError",
     "GuaranteeCheck",
     "InvalidArgumentError",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 __all__ = [
     "AssumptionError",
+    "CertificateError",
     "CoresetVerifyError",
     "InvalidArgumentError",
     "MagnitudeError",
@@ -43,6 +44,11 @@ class MagnitudeError(InvalidArgumentError):
     weights; for ReLU layers the bound is invariant under
     ``(W_in, b_in, W_out) -> (c W_in, c b_in, W_out / c)``.
     """
+
+
+class CertificateError(CoresetVerifyError, ValueError):
+    """A certificate file is malformed, does not match the models, or does not
+    prove its claim (:func:`coreset_verify.certificate.check`)."""
 
 
 class MissingDependencyError(CoresetVerifyError, ImportError):
