@@ -18,7 +18,7 @@ from ._problem import Problem
 from ._result import BOUNDED, NOT_APPLICABLE, SOLVER_FAILED, TIME_LIMIT, Stage
 from ._scaling import scaled_problem
 
-__all__ = ["BoundsOutcome", "linear_relaxation_bounds", "relaxation_bounds"]
+__all__ = ["BoundsOutcome", "difference_terms", "linear_relaxation_bounds", "relaxation_bounds"]
 
 
 @dataclass(frozen=True)
@@ -112,16 +112,14 @@ def _pwl_lines(lo: np.ndarray, hi: np.ndarray, slope: np.ndarray) -> tuple:
     return su, tu, sl
 
 
-def linear_relaxation_bounds(problem: Problem, iv: Intervals) -> np.ndarray | None:
-    """Closed-form linear relaxation of the difference network, every pair.
+def difference_terms(problem: Problem) -> tuple | None:
+    """``(coef, e)`` of the difference network of one-hidden-layer pairs.
 
-    Applies to one-hidden-layer (leaky) ReLU pairs with linear outputs, where
-    ``(f_i - g_i)/scale_i = sum_j D_ij phi(z_j) + e_i`` over the union first
-    layer. Each ``phi(z_j)`` is replaced by its upper line when ``D_ij >= 0``
-    and its lower line otherwise; the result is affine in ``x``, and its
-    maximum over the ball is ``beta ||.||`` in closed form (box: vertex
-    formula; both: the smaller). Returns ``(k, 2)`` bounds (+ and - sign) or
-    ``None`` when it does not apply.
+    For (leaky) ReLU pairs ``Linear -> phi -> Linear`` (no output activation),
+    ``sign (f_i - g_i)(x) / scale_i = coef[p] . phi(z(x)) + e[p]`` over the
+    union first layer ``z`` (``problem.shared``), with specification
+    ``p = i`` for sign ``+1`` and ``p = k + i`` for sign ``-1``: ``coef``
+    ``(2k, n)``, ``e`` ``(2k,)``. ``None`` for any other pair.
     """
     f, g, sh = problem.f, problem.g, problem.shared
     if len(f) != 2 or len(g) != 2 or f[1].activation or g[1].activation:
@@ -133,7 +131,25 @@ def linear_relaxation_bounds(problem: Problem, iv: Intervals) -> np.ndarray | No
     np.add.at(dmat.T, sh.index_g, -g[1].weight.T)
     coef = np.vstack([dmat, -dmat]) / np.concatenate([problem.scale] * 2)[:, None]
     e = np.concatenate([f[1].bias - g[1].bias, g[1].bias - f[1].bias])
-    e = e / np.concatenate([problem.scale] * 2)
+    return coef, e / np.concatenate([problem.scale] * 2)
+
+
+def linear_relaxation_bounds(problem: Problem, iv: Intervals) -> np.ndarray | None:
+    """Closed-form linear relaxation of the difference network, every pair.
+
+    Applies to one-hidden-layer (leaky) ReLU pairs with linear outputs, where
+    ``(f_i - g_i)/scale_i = sum_j D_ij phi(z_j) + e_i`` over the union first
+    layer. Each ``phi(z_j)`` is replaced by its upper line when ``D_ij >= 0``
+    and its lower line otherwise; the result is affine in ``x``, and its
+    maximum over the ball is ``beta ||.||`` in closed form (box: vertex
+    formula; both: the smaller). Returns ``(k, 2)`` bounds (+ and - sign) or
+    ``None`` when it does not apply.
+    """
+    sh = problem.shared
+    terms = difference_terms(problem)
+    if terms is None:
+        return None
+    coef, e = terms
     slope = np.array([a.slope for a in sh.activations])
     su, tu, sl = _pwl_lines(iv.pre0[0], iv.pre0[1], slope)
     s_mat = np.where(coef >= 0, coef * su, coef * sl)

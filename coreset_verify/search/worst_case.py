@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import copy
 import math
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -21,6 +23,7 @@ from .._validation import (
 from ..errors import MissingDependencyError
 from ..nets.intervals import row_norms
 from ..nets.model import read_layers
+from ._intervals import interval_bounds
 from ._problem import Problem, make_problem
 from ._result import (
     BOUNDED,
@@ -33,7 +36,9 @@ from ._result import (
     WorstCase,
     is_certified,
 )
-from .bounds import relaxation_bounds
+from ._scaling import scaled_problem
+from .bab import branch_and_bound, write_certificate
+from .bounds import difference_terms, relaxation_bounds
 from .exact import exact_search
 from .gradient import MAX_DIRECTION_STARTS, gradient_search, starting_points
 from .region import region_search
@@ -42,7 +47,7 @@ __all__ = ["MAX_BATCH_ELEMENTS", "MAX_RESTARTS", "MAX_STARTS", "METHODS", "verif
            "worst_case"]
 
 _FUNC = "worst_case"
-METHODS = ("auto", "bounds", "exact", "gradient", "region")
+METHODS = ("auto", "bab", "bounds", "exact", "gradient", "region")
 #: Most random restarts ``worst_case`` accepts.
 MAX_RESTARTS = 100_000
 #: Most rows of ``starts`` ``worst_case`` accepts.
@@ -71,6 +76,7 @@ class _Run:
     stages: list = field(default_factory=list)
     solver_status: str | None = None
     starts: np.ndarray | None = None
+    certificate: object = None
 
     def offer(self, x: np.ndarray) -> float:
         """Evaluate ``x`` (torch float64); keep it if it is the best so far.
@@ -132,6 +138,27 @@ def _check_starts(starts, problem: Problem, restarts: int) -> np.ndarray | None:
     import torch
 
     return problem.domain.project(torch.as_tensor(pts)).numpy()
+
+
+def _check_certificate(path, method: str, problem: Problem):
+    """``path`` when a certificate can be written there, else an error."""
+    if path is None:
+        return None
+    if not isinstance(path, (str, os.PathLike)):
+        raise fail(_FUNC, "certificate", "None or a file path (str or os.PathLike)",
+                   type(path).__name__)
+    if method not in ("auto", "bab"):
+        raise fail(_FUNC, "certificate", "None with method " + repr(method)
+                   + " (certificates come from method 'auto' or 'bab')", str(path))
+    if difference_terms(problem) is None:
+        raise fail(_FUNC, "certificate", "None for these networks (certificates are "
+                   "written for one-hidden-layer (leaky) ReLU pairs: Linear, ReLU or "
+                   "LeakyReLU, Linear)", str(path))
+    folder = Path(path).expanduser().resolve().parent
+    if not folder.is_dir():
+        raise fail(_FUNC, "certificate", "a path in an existing folder",
+                   f"{path} (no folder {folder})")
+    return Path(path).expanduser()
 
 
 def _offer_best(run: _Run, points: np.ndarray) -> None:
@@ -227,6 +254,31 @@ def _stage_exact(run: _Run, bounds) -> None:
     run.record("exact", res.value, res.upper_bound, since, res.status)
 
 
+def _stage_bab(run: _Run) -> None:
+    """Branch and bound to the deadline (proofs_notes/bab.md); writes the
+    certificate when one was asked for."""
+    since = time.perf_counter()
+    if difference_terms(run.problem) is None:
+        run.record("bab", -math.inf, math.inf, since, NOT_APPLICABLE)
+        return
+    problem, iv = run.problem, interval_bounds(run.problem)
+    unit, unit_obj = 1.0, 1.0
+    scaled = None if run.certificate is not None else scaled_problem(problem, iv, iv.bound)
+    if scaled is not None:  # the same problem in units near 1 (exact powers of two)
+        problem, iv = scaled.problem, scaled.intervals
+        unit, unit_obj = scaled.input_scale, scaled.objective_scale
+    out = branch_and_bound(problem, iv.pre0, deadline=run.deadline(),
+                           error=run.error / unit_obj,
+                           x=None if run.x is None else run.x / unit,
+                           keep_leaves=run.certificate is not None, progress=run.progress)
+    if out.x is not None:
+        run.offer(unit * out.x)
+    if run.certificate is not None:
+        write_certificate(run.certificate, out, problem)
+    run.solver_status = out.status
+    run.record("bab", unit_obj * out.error, unit_obj * out.upper_bound, since, out.status)
+
+
 def _start_points(run: _Run, rng: np.random.Generator, restarts: int) -> np.ndarray:
     """Projected starting points, best (by objective) first."""
     import torch
@@ -253,6 +305,9 @@ def _run_method(run: _Run, method: str, rng: np.random.Generator,
     elif method == "exact":
         _start_points(run, rng, restarts)
         _stage_exact(run, _stage_bounds(run, 1.0, relax=False))
+    elif method == "bab":
+        _start_points(run, rng, restarts)
+        _stage_bab(run)
     else:
         _run_auto(run, rng, restarts)
 
@@ -267,6 +322,11 @@ def _run_auto(run: _Run, rng: np.random.Generator, restarts: int) -> None:
         _stage_region(run, points, r)
     except MissingDependencyError:
         run.record("region", -math.inf, math.inf, since, NOT_APPLICABLE)
+    if difference_terms(run.problem) is not None:  # branch and bound applies
+        _stage_bounds(run, b, relax=False)
+        if run.certificate is not None or not is_certified(run.error, run.upper):
+            _stage_bab(run)
+        return
     try:
         bounds = _stage_bounds(run, b)
     except MissingDependencyError:
@@ -290,13 +350,16 @@ def _final_status(run: _Run, method: str) -> str:
         return STATUS_LOCAL
     if method == "exact" and not run.problem.piecewise_linear:
         return NOT_APPLICABLE
+    if method == "bab" and difference_terms(run.problem) is None:
+        return NOT_APPLICABLE
     return BOUNDED
 
 
 def worst_case(original, pruned, *, beta: float | None = None,
                lower=None, upper=None, scale=None, method: str = "auto",
                time_limit: float | None = None, rng=None, restarts: int = 64,
-               progress: Progress | None = None, starts=None) -> WorstCase:
+               progress: Progress | None = None, starts=None,
+               certificate=None) -> WorstCase:
     """Find the input where two networks differ most, and bound how much.
 
     Maximises ``max_i |f_i(x) - g_i(x)| / scale[i]`` over the L2 ball
@@ -317,13 +380,17 @@ def worst_case(original, pruned, *, beta: float | None = None,
         The box; given together.
     scale : array_like, shape (k,), optional
         Positive per-output scales (default ones).
-    method : {"auto", "gradient", "region", "bounds", "exact"}
+    method : {"auto", "gradient", "region", "bounds", "exact", "bab"}
         ``gradient``: batched projected Adam ascent. ``region``: activation
         region local search ((leaky) ReLU only). ``bounds``: interval, linear
         and triangle-relaxation bounds. ``exact``: mixed-integer program
-        (SCIP on a ball, HiGHS on a box; (leaky) ReLU only). ``auto``: all four
-        in turn, sharing ``time_limit`` (gradient to 15 %, region to 35 %,
-        bounds to 50 %, exact the rest).
+        (SCIP on a ball, HiGHS on a box; (leaky) ReLU only). ``bab``: branch
+        and bound over ReLU splits of the difference network, with sound
+        bounds at every step (one-hidden-layer (leaky) ReLU pairs,
+        proofs_notes/bab.md). ``auto``: gradient to 15 % of ``time_limit``,
+        region to 35 %, then, for one-hidden-layer (leaky) ReLU pairs,
+        interval and linear bounds and ``bab`` the rest; for other pairs the
+        triangle relaxation to 50 % and ``exact`` the rest.
     time_limit : float, optional
         Seconds, a finite number > 0; ``None`` means no limit (``exact`` may
         then run very long).
@@ -346,6 +413,12 @@ def worst_case(original, pruned, *, beta: float | None = None,
         MAX_STARTS`` (100,000): projected onto the domain, evaluated first (so
         ``error`` is at least their largest objective when they lie in the
         domain) and ascended by the gradient stage.
+
+    certificate : str or os.PathLike, optional
+        Write the branch and bound's proof of its upper bound to this
+        ``.npz`` file (method ``auto`` or ``bab``, one-hidden-layer (leaky)
+        ReLU pairs); :func:`coreset_verify.certificate.check` re-verifies it
+        without the search. Its claim is the ``bab`` stage's upper bound.
 
     Returns
     -------
@@ -383,7 +456,8 @@ def worst_case(original, pruned, *, beta: float | None = None,
     problem = make_problem(original, pruned, beta=beta, lower=lower, upper=upper,
                            scale=scale)
     run = _Run(problem, time.perf_counter(), time_limit, progress,
-               starts=_check_starts(starts, problem, restarts))
+               starts=_check_starts(starts, problem, restarts),
+               certificate=_check_certificate(certificate, method, problem))
     value = run.offer(problem.domain.center)
     if run.x is None:
         raise fail(_FUNC, "original", "a pair of networks whose outputs and their "

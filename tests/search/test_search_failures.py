@@ -43,7 +43,7 @@ def test_raising_solver_gives_solver_failed(monkeypatch, medium, domain):
     monkeypatch.setattr(exact_module, "_solve_scip", boom)
     monkeypatch.setattr(exact_module, "_solve_highs", boom)
     f, g = medium
-    res = worst_case(f, g, method="auto", rng=0, **domain)
+    res = worst_case(f, g, method="exact", rng=0, **domain)
     assert res.status == SOLVER_FAILED
     exact_stage = [s for s in res.trace if s.name == "exact"]
     assert exact_stage[0].status == SOLVER_FAILED
@@ -80,8 +80,15 @@ def test_auto_without_solvers_still_bounds(monkeypatch):
     res = worst_case(f, g, beta=1.0, rng=0)
     statuses = {s.name: s.status for s in res.trace}
     assert statuses["region"] == "not_applicable"
-    assert statuses["exact"] == "not_applicable"
+    assert statuses["bab"] == "optimal"  # branch and bound needs no external solver
     assert math.isfinite(res.upper_bound)
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    deep_f, deep_g = (torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.ReLU(),
+                                          torch.nn.Linear(3, 3), torch.nn.ReLU(),
+                                          torch.nn.Linear(3, 1)).double() for _ in range(2))
+    deeper = worst_case(deep_f, deep_g, beta=1.0, rng=0)  # not for bab: exact, no SCIP
+    assert {s.name: s.status for s in deeper.trace}["exact"] == "not_applicable"
     assert verify(res, f, g)
     with pytest.raises(MissingDependencyError, match="solvers"):
         worst_case(f, g, beta=1.0, method="bounds")
