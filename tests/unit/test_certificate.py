@@ -374,15 +374,15 @@ def _drop(key):
     return mutate
 
 
-_NOT_FINITE = [pytest.param(_set(key, np.nan, at), "is not finite", id=f"nan-{key}")
+_NOT_FINITE = [pytest.param(_set(key, np.nan, at), "is not (finite|a number)", id=f"nan-{key}")
                for key, at in (("claim", ()), ("lower", 1), ("upper", 0), ("scale", 1),
                                ("split_mu", 2), ("alpha", (3, 1)), ("box_p", (0, 2)),
                                ("leaf_bound", 4))]
 DOCTORED = [
     pytest.param(_leaves(lambda ls: ls[:1] + ls[2:]),
-                 r"output 0 sign \+1: leaves do not cover the domain: no leaf for split path "
+                 r"leaves do not cover the domain: no leaf for output 0 sign \+1, split path "
                  r"\[\(0, 1\), \(1, -1\)\]", id="leaf-removed"),
-    pytest.param(_leaves(lambda ls: ls[:-1]), "output 1 sign -1: leaves do not cover",
+    pytest.param(_leaves(lambda ls: ls[:-1]), "no leaf for output 1 sign -1",
                  id="specification-missing"),
     pytest.param(_leaves(_split(1, 1, (1, 1, 0.5))), "do not cover|overlap",
                  id="split-side-flipped"),
@@ -406,7 +406,8 @@ DOCTORED = [
                  r"recomputed bound .* exceeds claim", id="claim-lowered"),
     pytest.param(_replace(index_f=lambda a: a["index_f"][[1, 0, 2, 3]]),
                  "pairs neuron 1 of original with neuron", id="index_f-pairs-different-rows"),
-    pytest.param(_set("index_f", 0, 2), "every neuron of original exactly once",
+    pytest.param(_set("index_f", 0, 2),
+                 r"count\[0\] = 2; expected 1: index_f lists each neuron of original once",
                  id="neuron-listed-twice"),
     pytest.param(_set("index_g", 7, 3), r"index_g\[3\] = 7; expected -1 or a neuron of pruned",
                  id="index-out-of-range"),
@@ -453,9 +454,9 @@ DOCTORED = [
     pytest.param(_drop("leaf_bound"), r"missing \['leaf_bound'\]", id="missing-key"),
     pytest.param(_replace(extra=np.zeros(1)), r"unexpected \['extra'\]", id="extra-key"),
     pytest.param(_replace(alpha=lambda a: a["alpha"][:, :3]), r"alpha has shape \(6, 3\), "
-                 r"expected \(6, 4\)", id="alpha-shape"),
+                 r"expected \(6, 4\)$", id="alpha-shape"),
     pytest.param(_replace(claim=np.array([1.0])), r"claim has shape \(1,\)", id="claim-shape"),
-    pytest.param(_replace(lower=np.zeros((3, 1))), "lower has shape .* expected one axis",
+    pytest.param(_replace(lower=np.zeros((3, 1))), r"lower has shape \(3, 1\), expected \(d,\)",
                  id="lower-2d"),
 ]
 
@@ -548,10 +549,11 @@ def test_models_that_do_not_match_the_certificate(tmp_path):
 
 
 ASKED = [
-    pytest.param({"beta": 2.0}, "beta is 1.0 .* asked about 2.0", id="other-beta"),
-    pytest.param({"beta": 1.0}, "the certificate has box, the domain asked about has none",
+    pytest.param({"beta": 2.0}, r"domain \(beta 1.0, box True\) is not the one asked about "
+                 r"\(beta 2.0, box False\)", id="other-beta"),
+    pytest.param({"beta": 1.0}, r"asked about \(beta 1.0, box False\)",
                  id="ball-asked-box-certified"),
-    pytest.param({"lower": LOWER, "upper": UPPER}, "beta is 1.0 .* asked about nan",
+    pytest.param({"lower": LOWER, "upper": UPPER}, r"asked about \(beta nan, box True\)",
                  id="box-asked-ball-certified"),
     pytest.param({"beta": 1.0, "lower": -0.5, "upper": UPPER}, r"lower\[0\] = -0.7; expected "
                  "the lower asked about", id="other-lower"),
