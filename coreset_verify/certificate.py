@@ -142,9 +142,8 @@ def _validated(a: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     ball, box = not np.isnan(a["beta"]), dims["d"] > 0
     _require(min(dims["n"], dims["L"], dims["k"]) > 0, f"index_f, leaf_output and scale must "
              f"not be empty; got n = {dims['n']}, {dims['L']} leaves, k = {dims['k']}")
-    _require(ball or box, "the certificate has neither a ball (beta is nan) nor a box")
-    _require(not ball or (np.isfinite(a["beta"]) and a["beta"] > 0),
-             f"beta = {a['beta']} is neither nan (no ball) nor a finite number > 0")
+    _require((ball or box) and (not ball or 0 < a["beta"] < np.inf), f"beta = {a['beta']} must "
+             "be a finite number > 0, or nan (no ball) when lower and upper give a box")
     _require(dims["p"] == (dims["d"] if ball and box else 0), f"box_p has shape "
              f"{a['box_p'].shape}; its second axis is d with a ball and a box, else 0")
     for key, bad, expected in (
@@ -277,8 +276,10 @@ def _ranges(W: np.ndarray, b: np.ndarray, c: dict) -> dict[str, Any]:
         _require(c["lo"][j] <= lo[j] and c["hi"][j] >= hi[j], f"[lo[{j}], hi[{j}]] = "
                  f"[{c['lo'][j]}, {c['hi'][j]}] does not contain the checker's [{lo[j]}, {hi[j]}]")
         lo, hi = c["lo"], c["hi"]
+    box = (lower, upper) if len(lower) else (np.zeros(d), np.zeros(d))  # no box: p = 0
     return {"lo": lo, "hi": hi, "reach": np.maximum(np.maximum(-lo, hi), np.abs(b)),
-            "radius": radius, "R": max(np.nan_to_num(beta), np.max(radius, initial=0.0))}
+            "beta": np.nan_to_num(beta), "lower": box[0], "upper": box[1],
+            "R": max(np.nan_to_num(beta), np.max(radius, initial=0.0))}
 
 
 def _bounds(c: dict, net: dict, first: int, last: int) -> np.ndarray:
@@ -309,15 +310,12 @@ def _bounds(c: dict, net: dict, first: int, last: int) -> np.ndarray:
         np.add.at(lam, (rows, j), mu * s)  # mu s z_j >= 0 on the leaf's region
         np.add.at(t, (rows, j), mu * s * b[j])
         A, K, size = lam @ W, lam @ b + t.sum(1) + e, np.abs(lam) @ np.abs(W)
-        lower, upper, radius, beta = c["lower"], c["upper"], net["radius"], float(c["beta"])
-        if len(lower) and not np.isnan(beta):
-            p = c["box_p"][first:last]
-            top = beta * _norms(A - p) + np.maximum(p * lower, p * upper).sum(1)
-            big = beta * _norms(size + np.abs(p)) + np.abs(p) @ radius
-        elif len(lower):
-            top, big = np.maximum(A * lower, A * upper).sum(1), size @ radius
-        else:
-            top, big = beta * _norms(A), beta * _norms(size)
+        # max over X of A . x <= beta ||A - p|| + box(p): p = 0 on a ball, p = A on a box
+        beta, lower, upper = net["beta"], net["lower"], net["upper"]
+        p = c["box_p"][first:last] if c["box_p"].size else (A if beta == 0 else 0 * A)
+        p_size = size if beta == 0 else np.abs(p)  # the magnitudes of the terms of p
+        top = beta * _norms(A - p) + np.maximum(p * lower, p * upper).sum(1)
+        big = beta * _norms(size + p_size) + p_size @ np.maximum(-lower, upper)
         big = big + np.abs(lam) @ net["reach"] + np.abs(t).sum(1) + np.abs(e)
         bound = top + K + 1e-9 * big + (n + d + 5) * net["R"] * _TINY
     return np.where(empty, -np.inf, bound)

@@ -16,6 +16,8 @@ import pickle
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from coreset_verify import CertificateError, InvalidArgumentError
 from coreset_verify.certificate import FORMAT, CertificateCheck, check
@@ -429,10 +431,12 @@ DOCTORED = [
     *_NOT_FINITE,
     pytest.param(_replace(claim=np.array(np.inf)), "is not finite", id="inf-claim"),
     pytest.param(_replace(beta=np.array(np.nan)), r"box_p has shape", id="nan-beta"),
-    pytest.param(_replace(beta=np.array(-1.0)), r"beta = -1.0 is neither", id="negative-beta"),
+    pytest.param(_replace(beta=np.array(-1.0)), r"beta = -1.0 must be a finite number > 0",
+                 id="negative-beta"),
     pytest.param(_replace(beta=np.array(np.nan), lower=np.zeros(0), upper=np.zeros(0),
                           box_p=lambda a: np.zeros((len(a["box_p"]), 0))),
-                 "neither a ball", id="no-domain"),
+                 "beta = nan must be .* or nan .no ball. when lower and upper give a box",
+                 id="no-domain"),
     pytest.param(_set("lower", 1.0, 0), r"lower\[0\] = 1.0; expected lower <= upper",
                  id="lower-above-upper"),
     pytest.param(_set("scale", 0.0, 0), r"scale\[0\] = 0.0; expected scale > 0", id="scale-0"),
@@ -603,3 +607,94 @@ def test_bad_argument_is_an_invalid_argument_error(tmp_path, call, match):
     with pytest.raises(InvalidArgumentError, match=match) as info:
         call(path, pair)
     assert not isinstance(info.value, CertificateError)
+
+
+# ------------------------------------------------- optional ranges, empty leaves
+
+
+def _with_ranges(a, pair, lo, hi):
+    return {**a, "lo": lo, "hi": hi}
+
+
+def test_search_ranges_containing_the_checker_s_are_used(tmp_path):
+    pair, leaves, claim = _base()
+    lo, hi = pair.ranges()
+    pad = 1e-9 * (np.abs(lo) + np.abs(hi))  # as the search pads its ranges
+    a = _with_ranges(arrays(pair, leaves, claim), pair, lo - pad, hi + pad)
+    result = check(save(tmp_path, a), pair.f, pair.g)
+    top = max(reference_bound(pair, leaf) for leaf in leaves)
+    assert result.max_leaf_bound == pytest.approx(top, rel=1e-7, abs=1e-7)
+
+
+RANGES = [
+    pytest.param(lambda lo, hi: (lo + 1e-6, hi), "does not contain the checker's",
+                 id="lo-too-high"),
+    pytest.param(lambda lo, hi: (lo, hi - 1e-6), "does not contain the checker's",
+                 id="hi-too-low"),
+    pytest.param(lambda lo, hi: (np.where(np.arange(len(lo)) == 1, np.nan, lo), hi),
+                 r"lo\[1\] = nan is not a number", id="lo-nan"),
+    pytest.param(lambda lo, hi: (lo - 1.0, hi[:2]), r"hi has shape \(2,\), expected \(4,\)",
+                 id="hi-shape"),
+    pytest.param(lambda lo, hi: (lo - 1.0, hi.astype(np.float32)), "hi has dtype float32",
+                 id="hi-float32"),
+    pytest.param(lambda lo, hi: (np.full(len(lo), -np.inf), hi + 1.0), "recomputed bound (nan|inf)",
+                 id="lo-infinite"),
+]
+
+
+@pytest.mark.parametrize(("change", "match"), RANGES)
+def test_bad_search_ranges_are_rejected(tmp_path, change, match):
+    pair, leaves, claim = _base()
+    lo, hi = pair.ranges()
+    a = _with_ranges(arrays(pair, leaves, claim), pair, *change(lo - 1e-9, hi + 1e-9))
+    with pytest.raises(CertificateError, match=match):
+        check(save(tmp_path, a), pair.f, pair.g)
+
+
+def test_lo_without_hi_is_rejected(tmp_path):
+    pair, leaves, claim = _base()
+    a = {**arrays(pair, leaves, claim), "lo": pair.ranges()[0] - 1.0}
+    with pytest.raises(CertificateError, match=r"missing \['hi'\]"):
+        check(save(tmp_path, a), pair.f, pair.g)
+
+
+def test_empty_leaf_is_bounded_by_anything_and_its_alpha_is_not_read(tmp_path):
+    """g's neuron z = x_1 + 2 >= 1 on the unit disc: the leaf that splits it off is empty."""
+    pair = _sign_pair()
+    pair.b[1] = 2.0
+    pair.g = _module(pair.W[1:], pair.b[1:], pair.Vg, pair.og, 0.0)
+    zero, wild = np.zeros(2), np.full(2, 7.0)
+    leaves = [(0, 1, [], zero, zero), (0, -1, [(1, 1, 0.0)], zero, zero),
+              (0, -1, [(1, -1, 0.3)], wild, zero)]
+    a = arrays(pair, leaves, 1.0 + 1e-8)
+    assert a["leaf_bound"][2] == -np.inf  # the search writes -inf there
+    result = check(save(tmp_path, a), pair.f, pair.g, beta=1.0)
+    assert result.max_leaf_bound == pytest.approx(1.0, abs=1e-8)
+    a["alpha"][1] = 7.0  # ... but a non-empty leaf's alpha is read
+    with pytest.raises(CertificateError, match=r"alpha\[1, 0\] = 7.0 outside \[0.0, 1\]"):
+        check(save(tmp_path, a, "read.npz"), pair.f, pair.g)
+
+
+# ---------------------------------------------------------------- property
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), domain=st.sampled_from([BALL, BOX, BOTH]),
+       slope=st.sampled_from([0.0, 0.1]), k=st.integers(1, 2))
+def test_accepted_claims_are_never_beaten_by_sampled_inputs(tmp_path_factory, seed, domain,
+                                                            slope, k):
+    """Random multipliers (alpha in [a, 1], mu >= 0, p) and a depth-1 tree per
+    specification: the claim the checker accepts is above every sampled input."""
+    rng = np.random.default_rng(seed)
+    pair = Pair(seed, d=3, shared=2, f_only=1, g_only=1, k=k, slope=slope, domain=domain)
+    leaves = []
+    for i, sigma in itertools.product(range(k), (1, -1)):
+        j = int(rng.integers(pair.n))
+        for side in (1, -1):
+            alpha = rng.uniform(pair.a, 1.0)
+            leaves.append((i, sigma, [(j, side, float(rng.exponential(0.3)))], alpha,
+                           rng.normal(size=pair.d)))
+    claim = claim_of(pair, leaves)
+    path = save(tmp_path_factory.mktemp("cert"), arrays(pair, leaves, claim))
+    assert check(path, pair.f, pair.g).upper_bound == claim
+    assert pair.objective(samples(pair, 500)).max() <= claim
