@@ -279,7 +279,7 @@ def _ranges(W: np.ndarray, b: np.ndarray, c: dict) -> dict[str, Any]:
     box = (lower, upper) if len(lower) else (np.zeros(d), np.zeros(d))  # no box: p = 0
     return {"lo": lo, "hi": hi, "reach": np.maximum(np.maximum(-lo, hi), np.abs(b)),
             "beta": np.nan_to_num(beta), "lower": box[0], "upper": box[1],
-            "R": max(np.nan_to_num(beta), np.max(radius, initial=0.0))}
+            "R": max(1.0, np.nan_to_num(beta), np.max(radius, initial=0.0))}  # >= 1: K's terms
 
 
 def _bounds(c: dict, net: dict, first: int, last: int) -> np.ndarray:
@@ -307,8 +307,9 @@ def _bounds(c: dict, net: dict, first: int, last: int) -> np.ndarray:
         lam = np.where(on, coef, np.where(off, a * coef, np.where(
             pos, coef * chord[0], coef * alpha)))
         t = np.where(pos, coef * chord[1], 0.0)
-        np.add.at(lam, (rows, j), mu * s)  # mu s z_j >= 0 on the leaf's region
-        np.add.at(t, (rows, j), mu * s * b[j])
+        # + mu s z_j(x) >= 0 on the leaf's region: lambda_j += mu s, and its mu s b_j is
+        # then in lambda . b (bab.md's "t_j += mu s b_j" would count it twice)
+        np.add.at(lam, (rows, j), mu * s)
         A, K, size = lam @ W, lam @ b + t.sum(1) + e, np.abs(lam) @ np.abs(W)
         # max over X of A . x <= beta ||A - p|| + box(p): p = 0 on a ball, p = A on a box
         beta, lower, upper = net["beta"], net["lower"], net["upper"]

@@ -77,8 +77,9 @@ class Pair:
             r = self.beta * np.sqrt((self.W ** 2).sum(1))
             lo, hi = self.b - r, self.b + r
         if self.domain != BALL:
-            lo = np.maximum(lo, self.b + np.minimum(self.W * LOWER, self.W * UPPER).sum(1))
-            hi = np.minimum(hi, self.b + np.maximum(self.W * LOWER, self.W * UPPER).sum(1))
+            ends = np.stack([self.W * self.lower, self.W * self.upper])
+            lo, hi = np.maximum(lo, self.b + ends.min(0).sum(1)), np.minimum(hi, self.b +
+                                                                             ends.max(0).sum(1))
         return lo, hi
 
     def objective(self, x):
@@ -100,12 +101,11 @@ def _module(W, b, V, o, slope):
 
 def samples(pair, count=2000):
     """Random points of the domain (seeded)."""
-    x = np.random.default_rng(0).uniform(-1, 1, (count, pair.d))
+    lo, hi = (pair.lower, pair.upper) if pair.domain != BALL else (-pair.beta, pair.beta)
+    x = np.random.default_rng(0).uniform(lo, hi, (count, pair.d))
     keep = np.ones(count, bool)
     if pair.domain != BOX:
         keep &= np.linalg.norm(x, axis=1) <= pair.beta
-    if pair.domain != BALL:
-        keep &= np.all((x >= LOWER) & (x <= UPPER), axis=1)
     return x[keep]
 
 
@@ -116,7 +116,7 @@ def true_max(pair):
     if pair.domain != BOX:
         cons.append(cp.norm(x) <= pair.beta)
     if pair.domain != BALL:
-        cons += [x >= LOWER, x <= UPPER]
+        cons += [x >= pair.lower, x <= pair.upper]
     problem = cp.Problem(cp.Maximize(grad @ x), cons)
     best = -np.inf
     for pattern in itertools.product((1.0, -1.0), repeat=pair.n):
@@ -133,9 +133,10 @@ def true_max(pair):
 # ------------------------------------------------- the reference bound (Lemma B1)
 
 
-def reference_bound(pair, leaf, *, flip=False):
-    """Lemma B1 for one leaf, written apart from the checker; ``flip`` uses the
-    wrong sign ``-mu s`` for the split multipliers (a planted error)."""
+def reference_bound(pair, leaf, *, flip=False, double=False):
+    """Lemma B1 for one leaf, written apart from the checker. Planted errors:
+    ``flip`` uses the wrong sign ``-mu s`` for the split multipliers, ``double``
+    adds ``mu s b_j`` to ``t_j`` as well (counting it twice)."""
     i, sigma, splits, alpha, p = leaf
     c, e = sigma * pair.C[i], sigma * pair.e[i]
     L, U = pair.ranges()
@@ -155,15 +156,16 @@ def reference_bound(pair, leaf, *, flip=False):
             lam[j], t[j] = c[j] * q, c[j] * (a - q) * L[j]
         else:
             lam[j] = c[j] * alpha[j]
-    for j, s, mu in splits:
+    for j, s, mu in splits:  # + mu s z_j(x) >= 0: its constant mu s b_j enters via lam . b
         lam[j] += (-1 if flip else 1) * mu * s
-        t[j] += (-1 if flip else 1) * mu * s * pair.b[j]
+        t[j] += mu * s * pair.b[j] if double else 0.0
     A, K = pair.W.T @ lam, lam @ pair.b + t.sum() + e
     if pair.domain == BALL:
         return pair.beta * np.linalg.norm(A) + K
     if pair.domain == BOX:
-        return np.maximum(A * LOWER, A * UPPER).sum() + K
-    return pair.beta * np.linalg.norm(A - p) + np.maximum(p * LOWER, p * UPPER).sum() + K
+        return np.maximum(A * pair.lower, A * pair.upper).sum() + K
+    return (pair.beta * np.linalg.norm(A - p) + np.maximum(p * pair.lower, p * pair.upper).sum()
+            + K)
 
 
 def arrays(pair, leaves, claim):
@@ -316,6 +318,30 @@ def test_wrong_dual_sign_would_accept_a_false_claim_and_is_caught(tmp_path):
     with pytest.raises(CertificateError, match=r"leaf 0 .*recomputed bound 1\.5"):
         check(save(tmp_path, arrays(pair, leaves, claim)), pair.f, pair.g)  # ... rejected
     check(save(tmp_path, arrays(pair, leaves, 1.5 + 1e-6), "ok.npz"), pair.f, pair.g)
+
+
+def test_split_constant_counted_twice_would_accept_a_false_claim_and_is_caught(tmp_path):
+    """bab.md's "t_j += mu s b_j" next to "lambda_j += mu s" counts mu s b_j twice
+    (lambda . b holds it already). On the box [1.6, 2] x [-1, 1], f = relu(x_0) = x_0
+    (max 2) and a split of z_B = x_0 - 1.5 > 0 with mu = 1: counted twice, the leaf
+    would be bounded by 2 + 0.5 - 1.5 = 1 < 2; once, by 2.5."""
+    pair = Pair(0, d=2, shared=0, f_only=2, g_only=1, k=1, slope=0.0, domain=BOX)
+    pair.lower, pair.upper = np.array([1.6, -1.0]), np.array([2.0, 1.0])
+    pair.W[:], pair.b[:] = [[1, 0], [1, 0], [0, 1]], [0, -1.5, 0]
+    pair.Vf[:], pair.Vg[:], pair.of[:], pair.og[:], pair.scale[:] = [[1, 0]], 0, 0, 0, 1
+    pair.f = _module(pair.W[:2], pair.b[:2], pair.Vf, pair.of, 0.0)
+    pair.g = _module(pair.W[2:], pair.b[2:], pair.Vg, pair.og, 0.0)
+    pair.C, pair.e = np.array([[1.0, 0.0, 0.0]]), np.zeros(1)
+    zero = np.zeros(3)
+    leaves = [(0, 1, [(1, 1, 1.0)], zero, zero), (0, 1, [(1, -1, 0.0)], zero, zero),
+              (0, -1, [], zero, zero)]
+    assert true_max(pair) == pytest.approx(2.0, abs=1e-7)
+    twice = [reference_bound(pair, leaf, double=True) for leaf in leaves]
+    assert twice == pytest.approx([1.0, -np.inf, -1.6], abs=1e-12)  # would "prove" 1 < 2
+    assert reference_bound(pair, leaves[0]) == pytest.approx(2.5, abs=1e-12)
+    with pytest.raises(CertificateError, match=r"leaf 0 .*recomputed bound 2\.5"):
+        check(save(tmp_path, arrays(pair, leaves, 1.0 + 1e-6)), pair.f, pair.g)
+    check(save(tmp_path, arrays(pair, leaves, 2.5 + 1e-6), "ok.npz"), pair.f, pair.g)
 
 
 # ------------------------------------------------------------ doctored certificates
