@@ -57,9 +57,11 @@ def __getattr__(name: str):
 
 _LAZY = {
     "AuditReport": ".audit",
+    "CertifiedCoreset": ".certified",
     "GuaranteeCheck": ".verdict",
     "WorstCase": ".search",
     "check_guarantee": ".verdict",
+    "certified_coreset": ".certified",
     "check_pruner": ".audit",
     "parametrize_with_checks": ".audit",
     "run_campaign": ".audit",
@@ -73,6 +75,7 @@ __all__ = [
     "AuditReport",
     "Bound",
     "CertificateError",
+    "CertifiedCoreset",
     "CoresetVerifyError",
     "GuaranteeCheck",
     "InvalidArgumentError",
@@ -85,6 +88,7 @@ __all__ = [
     "SolverError",
     "WorstCase",
     "available_activations",
+    "certified_coreset",
     "check_guarantee",
     "check_pruner",
     "composed_bound",

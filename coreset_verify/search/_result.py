@@ -76,7 +76,7 @@ class Stage:
     ----------
     name : str
         ``"gradient"``, ``"region"``, ``"bounds:interval"``,
-        ``"bounds:relaxation"`` or ``"exact"``.
+        ``"bounds:linear"``, ``"bounds:relaxation"``, ``"exact"`` or ``"bab"``.
     error : float
         Best objective value this stage found (``-inf`` when it found none).
     upper_bound : float
@@ -85,6 +85,9 @@ class Stage:
         Wall-clock time of the stage.
     status : str
         One of the status constants of this module.
+    history : tuple of tuple
+        The bracket over time, ``(seconds, error, upper_bound, nodes)`` rows
+        (branch and bound; empty for the other stages).
     """
 
     name: str
@@ -92,6 +95,7 @@ class Stage:
     upper_bound: float
     seconds: float
     status: str
+    history: tuple = ()
 
 
 @dataclass(frozen=True)

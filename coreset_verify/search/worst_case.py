@@ -101,10 +101,10 @@ class _Run:
         return self.t0 + fraction * self.time_limit
 
     def record(self, name: str, error: float, upper: float, since: float,
-               status: str) -> None:
+               status: str, history: tuple = ()) -> None:
         """Append a trace record and tell the progress callback."""
         self.stages.append(Stage(name, error, upper, time.perf_counter() - since,
-                                 status))
+                                 status, history))
         self.upper = min(self.upper, upper)
         if self.progress is not None:
             self.progress(name, len(self.stages), 0)
@@ -276,7 +276,9 @@ def _stage_bab(run: _Run) -> None:
     if run.certificate is not None:
         write_certificate(run.certificate, out, problem)
     run.solver_status = out.status
-    run.record("bab", unit_obj * out.error, unit_obj * out.upper_bound, since, out.status)
+    history = tuple((t, unit_obj * e, unit_obj * u, n) for t, e, u, n in out.trace)
+    run.record("bab", unit_obj * out.error, unit_obj * out.upper_bound, since, out.status,
+               history)
 
 
 def _start_points(run: _Run, rng: np.random.Generator, restarts: int) -> np.ndarray:
