@@ -1,10 +1,5 @@
-"""Re-check a branch-and-bound certificate, independently of the search.
-
-:func:`check` re-reads the two ``Linear -> (leaky) ReLU -> Linear`` networks,
-checks that the certificate's leaves cover every specification's domain and
-recomputes each leaf's bound (Lemmas B1, B2 of proofs_notes/bab.md) in float64
-numpy. Nothing comes from :mod:`coreset_verify.search`.
-"""
+"""Re-check a branch-and-bound certificate (proofs_notes/bab.md) in float64 numpy,
+independently of :mod:`coreset_verify.search` (nothing is imported from it)."""
 
 from __future__ import annotations
 
@@ -22,8 +17,7 @@ __all__ = ["FORMAT", "CertificateCheck", "check"]
 
 FORMAT = "coreset-verify/one-hidden-layer/1"
 _FUNC = "coreset_verify.certificate.check"
-#: Every key and its axes; the first key with an axis fixes its length. ``lo``
-#: and ``hi`` (the search's ranges) are optional, together.
+#: Every key and its axes (the first key with an axis fixes it); lo, hi are optional.
 _SHAPES = {"format": (), "claim": (), "beta": (), "lower": ("d",), "upper": ("d",),
            "scale": ("k",), "index_f": ("n",), "index_g": ("n",), "leaf_output": ("L",),
            "leaf_sign": ("L",), "split_offsets": ("L+1",), "split_neuron": ("S",),
@@ -65,8 +59,8 @@ def check(path: str | os.PathLike, original: Any, pruned: Any, *, beta: float | 
     Returns
     -------
     CertificateCheck
-        ``upper_bound``: the claim, proved on the certificate's domain:
-        ``max_x max_i |f_i(x) - g_i(x)| / scale_i <= upper_bound``.
+        ``upper_bound``, the claim, is proved: ``max_i |f_i(x) - g_i(x)| / scale_i``
+        is at most it for every ``x`` of the certificate's domain.
 
     Raises
     ------
@@ -103,6 +97,7 @@ def _first_bad(c: dict, key: str, bad: np.ndarray, expected: str) -> None:
 
 
 def _load(path: Any) -> dict[str, np.ndarray]:
+    """Item 1 of bab.md's checklist: keys, dtypes, shapes, values."""
     if not isinstance(path, (str, os.PathLike)) or not os.path.isfile(path):
         raise fail(_FUNC, "path", "the name (str or os.PathLike) of an existing file", path)
     try:
@@ -110,15 +105,10 @@ def _load(path: Any) -> dict[str, np.ndarray]:
         if not isinstance(data, np.lib.npyio.NpzFile):
             raise ValueError(f"it holds a single {type(data).__name__}, not an .npz archive")
         with data:
-            arrays = {key: data[key] for key in data.files}
+            a = {key: data[key] for key in data.files}
     except Exception as exc:  # zipfile, zlib, numpy format errors: all mean unreadable
         raise CertificateError(f"{os.fspath(path)!s} is not a readable {FORMAT} certificate "
                                f"({type(exc).__name__}: {exc})") from None
-    return _validated(arrays)
-
-
-def _validated(a: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Item 1 of bab.md's checklist: keys, dtypes, shapes, values."""
     keys = set(_SHAPES) - ({"lo", "hi"} if {"lo", "hi"}.isdisjoint(a) else set())
     _require(a.keys() == keys, f"the certificate's keys are wrong: missing "
              f"{sorted(keys - a.keys())}, unexpected {sorted(a.keys() - keys)}")
@@ -140,8 +130,8 @@ def _validated(a: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
             raise CertificateError(f"{key}{list(at) if at else ''} = {a[key][at]} is not "
                                    f"{'a number' if key in _INFORMATIVE else 'finite'}")
     ball, box = not np.isnan(a["beta"]), dims["d"] > 0
-    _require(min(dims["n"], dims["L"], dims["k"]) > 0, f"index_f, leaf_output and scale must "
-             f"not be empty; got n = {dims['n']}, {dims['L']} leaves, k = {dims['k']}")
+    _require(min(dims["n"], dims["L"], dims["k"]) > 0, f"empty: n, L, k = {dims['n']}, "
+             f"{dims['L']}, {dims['k']}")
     _require((ball or box) and (not ball or 0 < a["beta"] < np.inf), f"beta = {a['beta']} must "
              "be a finite number > 0, or nan (no ball) when lower and upper give a box")
     _require(dims["p"] == (dims["d"] if ball and box else 0), f"box_p has shape "
@@ -159,27 +149,23 @@ def _validated(a: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return a
 
 
-def _read(model: Any, name: str) -> tuple[np.ndarray, ...]:
-    ops = read_model(model, func=_FUNC, name=name)
-    ok = [type(op) for op in ops] == [LinearOp, ActivationOp, LinearOp] and (
-        ops[1].activation.is_piecewise_linear and ops[2].weight.shape[1] == len(ops[0].bias))
-    _require(ok, f"{name} must be Linear -> ReLU or LeakyReLU(0 <= slope < 1) -> Linear, "
-             f"chained, to match a {FORMAT} certificate; got "
-             + ", ".join(op.name if isinstance(op, LinearOp) else op.activation.name
-                         for op in ops))
-    return ops[0].weight, ops[0].bias, ops[1].activation.slope, ops[2].weight, ops[2].bias
-
-
 def _networks(c: dict, original: Any, pruned: Any) -> dict[str, Any]:
     """Item 2: the union layer of bab.md's "Setting" and the coefficients of (1)."""
-    (wf, bf, af, vf, of), (wg, bg, ag, vg, og) = (_read(original, "original"),
-                                                  _read(pruned, "pruned"))
-    d, k = wf.shape[1], len(c["scale"])
-    _require(wg.shape[1] == d and len(of) == len(og) == k, f"the models map R^{d} and R^"
-             f"{wg.shape[1]} to R^{len(of)} and R^{len(og)}; the certificate is for k = {k} "
-             "outputs")
-    _require(len(c["lower"]) in (0, d), f"lower has {len(c['lower'])} entries; the models "
-             f"have d = {d} inputs")
+    read = []
+    for model, name in ((original, "original"), (pruned, "pruned")):
+        ops = read_model(model, func=_FUNC, name=name)
+        _require([type(op) for op in ops] == [LinearOp, ActivationOp, LinearOp] and (
+            ops[1].activation.is_piecewise_linear and ops[2].weight.shape[1] == len(ops[0].bias)),
+            f"{name} must be Linear -> ReLU or LeakyReLU(0 <= slope < 1) -> Linear, chained, to "
+            f"match a {FORMAT} certificate; got " + ", ".join(
+                op.name if isinstance(op, LinearOp) else op.activation.name for op in ops))
+        read.append((ops[0].weight, ops[0].bias, ops[1].activation.slope, ops[2].weight,
+                     ops[2].bias))
+    (wf, bf, af, vf, of), (wg, bg, ag, vg, og) = read
+    d, k, db = wf.shape[1], len(c["scale"]), len(c["lower"])
+    _require(wg.shape[1] == d and len(of) == len(og) == k and db in (0, d), f"the models map "
+             f"R^{d} and R^{wg.shape[1]} to R^{len(of)} and R^{len(og)}; the certificate is for "
+             f"k = {k} outputs and a box in R^{db} (0: none)")
     for key, m, name in (("index_f", len(bf), "original"), ("index_g", len(bg), "pruned")):
         _first_bad(c, key, (c[key] < -1) | (c[key] >= m), f"-1 or a neuron of {name} (of {m})")
         counts = np.bincount(c[key][c[key] >= 0], minlength=m)

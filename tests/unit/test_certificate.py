@@ -446,7 +446,7 @@ DOCTORED = [
                  id="neuron-of-neither-network"),
     pytest.param(_replace(lower=np.full(4, LOWER), upper=np.full(4, UPPER),
                           box_p=lambda a: np.c_[a["box_p"], np.zeros(len(a["box_p"]))]),
-                 "lower has 4 entries; the models have d = 3", id="wrong-d"),
+                 r"a box in R\^4", id="wrong-d"),
     pytest.param(_replace(scale=np.ones(3)), "certificate is for k = 3", id="wrong-k"),
     pytest.param(_set("leaf_output", 2, 5), r"leaf_output\[5\] = 2", id="output-out-of-range"),
     pytest.param(_set("leaf_sign", 0, 3), r"leaf_sign\[3\] = 0; expected \+1 or -1",
