@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import itertools
 import pickle
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -724,3 +726,12 @@ def test_accepted_claims_are_never_beaten_by_sampled_inputs(tmp_path_factory, se
     path = save(tmp_path_factory.mktemp("cert"), arrays(pair, leaves, claim))
     assert check(path, pair.f, pair.g).upper_bound == claim
     assert pair.objective(samples(pair, 500)).max() <= claim
+
+
+def test_the_checker_imports_nothing_from_the_search():
+    """The point of the checker is an independent re-check (issue 9)."""
+    code = ("import sys, coreset_verify.certificate; "
+            "print([m for m in sys.modules if m.startswith('coreset_verify.search')])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, timeout=60)
+    assert out.stdout.strip() == "[]"
