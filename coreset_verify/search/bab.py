@@ -167,8 +167,10 @@ def _concretise(ts: _Tensors, a, p):
             + torch.where(p > 0, p * upper, p * lower).sum(1))
 
 
-def _optimise(ts: _Tensors, spec, on, off, alpha, mu, p, steps: int) -> tuple:
-    """Projected Adam on ``(alpha, mu, p)`` minimising Lemma B1's bound."""
+def _optimise(ts: _Tensors, spec, on, off, alpha, mu, p, steps: int,
+              deadline: float = math.inf) -> tuple:
+    """Projected Adam on ``(alpha, mu, p)`` minimising Lemma B1's bound; stops
+    early at ``deadline`` (every iterate gives a sound bound)."""
     import torch
 
     if steps <= 0:
@@ -184,6 +186,8 @@ def _optimise(ts: _Tensors, spec, on, off, alpha, mu, p, steps: int) -> tuple:
                                                                     strict=True)])
     w = ts.w if ts.box is not None else ts.w_opt
     for _ in range(steps):
+        if time.perf_counter() > deadline:
+            break
         opt.zero_grad()
         lam, k = _lines(ts, spec, on, off, params[0], params[1])[:2]
         val = _concretise(ts, lam @ w, params[2] if p is not None else None)
@@ -310,13 +314,15 @@ def _stack(ts: _Tensors, nodes: list) -> tuple:
     return spec, on, off, alpha, mu, p
 
 
-def _bound_batch(ts: _Tensors, nodes: list, steps: int) -> tuple:
-    """Optimise and soundly bound ``nodes`` in place; return bounds (B,),
-    relaxed maximisers (B, d) and branching choices (B,)."""
+def _bound_batch(ts: _Tensors, nodes: list, steps: int,
+                 deadline: float = math.inf) -> tuple:
+    """Optimise (until ``deadline`` at most) and soundly bound ``nodes`` in
+    place; return bounds (B,), relaxed maximisers (B, d) and branching
+    choices (B,)."""
     import torch
 
     spec, on, off, alpha0, mu0, p0 = _stack(ts, nodes)
-    alpha, mu, p = _optimise(ts, spec, on, off, alpha0, mu0, p0, steps)
+    alpha, mu, p = _optimise(ts, spec, on, off, alpha0, mu0, p0, steps, deadline)
     with torch.no_grad():
         bound, x, pieces = _sound(ts, spec, on, off, alpha, mu, p)
         if steps > 0:  # keep the start where the steps made it worse (never above
@@ -538,7 +544,7 @@ def branch_and_bound(problem: Problem, pre0, *, deadline: float = math.inf,
     for start in range(0, len(layer.const), batch_size):
         batch = [_root(layer, s, ts) for s in range(start, min(start + batch_size,
                                                                 len(layer.const)))]
-        _, xs, _ = _bound_batch(ts, batch, ROOT_STEPS)
+        _, xs, _ = _bound_batch(ts, batch, ROOT_STEPS, deadline)
         best.update(ts, xs)
         nodes += len(batch)
         for nd in batch:
@@ -557,34 +563,35 @@ def branch_and_bound(problem: Problem, pre0, *, deadline: float = math.inf,
         if time.perf_counter() > deadline:
             status = TIME_LIMIT
             break
-        nodes += _step(ts, tree, best, batch_size)
+        nodes += _step(ts, tree, best, batch_size, deadline)
     out = BabOutcome(tree.upper(best.error), best.error, best.x, status, nodes, trace)
     if keep_leaves:
         out.leaves, out.layer = tree.leaves(), layer
     return out
 
 
-def _step(ts: _Tensors, tree: _Tree, best: _Best, batch_size: int) -> int:
+def _step(ts: _Tensors, tree: _Tree, best: _Best, batch_size: int,
+          deadline: float) -> int:
     """Split the best open nodes; return the number of nodes bounded."""
     popped = tree.pop(batch_size, best.error)
     split = [nd for nd in popped if nd.branch >= 0]
     exact = [nd for nd in popped if nd.branch < 0]
     children = [c for nd in split for c in _children(nd)]
     if children:
-        _, xs, _ = _bound_batch(ts, children, CHILD_STEPS)
+        _, xs, _ = _bound_batch(ts, children, CHILD_STEPS, deadline)
         best.update(ts, xs)
     refine = []
     for nd in exact:
         (tree.stuck if nd.exact_rounds >= 2 else refine).append(nd)
         nd.exact_rounds += 1
-        if nd.exact_rounds == 1:
+        if nd.exact_rounds == 1 and time.perf_counter() < deadline:
             _exact_node(ts, nd, best)
     if refine:
         first = [nd for nd in refine if nd.exact_rounds == 1]
         again = [nd for nd in refine if nd.exact_rounds > 1]
         for group, steps in ((first, 0), (again, EXACT_STEPS)):
             if group:
-                _, xs, _ = _bound_batch(ts, group, steps)
+                _, xs, _ = _bound_batch(ts, group, steps, deadline)
                 best.update(ts, xs)
     for nd in children + refine:
         tree.file(nd, best.error)

@@ -86,7 +86,12 @@ def test_demo_json(tmp_path):
     certified = result["worst_certified"]
     assert certified is None or result["worst_found"] <= certified
     assert result["epsilon_pointwise"] <= result["epsilon_uniform"]
-    assert (tmp_path / "demo" / "demo.md").exists()
+    brackets = result["certified_brackets"]
+    assert len(brackets) == 3
+    assert all(up is None or found <= up for found, up in brackets)
+    kept = brackets[result["certified_chosen"]][1]
+    assert all(up is None or kept <= up for _, up in brackets)  # the smallest proved bound
+    assert "Certified pruning" in (tmp_path / "demo" / "demo.md").read_text()
     # second run loads the cached model
     again = cli("demo", "--json", "--time-limit", "1", *quick, "--report", "", env=env)
     assert json.loads(again.stdout)["model_cached"] is True
