@@ -32,9 +32,8 @@ _BLOCK = 1 << 20  # entries of one (leaves, max(n, d)) block of the leaf bounds
 
 @dataclass(frozen=True)
 class CertificateCheck:
-    """A certificate that :func:`check` accepted: ``upper_bound`` (the proved
-    claim), ``leaves``, ``specifications`` (``2 k``) and ``max_leaf_bound`` (the
-    largest recomputed leaf bound with its margin, ``-inf`` if all are empty)."""
+    """An accepted certificate: the proved claim ``upper_bound``, counts, and the largest
+    recomputed leaf bound with its margin (``-inf`` when every leaf is empty)."""
 
     upper_bound: float
     leaves: int
@@ -68,9 +67,8 @@ def check(path: str | os.PathLike, original: Any, pruned: Any, *, beta: float | 
         ``path`` names no file; a model cannot be read (``nets.model.read_model``);
         bad ``beta``, ``lower``, ``upper`` or ``scale``.
     CertificateError
-        Any item of the checklist in proofs_notes/bab.md, "Certificate", fails:
-        the message names it. Optional keys ``lo``/``hi`` (the search's ranges)
-        are used only if they contain the checker's own.
+        An item of the checklist in proofs_notes/bab.md, "Certificate", fails (named).
+        Optional ``lo``/``hi`` (the search's ranges) serve if they contain the checker's.
     """
     c = _load(path)
     net = _networks(c, original, pruned)
@@ -210,10 +208,10 @@ def _asked(c: dict, d: int, beta: Any, lower: Any, upper: Any, scale: Any) -> No
 
 def _cover(c: dict) -> None:
     """Item 4: each specification's leaves form a complete split tree."""
-    off, neuron, side = (c[k].tolist() for k in ("split_offsets", "split_neuron", "split_side"))
+    off, neuron, side, out, sign_ = (c[k].tolist() for k in (
+        "split_offsets", "split_neuron", "split_side", "leaf_output", "leaf_sign"))
     groups: dict[tuple[int, int], list[int]] = {}
-    for leaf, spec in enumerate(zip(c["leaf_output"].tolist(), c["leaf_sign"].tolist(),
-                                    strict=True)):
+    for leaf, spec in enumerate(zip(out, sign_, strict=True)):
         groups.setdefault(spec, []).append(leaf)
     for i, sign in ((i, s) for i in range(len(c["scale"])) for s in (1, -1)):
         stack: list[tuple[list[int], tuple]] = [(groups.get((i, sign), []), ())]
