@@ -140,7 +140,16 @@ def _check_starts(starts, problem: Problem, restarts: int) -> np.ndarray | None:
     return problem.domain.project(torch.as_tensor(pts)).numpy()
 
 
-def _check_certificate(path, method: str, problem: Problem):
+def _two_linear(*modules) -> bool:
+    """Whether each module holds exactly two ``nn.Linear`` (the reader composes
+    consecutive Linear layers; a certificate is about the modules as they are)."""
+    import torch
+
+    return all(sum(isinstance(m, torch.nn.Linear) for m in mod.modules()) == 2
+               for mod in modules)
+
+
+def _check_certificate(path, method: str, problem: Problem, original, pruned):
     """``path`` when a certificate can be written there, else an error."""
     if path is None:
         return None
@@ -150,10 +159,10 @@ def _check_certificate(path, method: str, problem: Problem):
     if method not in ("auto", "bab"):
         raise fail(_FUNC, "certificate", "None with method " + repr(method)
                    + " (certificates come from method 'auto' or 'bab')", str(path))
-    if difference_terms(problem) is None:
+    if difference_terms(problem) is None or not _two_linear(original, pruned):
         raise fail(_FUNC, "certificate", "None for these networks (certificates are "
                    "written for one-hidden-layer (leaky) ReLU pairs: Linear, ReLU or "
-                   "LeakyReLU, Linear)", str(path))
+                   "LeakyReLU, Linear, each with exactly two nn.Linear modules)", str(path))
     folder = Path(path).expanduser().resolve().parent
     if not folder.is_dir():
         raise fail(_FUNC, "certificate", "a path in an existing folder",
@@ -459,7 +468,8 @@ def worst_case(original, pruned, *, beta: float | None = None,
                            scale=scale)
     run = _Run(problem, time.perf_counter(), time_limit, progress,
                starts=_check_starts(starts, problem, restarts),
-               certificate=_check_certificate(certificate, method, problem))
+               certificate=_check_certificate(certificate, method, problem, original,
+                                              pruned))
     value = run.offer(problem.domain.center)
     if run.x is None:
         raise fail(_FUNC, "original", "a pair of networks whose outputs and their "
