@@ -292,11 +292,12 @@ def test_no_sampled_input_beats_a_node_bound(pair, spec_seed, count, steps):
     _, _, layer = layer_of(f, g, dom, scale)
     spec = spec_seed % 4
     x0, splits = random_node(rng, layer, dom, count)
-    bound = node_bounds(layer, [spec], [splits], steps=steps)[0]
+    bound, root = node_bounds(layer, [spec, spec], [splits, []], steps=steps)
     x = np.vstack([sample_domain(rng, dom, d, 3000), near(rng, dom, x0, 1000, 0.3), x0])
-    x = x[in_region(layer, x, splits)]
-    assert len(x) >= 1
     vals = spec_values(f, g, x, spec, 2, scale)
+    assert float(vals.max()) <= root
+    vals = vals[in_region(layer, x, splits)]
+    assert len(vals) >= 1
     top = float(vals.max())
     target((top - bound) / (abs(bound) + 1e-9), label="(sampled - bound) / |bound|")
     assert top <= bound, (top, bound, splits)
