@@ -546,6 +546,27 @@ def test_certificate_round_trips(tmp_path, kind, pair):
     assert certificate.check(str(path), f, g).upper_bound == claim
 
 
+def test_certificate_with_scales_round_trips_and_names_its_question(tmp_path):
+    """Output scales enter the claim; asking about another domain, other
+    scales or another pruned network is refused."""
+    certificate = pytest.importorskip("coreset_verify.certificate")
+    from coreset_verify.errors import CertificateError
+
+    f, g = coreset_pair(**{**CERT_PAIR, "k": 3})
+    scale = np.array([0.5, 2.0, 1.25])
+    path = tmp_path / "c.npz"
+    res = worst_case(f, g, beta=1.5, scale=scale, method="bab", time_limit=20, rng=0,
+                     certificate=path)
+    (stage,) = [s for s in res.trace if s.name == "bab"]
+    assert res.status == OPTIMAL
+    assert certificate.check(path, f, g, beta=1.5, scale=scale).upper_bound == \
+        stage.upper_bound
+    _, other = coreset_pair(**{**CERT_PAIR, "k": 3, "seed": 9})
+    for kwargs, pruned in (({"beta": 1.6}, g), ({"scale": np.ones(3)}, g), ({}, other)):
+        with pytest.raises(CertificateError):
+            certificate.check(path, f, pruned, **kwargs)
+
+
 def load(path) -> dict:
     with np.load(path, allow_pickle=False) as z:
         return {key: z[key].copy() for key in z.files}

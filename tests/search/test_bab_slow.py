@@ -8,6 +8,7 @@ import time
 
 import numpy as np
 import pytest
+from _search_helpers import tiny_pair
 from hypothesis import given, settings, target
 from hypothesis import strategies as st
 from test_bab import (
@@ -32,7 +33,7 @@ from test_bab import (
     spec_values,
 )
 
-from coreset_verify.search import OPTIMAL, worst_case
+from coreset_verify.search import OPTIMAL, TIME_LIMIT, worst_case
 from coreset_verify.search.bab import branch_and_bound, node_bounds
 
 pytestmark = pytest.mark.slow
@@ -177,3 +178,19 @@ def test_node_bounds_converge_to_the_triangle_lp(kind):
     assert len(gaps) >= 8
     for bound, lp in gaps:
         assert lp - 1e-7 <= bound <= lp + 0.01 * abs(lp) + 1e-9, (bound, lp)
+
+
+@pytest.mark.parametrize("method", ["bab", "auto"])
+def test_a_certificate_written_at_the_time_limit_is_accepted(tmp_path, method):
+    """A tree cut off by the deadline (open leaves included) still proves its
+    claim: d = 20, n = 60, k = 5."""
+    certificate = pytest.importorskip("coreset_verify.certificate")
+    f, g = tiny_pair(11, d=20, n_f=60, n_g=20, k=5, shared=True)
+    path = tmp_path / "c.npz"
+    res = worst_case(f, g, beta=3.0, method=method, time_limit=3, rng=0, certificate=path)
+    (stage,) = [s for s in res.trace if s.name == "bab"]
+    assert stage.status == TIME_LIMIT
+    got = certificate.check(path, f, g, beta=3.0)
+    assert got.upper_bound == stage.upper_bound
+    assert got.leaves > 10
+    assert res.error <= got.upper_bound
