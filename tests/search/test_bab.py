@@ -719,3 +719,19 @@ def test_certificate_argument_errors(tmp_path, kwargs, pruned, path):
                        match="The 'certificate' parameter of worst_case must be"):
         worst_case(original, pruned, beta=1.0, time_limit=5, certificate=where, **kwargs)
     assert not (tmp_path / "c.npz").exists()
+
+
+@pytest.mark.cuda
+def test_bab_on_cuda_agrees_with_the_cpu_and_the_brute_force():
+    """The batched bounds on a CUDA device, and the search on CUDA modules."""
+    f, g = coreset_pair(**CERT_PAIR)
+    dom = domain("both", 3)
+    _, _, layer = layer_of(f, g, dom)
+    specs, splits = [0, 1, 2, 3], [[], [(0, 1)], [], [(0, -1)]]
+    cpu = node_bounds(layer, specs, splits, steps=50)
+    gpu = node_bounds(layer, specs, splits, steps=50, device="cuda")
+    np.testing.assert_allclose(gpu, cpu, rtol=1e-4, atol=1e-9)
+    truth = brute_force_max(f, g, dom)
+    res = worst_case(copy.deepcopy(f).cuda(), copy.deepcopy(g).cuda(), **dom, method="bab",
+                     time_limit=30, rng=0)
+    check_bracket(res, truth)
