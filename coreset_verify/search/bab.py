@@ -28,11 +28,13 @@ __all__ = ["CERTIFICATE_FORMAT", "BabOutcome", "DifferenceLayer", "branch_and_bo
 #: Adam steps for the root nodes, for children (warm-started from the parent)
 #: and for nodes with no positive unstable neuron left (exact relaxation).
 ROOT_STEPS, CHILD_STEPS, EXACT_STEPS = 300, 25, 300
+#: Neurons scored per node; the split is the one whose children bound best.
+BRANCH_CANDIDATES = 4
 #: Relative rounding margin of the reported bounds (twice Lemma B2's 1e-9).
 BOUND_MARGIN = 2e-9
 #: Relative widening of the first layer's ranges (see :func:`difference_layer`).
 RANGE_MARGIN = 1e-9
-_LR = 0.05
+_LR, _LR_DECAY = 0.05, 0.995
 
 
 @dataclass(frozen=True)
@@ -92,8 +94,14 @@ class _Node:
     mu: np.ndarray
     p: np.ndarray | None
     bound: float = math.inf
-    branch: int = -1
+    candidates: np.ndarray | None = None
     exact_rounds: int = 0
+    p_alt: np.ndarray | None = None
+
+    @property
+    def branch(self) -> int:
+        """The best-scored neuron to split, -1 when none is left."""
+        return -1 if self.candidates is None else int(self.candidates[0])
 
 
 @dataclass
@@ -111,6 +119,7 @@ class _Tensors:
     hi: object
     box: tuple | None
     beta: float | None
+    layer: DifferenceLayer | None = None
 
     @classmethod
     def of(cls, layer: DifferenceLayer, device) -> _Tensors:
@@ -128,7 +137,7 @@ class _Tensors:
             w_opt = w @ basis
         box = (t(dom.lower), t(dom.upper)) if dom.has_box else None
         return cls(w, w_opt, basis, t(layer.bias), t(layer.slope), t(layer.coef),
-                   t(layer.const), t(layer.lo), t(layer.hi), box, dom.beta)
+                   t(layer.const), t(layer.lo), t(layer.hi), box, dom.beta, layer)
 
 
 def _lines(ts: _Tensors, spec, on, off, alpha, mu) -> tuple:
@@ -184,21 +193,30 @@ def _optimise(ts: _Tensors, spec, on, off, alpha, mu, p, steps: int,
                                              else [])
     opt = torch.optim.Adam([{"params": [q], "lr": r} for q, r in zip(params, lr,
                                                                     strict=True)])
+    decay = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=_LR_DECAY)
     w = ts.w if ts.box is not None else ts.w_opt
-    for _ in range(steps):
-        if time.perf_counter() > deadline:
-            break
+    best = [q.detach().clone() for q in params]
+    best_val = torch.full((len(spec),), math.inf, dtype=ts.w.dtype, device=ts.w.device)
+    for step in range(steps + 1):
+        last = step == steps or time.perf_counter() > deadline
         opt.zero_grad()
         lam, k = _lines(ts, spec, on, off, params[0], params[1])[:2]
-        val = _concretise(ts, lam @ w, params[2] if p is not None else None)
-        (val + k).sum().backward()
+        val = _concretise(ts, lam @ w, params[2] if p is not None else None) + k
+        with torch.no_grad():  # keep each node's best iterate (Adam is not monotone)
+            better = val < best_val
+            best_val = torch.where(better, val, best_val)
+            for kept, q in zip(best, params, strict=True):
+                kept.copy_(torch.where(better[:, None], q, kept))
+        if last:
+            break
+        val.sum().backward()
         opt.step()
+        decay.step()
         with torch.no_grad():
             params[0].copy_(torch.minimum(torch.maximum(params[0], ts.a), torch.ones_like(
                 params[0])))
             params[1].copy_(torch.where(split, params[1].clamp(min=0.0), 0.0))
-    out = [q.detach() for q in params]
-    return out[0], out[1], (out[2] if p is not None else None)
+    return best[0], best[1], (best[2] if p is not None else None)
 
 
 def _sound(ts: _Tensors, spec, on, off, alpha, mu, p) -> tuple:
@@ -245,8 +263,9 @@ def _maximiser(ts: _Tensors, a, p):
 
 
 def _branch_choice(ts: _Tensors, spec, split, x, pieces) -> np.ndarray:
-    """Per node, the neuron to split (-1: none left): the largest chord gap at
-    the relaxed maximiser, else the largest gap at 0 (bab.md, branching)."""
+    """Per node, the ``BRANCH_CANDIDATES`` neurons most worth splitting, best
+    first (-1 where fewer are left): the largest chord gaps at the relaxed
+    maximiser, else the largest gaps at 0 (bab.md, branching). Shape (B, K)."""
     import torch
 
     lo, hi, q, r = pieces
@@ -257,9 +276,8 @@ def _branch_choice(ts: _Tensors, spec, split, x, pieces) -> np.ndarray:
     gap = torch.where(cand, c * (q * z + r - phi), -math.inf)
     static = torch.where(cand, c * r, -math.inf)
     best = torch.where(gap.amax(1, keepdim=True) > 0, gap, static)
-    choice = best.argmax(1)
-    choice = torch.where(cand.any(1), choice, -1)
-    return choice.cpu().numpy()
+    score, choice = best.topk(min(BRANCH_CANDIDATES, best.shape[1]), dim=1)
+    return torch.where(torch.isfinite(score), choice, -1).cpu().numpy()
 
 
 def node_bounds(layer: DifferenceLayer, specs, splits, *, steps: int = ROOT_STEPS,
@@ -325,22 +343,26 @@ def _bound_batch(ts: _Tensors, nodes: list, steps: int,
     alpha, mu, p = _optimise(ts, spec, on, off, alpha0, mu0, p0, steps, deadline)
     with torch.no_grad():
         bound, x, pieces = _sound(ts, spec, on, off, alpha, mu, p)
-        if steps > 0:  # keep the start where the steps made it worse (never above
-            # the parent's bound: bab.md, "children")
-            start, x0, _ = _sound(ts, spec, on, off, alpha0, mu0, p0)
+        starts = [p0] if steps > 0 else []
+        if p0 is not None and all(nd.p_alt is not None for nd in nodes):
+            starts.append(torch.as_tensor(np.stack([nd.p_alt for nd in nodes]),
+                                          device=p0.device))
+        for p_start in starts:  # keep a start where the steps made it worse (never
+            # above the parent's bound: bab.md, "children")
+            start, x0, _ = _sound(ts, spec, on, off, alpha0, mu0, p_start)
             worse = start < bound
             bound = torch.where(worse, start, bound)
             alpha = torch.where(worse[:, None], alpha0, alpha)
             mu = torch.where(worse[:, None], mu0, mu)
-            p = None if p is None else torch.where(worse[:, None], p0, p)
+            p = None if p is None else torch.where(worse[:, None], p_start, p)
             x = torch.where(worse[:, None], x0, x)
         choice = _branch_choice(ts, spec, on | off, x, pieces)
     bounds = bound.cpu().numpy()
     a_np, m_np = alpha.cpu().numpy(), mu.cpu().numpy()
     p_np = None if p is None else p.cpu().numpy()
     for row, nd in enumerate(nodes):
-        nd.alpha, nd.mu, nd.bound, nd.branch = a_np[row], m_np[row], float(bounds[row]), int(
-            choice[row])
+        nd.alpha, nd.mu, nd.bound, nd.p_alt = a_np[row], m_np[row], float(bounds[row]), None
+        nd.candidates = choice[row]
         if p_np is not None:
             nd.p = p_np[row]
     return bounds, x, choice
@@ -442,14 +464,26 @@ class _Best:
             self.error, self.x = float(vals[i]), pts[i].numpy().copy()
 
 
-def _children(node: _Node) -> list:
-    j = node.branch
+def _children(node: _Node, j: int | None = None, layer: DifferenceLayer | None = None,
+              ) -> list:
+    """The two children splitting neuron ``j`` (default: the best-scored one),
+    warm-started from the node's multipliers with ``mu_j = 0``. On a ball and
+    a box together each child also gets ``p_alt = p + (lambda_child_j -
+    lambda_parent_j) w_j`` (needs ``layer``): the start that is below the
+    parent when the box, not the ball, ends ``z_j``'s range (bab.md)."""
+    j = node.branch if j is None else j
     out = []
     for side in (1, -1):
         mu = node.mu.copy()
         mu[j] = 0.0
-        out.append(_Node(node.spec, (*node.splits, (j, side)), node.alpha.copy(), mu,
-                         None if node.p is None else node.p.copy()))
+        child = _Node(node.spec, (*node.splits, (j, side)), node.alpha.copy(), mu,
+                      None if node.p is None else node.p.copy())
+        if node.p is not None and layer is not None:
+            lo, hi, a = layer.lo[j], layer.hi[j], layer.slope[j]
+            c = layer.coef[node.spec, j]
+            q = (hi - a * lo) / (hi - lo)
+            child.p_alt = node.p + c * ((1.0 if side > 0 else a) - q) * layer.weight[j]
+        out.append(child)
     return out
 
 
@@ -570,13 +604,37 @@ def branch_and_bound(problem: Problem, pre0, *, deadline: float = math.inf,
     return out
 
 
+def _choose_splits(ts: _Tensors, nodes: list) -> list:
+    """The children of each node, split on the candidate whose worse child has
+    the smallest bound at the parent's multipliers (a filtered smart
+    branching: one sound evaluation per candidate child, no Adam steps)."""
+    import torch
+
+    trials, owners = [], []
+    for row, nd in enumerate(nodes):
+        for j in nd.candidates[nd.candidates >= 0]:
+            trials += _children(nd, int(j), ts.layer)
+            owners.append((row, int(j)))
+    if not trials or len(trials) == 2 * len(nodes):
+        return [c for nd in nodes for c in _children(nd, None, ts.layer)]
+    with torch.no_grad():
+        bounds = _sound(ts, *_stack(ts, trials))[0].cpu().numpy()
+    worse = np.maximum(bounds[0::2], bounds[1::2])
+    best: dict = {}
+    for (row, j), value in zip(owners, worse, strict=True):
+        if row not in best or value < best[row][0]:
+            best[row] = (value, j)
+    return [c for row, nd in enumerate(nodes)
+            for c in _children(nd, best[row][1], ts.layer)]
+
+
 def _step(ts: _Tensors, tree: _Tree, best: _Best, batch_size: int,
           deadline: float) -> int:
     """Split the best open nodes; return the number of nodes bounded."""
     popped = tree.pop(batch_size, best.error)
     split = [nd for nd in popped if nd.branch >= 0]
     exact = [nd for nd in popped if nd.branch < 0]
-    children = [c for nd in split for c in _children(nd)]
+    children = _choose_splits(ts, split)
     if children:
         _, xs, _ = _bound_batch(ts, children, CHILD_STEPS, deadline)
         best.update(ts, xs)

@@ -409,8 +409,7 @@ def test_children_of_the_search_are_never_looser_than_their_parent(kind):
     assert not bad
 
 
-@pytest.mark.parametrize("kind", [
-    "ball", "box", pytest.param("both", marks=pytest.mark.xfail(strict=True, reason=CHILD_BUG))])
+@pytest.mark.parametrize("kind", DOMAINS)
 def test_a_child_starts_below_its_parent(kind):
     """bab.md: at the parent's multipliers (``mu_j = 0``) the child's bound is
     already at most the parent's."""
@@ -509,15 +508,6 @@ def lp_gaps(nodes, steps: int = 2000) -> list:
     return out
 
 
-LP_CONVERGENCE_BUG = (
-    "node_bounds does not converge to the triangle LP (bab.md: the minimum over "
-    "(alpha, mu, p) is the LP): projected Adam at a constant lr (0.05) reports its "
-    "last iterate, which oscillates, and more steps can be worse; e.g. the node below "
-    "(lp_nodes('ball', [0]), spec 1, split (3, +1)): LP 0.476073, bounds 0.486989 / "
-    "0.488442 / 0.497318 after 300 / 2000 / 8000 steps")
-
-
-@pytest.mark.xfail(strict=True, reason=LP_CONVERGENCE_BUG)
 def test_a_node_bound_converges_to_the_triangle_lp():
     """Within 1% of the LP after 2000 steps (the sweep: test_bab_slow.py)."""
     layer, dom, specs, splits = lp_nodes("ball", [0])[0]
