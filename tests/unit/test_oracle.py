@@ -16,6 +16,7 @@ from hypothesis import example, given, note
 from hypothesis import strategies as st
 
 from coreset_verify import (
+    MagnitudeError,
     envelope,
     get_activation,
     layer_coreset,
@@ -189,6 +190,9 @@ def test_coreset_matches_oracle(layer, activation, beta, reduction, m, seed):
     m=st.integers(2, 60),
     seed=st.integers(0, 2**32 - 1),
 )
+@example(layer=(np.zeros((7, 1)), np.array([0.5, 0, 0, 0, 0, 0, -1000.0]),
+                np.eye(7)[[0, 6]]), activation="sigmoid", beta=1.0,
+         reduction="per-output", m=2, seed=0)  # sigmoid(-1000) underflows: refused
 def test_split_signs_matches_oracle(layer, activation, beta, reduction, m, seed):
     # Re-derived from the docstrings of layer_coreset and split_sample_size:
     # the positive part max(W, 0) and the negative part max(-W, 0) are each a
@@ -200,8 +204,14 @@ def test_split_signs_matches_oracle(layer, activation, beta, reduction, m, seed)
     pos, neg = naive_split(W_out)
     wp = naive_layer(W_in, b_in, pos, beta, activation, reduction)
     wn = naive_layer(W_in, b_in, neg, beta, activation, reduction)
-    c = layer_coreset(W_in, b_in, W_out, sample_size=m, beta=beta, activation=activation,
-                      reduction=reduction, rng=seed, split_signs=True)
+    try:
+        c = layer_coreset(W_in, b_in, W_out, sample_size=m, beta=beta, activation=activation,
+                          reduction=reduction, rng=seed, split_signs=True)
+    except MagnitudeError:
+        # documented refusal: a positive activation whose value underflows float64
+        # (e.g. sigmoid(-1000)), so a T_i is 0 although its true value is not
+        assert 0.0 in wp["env"] + wn["env"]
+        return
     by_sign = {p.sign: p for p in c.parts}
     assert set(by_sign) == {1, -1}
     p_pos, p_neg = by_sign[1], by_sign[-1]
