@@ -10,8 +10,10 @@ and 600 s: found, sound upper bound, upper/found, nodes and nodes per second.
 The bracket over time of the longest certifier run is drawn to
 ``benchmarks/certify.png``.
 
-    python benchmarks/certify.py            # about 25 minutes on 2 cores
-    python benchmarks/certify.py --quick    # 60 s budgets only
+    python benchmarks/certify.py               # about 25 minutes on 2 cores
+    python benchmarks/certify.py --quick       # 60 s budgets only
+    python benchmarks/certify.py --throughput  # branch-and-bound nodes per second,
+                                               # CPU and (when there is one) CUDA
 """
 
 from __future__ import annotations
@@ -67,15 +69,48 @@ def _plot(history: tuple, path: Path, title: str) -> None:
     fig.savefig(path, dpi=120)
 
 
+def throughput(f, g, scale, device: str, seconds: float = 20.0) -> float:
+    """Nodes bounded per second by the branch and bound on ``device``."""
+    import time
+
+    import torch
+
+    from coreset_verify.search._intervals import interval_bounds
+    from coreset_verify.search._problem import make_problem
+    from coreset_verify.search.bab import branch_and_bound
+
+    problem = make_problem(f.to(device), g.to(device), beta=BETA, lower=None, upper=None,
+                           scale=scale)
+    pre0 = interval_bounds(problem).pre0
+    branch_and_bound(problem, pre0, deadline=time.perf_counter() + 2.0)  # warm up
+    if device == "cuda":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    out = branch_and_bound(problem, pre0, deadline=start + seconds)
+    return out.nodes / (time.perf_counter() - start)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="60 s budgets only")
+    parser.add_argument("--throughput", action="store_true",
+                        help="only the nodes per second, CPU and CUDA")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     layer, _ = lenet_layer(args.seed)
     coreset = layer_coreset(*layer, distinct=54, beta=BETA, rng=args.seed)
     f = layer_pair_modules(*layer)
     g = layer_pair_modules(*(np.asarray(a) for a in coreset.pruned()))
+    if args.throughput:
+        import torch
+
+        cpu = throughput(f, g, coreset.scale, "cpu")
+        line = f"branch and bound: {cpu:,.0f} nodes/s on the CPU"
+        if torch.cuda.is_available():
+            gpu = throughput(f, g, coreset.scale, "cuda")
+            line += f", {gpu:,.0f} on CUDA ({gpu / cpu:.1f}x)"
+        print(line + f"; OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}")
+        return
     print(f"LeNet-300-100 first layer: {coreset.n_kept} of 300 neurons kept, ball radius "
           f"{BETA}; objective max_i |F_i - F~_i| / T_i", flush=True)
     long = 60 if args.quick else 600

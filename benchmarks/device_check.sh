@@ -2,7 +2,8 @@
 # The checks that need a GPU, as one script for a lent device machine:
 #   run it from the repository root there (it builds .venv if missing).
 # Prints: the CUDA tests, the construction ratios (numpy, torch CPU, torch CUDA)
-# and the search benchmark's batched-gradient throughput on CPU and CUDA.
+# the search benchmark's batched-gradient throughput on CPU and CUDA, and the
+# branch and bound's nodes per second on CPU and CUDA.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ ! -x .venv/bin/python ]; then
@@ -17,3 +18,5 @@ echo "== construction: ours / floor"
 .venv/bin/python benchmarks/construction.py --repeats 5
 echo "== search: batched gradient throughput"
 OMP_NUM_THREADS=1 .venv/bin/python benchmarks/search.py --quick | tail -2
+echo "== certifier: branch-and-bound nodes per second"
+.venv/bin/python benchmarks/certify.py --throughput
