@@ -22,7 +22,9 @@ import io
 import itertools
 import math
 import tempfile
+import warnings
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -561,12 +563,16 @@ def array_change(gen: Genuine, how: str, key: str, r: np.random.Generator) -> di
     factor = float(_choice(r, [0.0, 0.5, 2.0, 1e3, -1.0, 1 + 1e-9, 1 - 1e-9, 1e-300]))
     if how == "dtype":
         kind = str(_choice(r, DTYPES))
-        c[key] = c[key].astype(kind) if kind != "object" else c[key].astype(object)
+        try:
+            c[key] = c[key].astype(kind if kind != "object" else object)
+        except (TypeError, ValueError):  # a string that is no number
+            c[key] = c[key].astype(object)
     elif how == "shape":
         a = c[key]
         c[key] = _choice(r, [lambda: np.append(a, a.ravel()[:1]), lambda: a.ravel()[:-1],
                              lambda: a[None], lambda: a.reshape(-1),
-                             lambda: np.asarray(a.ravel()[0] if a.size else 0), lambda: a[:0],
+                             lambda: np.asarray(a.ravel()[0] if a.size else 0),
+                             lambda: a.reshape(-1)[:0],
                              lambda: a.T])()
     elif how == "value":
         c[key] = _set(c[key], VALUES[_choice(r, sorted(VALUES))], r)
@@ -745,7 +751,18 @@ def certificate_case(spec: int, family: str, how: str, key: str, seed: int) -> C
         def fail_call(exc=exc):
             raise exc
         return Case(CHECK, label, fail_call, context=context)
-    r = np.random.default_rng(seed)
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        f, g, kw, path, data = _prepare(gen, family, how, key, np.random.default_rng(seed))
+    allowed = (CertificateError, InvalidArgumentError) if how in ARGUMENTS else CertificateError
+    file = _folder() / "case.npz"
+    where = {"DIR": _folder(), "MISSING": _folder() / "missing.npz", "PATH": file,
+             None: str(file)}.get(path, path) if isinstance(path, (str, type(None))) else path
+    return _check_case(label, context, file, data, where, f, g, kw, allowed, seed)
+
+
+def _prepare(gen: Genuine, family: str, how: str, key: str, r: np.random.Generator) -> tuple:
+    """``(f, g, keyword arguments, path override, file bytes)`` of one case."""
     f, g, kw, path = gen.f, gen.g, {}, None
     if family == "valid":
         kw = {**gen.dom.kwargs(), "scale": gen.scale} if r.random() < 0.5 else {}
@@ -759,10 +776,11 @@ def certificate_case(spec: int, family: str, how: str, key: str, seed: int) -> C
     else:
         f, g, kw, path = question_change(gen, how, r)
         data = gen.data
-    allowed = (CertificateError, InvalidArgumentError) if how in ARGUMENTS else CertificateError
-    file = _folder() / "case.npz"
-    where = {"DIR": _folder(), "MISSING": _folder() / "missing.npz", "PATH": file,
-             None: str(file)}.get(path, path) if isinstance(path, (str, type(None))) else path
+    return f, g, kw, path, data
+
+
+def _check_case(label, context, file, data, where, f, g, kw, allowed, seed) -> Case:
+    """The call of ``check`` on ``data`` written to ``file``, and its oracle."""
 
     def call():
         file.write_bytes(data)
@@ -855,6 +873,8 @@ def certified_cases(draw) -> Case:
     labels = []
     if r.random() < 0.3:
         valid["certificate"] = "CERT"
+        if act == "sigmoid":  # certificates are for (leaky) ReLU layers only
+            labels.append("certificate=sigmoid layer")
     if r.random() < 0.5:
         pools = {"draws": DRAWS_HOSTILE, "time_limit": {k: v for k, v in TIME_HOSTILE.items()
                                                         if k not in ("1e308",)},
@@ -884,9 +904,10 @@ def _certified_case(base: Base, args: dict, labels: list, context: str) -> Case:
     if args.get("progress") == "print":
         seen = []
         args = {**args, "progress": lambda *a: seen.append(a)}
-    aliases = {"both sizes": ["sample_size", "distinct"], "option": ["options"]}
-    named = [n for lab in labels for n in aliases.get(lab.split("=")[0], [lab.split("=")[0]])]
-    named += [lab.split("=")[1] for lab in labels if lab.startswith("option=")]
+    # a refusal must name the function or an argument given (any of them: the first
+    # one checked may be a valid-looking one, e.g. distinct above the live neurons)
+    named = [*args, "options"]
+    sizes = [n for n in ("distinct", "sample_size") if n in args]
 
     def call():
         if isinstance(args.get("certificate"), Path) and args["certificate"].exists() and \
@@ -899,7 +920,7 @@ def _certified_case(base: Base, args: dict, labels: list, context: str) -> Case:
             if "certified_coreset" not in text and not any(n in text for n in named):
                 raise FalseClaim(f"{type(exc).__name__} names neither certified_coreset nor "
                                  f"{named}: {text[:200]}") from None
-            if not labels:
+            if not labels and not any(n in text for n in sizes):
                 raise FalseClaim(f"valid arguments refused: {type(exc).__name__}: "
                                  f"{text[:200]}") from None
             raise
@@ -954,3 +975,39 @@ def _check_certified_file(out, base: Base, args: dict, kept, U, T) -> None:
                          f"{out.worst_case.error}")
     check_claim(got.upper_bound, read_net(f), read_net(g), Dom(args["beta"], None, None), T,
                 base.seed)
+
+
+# ------------------------------------------------------------------ known findings
+
+
+@dataclass(frozen=True)
+class Known:
+    """A finding not fixed yet (a strict expected failure, see ``_fuzz_registry``):
+    failures whose detail matches ``pattern`` do not fail the run, and ``reproducer``
+    must still fail with it; once the code is fixed it passes and the entry must go."""
+
+    pattern: str
+    reproducer: Callable[[], Case]
+    reason: str
+
+
+def _certified_repro(label: str, **extra) -> Case:
+    base = make_base(1, "relu", 1.0, 1.0, 1.0, 1.0)
+    args = {"draws": 1, "time_limit": 0.2, "beta": 1.0, "sample_size": 2, "rng": 0, **extra}
+    return _certified_case(base, args, [label], f"{base.label}, {args}")
+
+
+KNOWN = {
+    CHECK: (Known(r"raw AttributeError: 'bytes' object has no attribute 'dtype'",
+                  lambda: certificate_case(0, "npy", "bad magic", "alpha", 0),
+                  "an .npz member that is not an .npy array (bad magic, raw bytes, a nested "
+                  "archive) is returned by numpy as bytes; certificate._load then reads "
+                  "its .dtype"),),
+    CERTIFIED: (Known(r"raw TypeError: 'int' object is not callable",
+                      lambda: _certified_repro("progress=3", progress=3),
+                      "progress is called without being checked callable"),
+                Known(r"raw TypeError: layer_coreset\(\) got an unexpected keyword argument",
+                      lambda: _certified_repro("option=bogus", bogus=1),
+                      "**options reach layer_coreset unchecked (layer_coreset has no "
+                      "**options), after the rng and certificate checks")),
+}
