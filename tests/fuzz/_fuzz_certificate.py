@@ -18,6 +18,7 @@ bound, a bound that no sampled input of the ball beats (``T_i`` as the unit).
 from __future__ import annotations
 
 import copy
+import dataclasses
 import io
 import itertools
 import math
@@ -32,6 +33,7 @@ from typing import Any
 import mpmath
 import numpy as np
 from _fuzz_cases import (
+    ACTS,
     BETA_HOSTILE,
     RNG_HOSTILE,
     SIZE_HOSTILE,
@@ -885,7 +887,10 @@ def certified_cases(draw) -> Case:
     r = _rng(draw)
     seed = int(r.integers(2**32))
     act = _choice(r, ["relu", "relu", "leaky_relu", "sigmoid"])
-    base = make_base(seed, act, 1.0, 1.0, float(_choice(r, [1.0, 0.5, 2.0])), 1.0)
+    mags = [1.0, 1.0, 1.0, 1e-5, 1e5, 2.0**-40, 1e30]  # extreme but representable too
+    m_in = float(_choice(r, mags))
+    base = make_base(seed, act, m_in, float(_choice(r, mags)),
+                     float(_choice(r, [1.0, 0.5, 2.0])), m_in)
     valid = {"draws": int(r.integers(1, 4)), "time_limit": float(_choice(r, [0.2, 0.5])),
              "beta": base.beta, "rng": int(r.integers(100)), "activation": act}
     size = _choice(r, ["distinct", "sample_size"])
@@ -916,6 +921,8 @@ def certified_cases(draw) -> Case:
 
 
 def _certified_case(base: Base, args: dict, labels: list, context: str) -> Case:
+    if args.get("activation") in ACTS:  # the layer the call prunes: the oracle's too
+        base = dataclasses.replace(base, act=args["activation"])
     folder = _folder()
     places = {"CERT": folder / "certified.npz", "MISSING": folder / "no" / "c.npz",
               "DIR": folder}
@@ -1035,5 +1042,9 @@ KNOWN = {
                 Known(r"raw TypeError: layer_coreset\(\) got an unexpected keyword argument",
                       lambda: _certified_repro("option=bogus", bogus=1),
                       "**options reach layer_coreset unchecked (layer_coreset has no "
-                      "**options), after the rng and certificate checks")),
+                      "**options), after the rng and certificate checks"),
+                Known(r"raw IsADirectoryError",
+                      lambda: _certified_repro("certificate='dir'", certificate="DIR"),
+                      "certificate= naming an existing folder passes the path check (only "
+                      "its parent is checked); os.replace then fails after every draw")),
 }
