@@ -20,6 +20,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .._validation import fail
 from ..activations import Activation
 from ..sensitivity import row_norms as _row_norms
 
@@ -126,6 +127,10 @@ def activation_range(act: Activation | None, lo: np.ndarray, hi: np.ndarray) -> 
     """
     if act is None:
         return Box(lo, hi)
+    if not (act.is_nondecreasing or act.name == "leaky_relu"):
+        # SiLU, for one, dips below both ends on [-3, -0.5]: ends and 0 miss its range
+        raise fail("activation_range", "act", "an activation monotone on each side of 0 "
+                   "(non-decreasing, or LeakyReLU)", act.name)
     a, b = act.numpy(lo), act.numpy(hi)
     z = act.numpy(np.clip(0.0, lo, hi))
     out_lo = np.minimum(np.minimum(a, b), z) - act.module_slack

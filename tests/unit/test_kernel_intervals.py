@@ -205,3 +205,15 @@ def test_fuzz_propagation_contains_sampled_values_at_any_magnitude(activation):
             assert not np.any(np.isnan(box.hi))
 
     check()
+
+
+def test_activation_range_refuses_an_activation_not_monotone_on_each_side():
+    # SiLU's minimum (-0.2785 near -1.28) lies inside [-3, -0.5], below both ends
+    # and below silu(0): the ends-and-zero rule would return a range that misses it.
+    from coreset_verify import InvalidArgumentError, get_activation
+    from coreset_verify.nets.intervals import activation_range
+
+    with pytest.raises(InvalidArgumentError, match="activation_range.*monotone"):
+        activation_range(get_activation("silu"), np.array([-3.0]), np.array([-0.5]))
+    z = np.linspace(-3.0, -0.5, 10001)
+    assert float(np.min(z / (1 + np.exp(-z)))) < -0.2784  # the dip the rule would miss
