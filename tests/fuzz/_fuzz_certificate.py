@@ -911,7 +911,7 @@ def certified_cases(draw) -> Case:
         if act == "sigmoid":  # certificates are for (leaky) ReLU layers only
             labels.append("certificate=sigmoid layer")
     if r.random() < 0.5:
-        # time limits of 1e308 or 2**63 s are valid and honoured: left to the guard's alarm
+        # time limits of 1e308 or 2**63 s are valid and honoured: the guard's alarm would fire
         pools = {"draws": DRAWS_HOSTILE, "time_limit": {k: v for k, v in TIME_HOSTILE.items()
                                                         if k not in ("1e308", "2**63")},
                  "beta": BETA_HOSTILE, size: SIZE_HOSTILE, "rng": RNG_HOSTILE,
