@@ -174,6 +174,35 @@ def test_multiplicative_graph_margin():
     assert bound.statistical == pytest.approx(eps, rel=RTOL)
 
 
+def test_multiplicative_graph_margin_in_z():
+    """The ellipsoid net's graph constant ``zLip_G = ||W_i||_2 + n u`` at its
+    smallest: ``||W_i|| = 2^-1022`` (one live neuron, ``w = 0``, ``b = 2``,
+    softplus) among ``n = 2^20`` neurons, so ``n u`` is ``2^-32`` of it and moves
+    epsilon by 5e-11 relative. Neuron 1 (``w = 2^-38``, weight 0) sets the
+    ellipsoid, semi-axis ``beta 2^-38 (1 + 1e-10) = 1/4``; the others are zero.
+    One live neuron drawn 400 times: ``U = W``, realised constants ``(2n + 1) u``.
+
+    Kills _layer_stats 166 (``zlip_graph - n u``).
+    """
+    n, beta, w = 2**20, 2.0**36, 2.0**-1022
+    W_in = np.zeros((n, 1))
+    W_in[1, 0] = 2.0**-38
+    b_in = np.zeros(n)
+    b_in[0] = 2.0
+    W_out = np.zeros((1, n))
+    W_out[0, 0] = w
+    coreset = layer_coreset(W_in, b_in, W_out, sample_size=400, beta=beta, rng=0,
+                            activation="softplus")
+    bound = theoretical_bound(coreset, delta=0.1, kind="uniform", form="multiplicative")
+    realised = (2 * n + 1) * U
+    eps, radius, net = _uniform_reference(
+        m=400, t=1.0, delta=0.1, dim=1, beta=beta, lip=realised, graph=n * U,
+        unit=w * math.log1p(math.exp(2.0)),
+        ellipse=(np.array([1.0]), beta * 2.0**-38 * (1 + SVD_MARGIN), realised, w + n * U))
+    assert (bound.net, bound.net_radius) == (net, pytest.approx(radius, rel=RTOL))
+    assert bound.statistical == pytest.approx(eps, rel=RTOL)
+
+
 def test_no_lower_envelope_gives_no_multiplicative_uniform_bound():
     """``G_lo_i = 0`` (softplus underflows to 0 at ``-800``): no net term is
     finite, the statistical bound is inf, no net or radius is reported, and
