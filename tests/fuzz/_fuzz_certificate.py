@@ -585,6 +585,15 @@ def array_change(gen: Genuine, how: str, key: str, r: np.random.Generator) -> di
     leaf = int(r.integers(L))
     split = int(r.integers(S)) if S else None
     factor = float(_choice(r, [0.0, 0.5, 2.0, 1e3, -1.0, 1 + 1e-9, 1 - 1e-9, 1e-300]))
+    if how in NUMBERS:
+        return _numbers_change(c, gen, how, r, leaf, factor)
+    return _structure_change(c, how, key, r, leaf, split)
+
+
+def _structure_change(c: dict, how: str, key: str, r: np.random.Generator, leaf: int,
+                      split: int | None) -> dict:
+    """Dtypes, shapes, single values, keys, the order and the tree of the leaves."""
+    L, S = len(c["leaf_output"]), len(c["split_neuron"])
     if how == "dtype":
         kind = str(_choice(r, DTYPES))
         try:
@@ -627,7 +636,19 @@ def array_change(gen: Genuine, how: str, key: str, r: np.random.Generator) -> di
         c["leaf_output"][leaf] = (c["leaf_output"][leaf] + 1) % len(c["scale"])
     elif how == "leaf sign" or (how.startswith("split") and not S):
         c["leaf_sign"][leaf] *= -1
-    elif how == "mu":
+    return c
+
+
+#: the doctorings of multipliers, claim, ranges, domain, scales, indices and format
+NUMBERS = ("mu", "alpha", "box_p", "claim", "claim at the recomputed bound", "lo hi", "beta",
+           "box", "scale", "index", "format", "leaf_bound", "no lo hi")
+
+
+def _numbers_change(c: dict, gen: Genuine, how: str, r: np.random.Generator, leaf: int,
+                    factor: float) -> dict:
+    """Multipliers, the claim, ``lo``/``hi``, the domain, scales, indices, format."""
+    S = len(c["split_neuron"])
+    if how == "mu":
         c["split_mu"] = c["split_mu"] * factor if S else c["split_mu"]
     elif how == "alpha":
         value = _choice(r, ["slope", 1.0, 0.5, -0.1, 1.5, "scaled", 0.0])
@@ -695,12 +716,17 @@ def _copy_net(model, change):
 
 def question_change(gen: Genuine, how: str, r: np.random.Generator) -> tuple:
     """``(f, g, keyword arguments, path override)`` of a changed question."""
-    import torch
+    kw = {**gen.dom.kwargs(), "scale": gen.scale} if r.random() < 0.5 else {}
+    if how in ("beta asked", "box asked", "lower only", "scale asked", "path"):
+        return gen.f, gen.g, *_argument_change(gen, how, r, kw)
+    return *_model_change(gen, how, r), kw, None
+
+
+def _model_change(gen: Genuine, how: str, r: np.random.Generator) -> tuple:
+    """``(f, g)``: other models, or the same ones in another form."""
     import torch.nn as nn
 
     f, g = gen.f, gen.g
-    kw = {**gen.dom.kwargs(), "scale": gen.scale} if r.random() < 0.5 else {}
-    path = None
     if how == "swap models":
         f, g = g, f
     elif how == "other pair":
@@ -729,7 +755,15 @@ def question_change(gen: Genuine, how: str, r: np.random.Generator) -> tuple:
         f = nn.Sequential(copy.deepcopy(f[0]), act, copy.deepcopy(f[2]))
     elif how == "pass-through layers":  # valid: Identity and Dropout change nothing
         f = nn.Sequential(nn.Identity(), nn.Sequential(f[0], nn.Dropout(0.5)), f[1], f[2])
-    elif how == "beta asked":
+    return f, g
+
+
+def _argument_change(gen: Genuine, how: str, r: np.random.Generator, kw: dict) -> tuple:
+    """``(keyword arguments, path override)``: another question asked, or a bad one."""
+    import torch
+
+    f, path = gen.f, None
+    if how == "beta asked":
         kw = {**gen.dom.kwargs(), "beta": _rng_value(BETA_HOSTILE[_choice(
             r, sorted(BETA_HOSTILE))]) if r.random() < 0.5 else (gen.dom.beta or 1.0) * (
                 1 + 1e-12)}
@@ -748,7 +782,7 @@ def question_change(gen: Genuine, how: str, r: np.random.Generator) -> tuple:
                                   gen.scale.tolist(), gen.scale.astype(np.float32), 0.0])
     elif how == "path":
         path = _choice(r, [None, 3, b"c.npz", "DIR", "MISSING", "PATH", 1.5, ["c.npz"]])
-    return f, g, kw, path
+    return kw, path
 
 
 QUESTION = ("swap models", "other pair", "output weight", "output bias", "row ulp", "float32",
