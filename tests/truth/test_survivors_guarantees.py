@@ -18,6 +18,7 @@ mutants it kills (mutmut names, benchmarks/mutation_survivors.py).
 from __future__ import annotations
 
 import math
+import re
 import warnings
 from dataclasses import replace
 
@@ -28,7 +29,7 @@ from _truth_reference import concentration
 from coreset_verify import layer_coreset, sample_size_for
 from coreset_verify.activations import Activation
 from coreset_verify.coreset import SampledPart
-from coreset_verify.errors import InvalidArgumentError
+from coreset_verify.errors import InvalidArgumentError, MagnitudeError
 from coreset_verify.guarantees import theoretical_bound
 
 U = 2.0**-1074  # the smallest subnormal number
@@ -286,3 +287,23 @@ def test_bounds_are_computed_without_warnings():
         m = sample_size_for(W_in, b_in, np.array([[1.0, 0.0, 2.0]]), epsilon=0.5, delta=0.1,
                             beta=1.0, kind="pointwise", split_signs=True)
     assert m > 0
+
+
+@pytest.mark.parametrize(("W_out", "split"), [
+    pytest.param(np.array([[1e-310, 0.0]]), False, id="whole"),
+    pytest.param(np.array([[1e-310, -1.0]]), True, id="split_signs"),
+])
+def test_subnormal_row_norm_refused_by_name(W_out, split):
+    """A row of W_out (or of its positive part) with norm 1e-310 is subnormal:
+    ``T = 1e-310 * 1e10`` is carried, but the Lipschitz constants are not, so
+    sample_size_for refuses it, naming itself and the remedy (DESIGN: every
+    error names the function and what was expected).
+
+    Kills _plan 28, 37, 38, 77, 86, 87 (another function name) and _layer_stats
+    108, 117, 118, 119 (the remedy).
+    """
+    head = re.escape("sample_size_for: the row norm ||W_out[i]|| (of its sign part)")
+    tail = re.escape(" Rescale the weights toward 1. No bound would be true otherwise.")
+    with pytest.raises(MagnitudeError, match=f"^{head}.*{tail}$"):
+        sample_size_for(np.ones((2, 1)), np.zeros(2), W_out, epsilon=0.5, delta=0.1,
+                        beta=1e10, kind="pointwise", split_signs=split)
