@@ -107,6 +107,8 @@ def _load(path: Any) -> dict[str, np.ndarray]:
     except Exception as exc:  # zipfile, zlib, numpy format errors: all mean unreadable
         raise CertificateError(f"{os.fspath(path)!s} is not a readable {FORMAT} certificate "
                                f"({type(exc).__name__}: {exc})") from None
+    odd = sorted(key for key, value in a.items() if not isinstance(value, np.ndarray))
+    _require(not odd, f"members {odd} are not .npy arrays")  # numpy returns their bytes
     keys = set(_SHAPES) - ({"lo", "hi"} if {"lo", "hi"}.isdisjoint(a) else set())
     _require(a.keys() == keys, f"the certificate's keys are wrong: missing "
              f"{sorted(keys - a.keys())}, unexpected {sorted(a.keys() - keys)}")
@@ -302,5 +304,8 @@ def _bounds(c: dict, net: dict, first: int, last: int) -> np.ndarray:
         top = beta * _norms(A - p) + np.maximum(p * lower, p * upper).sum(1)
         big = beta * _norms(size + p_size) + p_size @ np.maximum(-lower, upper)
         big = big + np.abs(lam) @ net["reach"] + np.abs(t).sum(1) + np.abs(e)
-        bound = top + K + 1e-9 * big + (n + d + 5) * net["R"] * _TINY
+        # underflow: of the products with x (R), and of a subnormal c_j, lambda_j or
+        # t_j times z_j, whose size is at most reach_j (bab.md, Lemma B2)
+        tiny = ((n + d + 5) * net["R"] + 4 * float(np.sum(net["reach"])) + 4) * _TINY
+        bound = top + K + 1e-9 * big + tiny
     return np.where(empty, -np.inf, bound)

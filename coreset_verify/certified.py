@@ -20,14 +20,16 @@ from typing import Any
 
 import numpy as np
 
-from ._validation import check_int, check_positive, check_rng, fail
+from ._validation import check_int, check_positive, check_rng, check_unknown_options, fail
 from .coreset import LayerCoreset, layer_coreset
 
-__all__ = ["MAX_CERTIFIED_DRAWS", "CertifiedCoreset", "certified_coreset"]
+__all__ = ["LAYER_OPTIONS", "MAX_CERTIFIED_DRAWS", "CertifiedCoreset", "certified_coreset"]
 
 _FUNC = "certified_coreset"
 #: Most coresets :func:`certified_coreset` draws and certifies.
 MAX_CERTIFIED_DRAWS = 1000
+#: The options of :func:`~coreset_verify.layer_coreset` passed through ``**options``.
+LAYER_OPTIONS = ("split_signs", "reduction", "max_draws")
 
 
 @dataclass(frozen=True)
@@ -64,8 +66,8 @@ def _check_certificate_path(path) -> Path | None:
     if not isinstance(path, (str, os.PathLike)):
         raise fail(_FUNC, "certificate", "None or a file path", type(path).__name__)
     path = Path(path).expanduser()
-    if not path.resolve().parent.is_dir():
-        raise fail(_FUNC, "certificate", "a path in an existing folder", str(path))
+    if not path.resolve().parent.is_dir() or path.is_dir():
+        raise fail(_FUNC, "certificate", "a file path in an existing folder", str(path))
     return path
 
 
@@ -87,7 +89,8 @@ def certified_coreset(W_in: Any, b_in: Any, W_out: Any, *, draws: int,
     beta : float
         Radius of the input ball.
     sample_size, distinct, activation, **options
-        Passed to :func:`~coreset_verify.layer_coreset` for every draw.
+        Passed to :func:`~coreset_verify.layer_coreset` for every draw
+        (``options``: ``split_signs``, ``reduction``, ``max_draws``).
     rng : int, numpy.random.Generator or None
         Draw ``r`` uses the ``r``-th child of ``rng`` (``Generator.spawn``).
     certificate : str or os.PathLike, optional
@@ -123,6 +126,10 @@ def certified_coreset(W_in: Any, b_in: Any, W_out: Any, *, draws: int,
     if draws > MAX_CERTIFIED_DRAWS:
         raise fail(_FUNC, "draws", f"an integer in [1, {MAX_CERTIFIED_DRAWS}]", draws)
     time_limit = check_positive(time_limit, "time_limit", _FUNC)
+    check_unknown_options(options, LAYER_OPTIONS, _FUNC)
+    if progress is not None and not callable(progress):
+        raise fail(_FUNC, "progress", "None or a callable progress(stage, done, total)",
+                   type(progress).__name__)
     target = _check_certificate_path(certificate)
     children = check_rng(rng, _FUNC).spawn(draws)
     original = layer_pair_modules(W_in, b_in, W_out, activation=activation)

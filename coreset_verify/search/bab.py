@@ -243,7 +243,11 @@ def _sound(ts: _Tensors, spec, on, off, alpha, mu, p) -> tuple:
     else:
         mag = mag + ts.beta * (abs_a.norm(dim=1) + p.norm(dim=1)) + (p.abs() * box_abs).sum(1)
     n_terms = ts.w.shape[0] + ts.w.shape[1] + 4
-    bound = val + k + BOUND_MARGIN * mag + (n_terms + 1) * reach * 1e-300
+    # underflow (bab.md, Lemma B2): products with x, and a subnormal c_j, lambda_j
+    # or t_j times z_j (at most max(|L_j|, |U_j|, |b_j|)); twice the checker's
+    reach_z = float(torch.maximum(torch.maximum(ts.lo.abs(), ts.hi.abs()), ts.b.abs()).sum())
+    tiny = ((n_terms + 2) * reach + 8 * reach_z + 8) * 1e-300
+    bound = val + k + BOUND_MARGIN * mag + tiny
     bound = torch.where(torch.isnan(bound), math.inf, bound)
     bound = torch.where(empty, -math.inf, bound)
     x = _maximiser(ts, a, p)

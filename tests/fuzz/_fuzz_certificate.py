@@ -1069,27 +1069,19 @@ def _certified_repro(label: str, **extra) -> Case:
     return _certified_case(base, args, [label], f"{base.label}, {args}")
 
 
-KNOWN = {
-    CHECK: (Known(r"raw AttributeError: 'bytes' object has no attribute 'dtype'",
-                  lambda: certificate_case(0, "npy", "bad magic", "alpha", 0),
-                  "an .npz member that is not an .npy array (bad magic, raw bytes, a nested "
-                  "archive) is returned by numpy as bytes; certificate._load then reads "
-                  "its .dtype"),
-            Known(r"certificate_case\((6|7), .*false claim: claim .* accepted, but at x",
-                  lambda: certificate_case(7, "array", "claim at the recomputed bound", "", 0),
-                  "C = (V_f - V_g) / scale underflows (subnormal or 0) where scale is huge; "
-                  "its rounding, multiplied by |z_j| up to 1e30, is not covered by Lemma "
-                  "B2's margin (its absolute term scales with the input radius R only), so "
-                  "the checker accepts claims below the true maximum")),
-    CERTIFIED: (Known(r"raw TypeError: 'int' object is not callable",
-                      lambda: _certified_repro("progress=3", progress=3),
-                      "progress is called without being checked callable"),
-                Known(r"raw TypeError: layer_coreset\(\) got an unexpected keyword argument",
-                      lambda: _certified_repro("option=bogus", bogus=1),
-                      "**options reach layer_coreset unchecked (layer_coreset has no "
-                      "**options), after the rng and certificate checks"),
-                Known(r"raw IsADirectoryError",
-                      lambda: _certified_repro("certificate='dir'", certificate="DIR"),
-                      "certificate= naming an existing folder passes the path check (only "
-                      "its parent is checked); os.replace then fails after every draw")),
+KNOWN: dict = {}
+#: Findings fixed since they were found: each reproducer must now pass its oracle.
+FIXED = {
+    CHECK: (  # an .npz member that is not an .npy array escaped as AttributeError
+        lambda: certificate_case(0, "npy", "bad magic", "alpha", 0),
+        # Lemma B2 missed the underflow of subnormal c_j times |z_j| up to 1e30:
+        # a claim below the true maximum was accepted
+        lambda: certificate_case(7, "array", "claim at the recomputed bound", "", 0),
+        lambda: certificate_case(6, "array", "claim at the recomputed bound", "", 0),
+    ),
+    CERTIFIED: (  # unchecked progress, options and a folder as certificate escaped raw
+        lambda: _certified_repro("progress=3", progress=3),
+        lambda: _certified_repro("option=bogus", bogus=1),
+        lambda: _certified_repro("certificate='dir'", certificate="DIR"),
+    ),
 }

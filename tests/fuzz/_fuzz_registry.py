@@ -30,6 +30,7 @@ from _fuzz_audit import (
     summarize_cases,
 )
 from _fuzz_cases import run_case
+from _fuzz_certificate import FIXED as FIXED_CERTIFICATE
 from _fuzz_certificate import KNOWN as KNOWN_CERTIFICATE
 from _fuzz_certificate import certificate_cases, certified_cases
 from _fuzz_layer import (
@@ -86,6 +87,8 @@ TARGETS = {
 }
 #: target -> known findings (strict expected failures; see the module docstring)
 KNOWN = {**KNOWN_CERTIFICATE}
+#: target -> reproducers of fixed findings, run every time (each must pass)
+FIXED = {**FIXED_CERTIFICATE}
 
 
 def examples(name: str) -> int:
@@ -124,6 +127,8 @@ def run_target(name: str, clean: list | None = None) -> tuple[Counter, dict, lis
         if not (outcome.kind == "failure" and re.search(known.pattern, outcome.detail)):
             failures.append(f"known finding no longer fails as described ({known.reason}): "
                             f"{outcome.kind} {outcome.detail[:200]}; remove it from KNOWN")
+    for reproducer in FIXED.get(name, ()):
+        _record(reproducer(), tally, labels, failures, clean)
     if name == "regressions":  # explicit cases, every one every run
         for case in regression_cases():
             _record(case, tally, labels, failures, clean)

@@ -59,8 +59,12 @@ def test_keeps_the_draw_with_the_smallest_proved_error(tmp_path):
     pytest.param({"certificate": 3}, "certificate", id="certificate=3"),
     pytest.param({"certificate": "/no/such/folder/c.npz"}, "certificate",
                  id="certificate-missing-folder"),
+    pytest.param({"certificate": "/tmp"}, "certificate", id="certificate-is-a-folder"),
+    pytest.param({"progress": 3}, "progress", id="progress=3"),
+    pytest.param({"bogus": 1}, "bogus", id="unknown-option"),
 ])
 def test_bad_arguments_name_themselves(kwargs, name):
     args = {"draws": 2, "time_limit": 5, "beta": 1.0, "distinct": 3, "rng": 0} | kwargs
-    with pytest.raises(InvalidArgumentError, match=rf"{name}.*certified_coreset"):
+    with pytest.raises(InvalidArgumentError,
+                       match=rf"{name}.*certified_coreset|certified_coreset.*{name}"):
         certified_coreset(*_layer(1), **args)
