@@ -127,7 +127,7 @@ def activation_range(act: Activation | None, lo: np.ndarray, hi: np.ndarray) -> 
     """
     if act is None:
         return Box(lo, hi)
-    if not (act.is_nondecreasing or act.name == "leaky_relu"):
+    if not (act.is_nondecreasing or "negative_slope" in dict(act.params)):
         # SiLU, for one, dips below both ends on [-3, -0.5]: ends and 0 miss its range
         raise fail("activation_range", "act", "an activation monotone on each side of 0 "
                    "(non-decreasing, or LeakyReLU)", act.name)

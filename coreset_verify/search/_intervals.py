@@ -112,5 +112,5 @@ def interval_bounds(problem: Problem) -> Intervals:
     s = problem.scale
     with np.errstate(over="ignore", invalid="ignore"):
         diff = widen((dlo / 2 + dhi / 2) / s, (dhi / 2 - dlo / 2) / s,
-                     (np.abs(dlo) + np.abs(dhi)) / s)
+                     np.abs(dlo) / s + np.abs(dhi) / s)  # divided first: no overflow
     return Intervals(pre0, post0, f_pre, f_post, g_pre, g_post, diff)

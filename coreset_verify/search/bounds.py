@@ -152,8 +152,9 @@ def linear_relaxation_bounds(problem: Problem, iv: Intervals) -> np.ndarray | No
     coef, e = terms
     slope = np.array([a.slope for a in sh.activations])
     su, tu, sl = _pwl_lines(iv.pre0[0], iv.pre0[1], slope)
-    s_mat = np.where(coef >= 0, coef * su, coef * sl)
-    const = s_mat @ sh.bias + np.where(coef >= 0, coef * tu, 0.0).sum(1) + e
+    # a zero coefficient contributes nothing, even where a range is infinite
+    s_mat = np.where(coef > 0, coef * su, np.where(coef < 0, coef * sl, 0.0))
+    const = s_mat @ sh.bias + np.where(coef > 0, coef * tu, 0.0).sum(1) + e
     grad = s_mat @ sh.weight
     dom = problem.domain
     best = np.full(len(grad), np.inf)

@@ -524,3 +524,37 @@ def test_no_relaxation_is_solved_when_every_pair_bound_is_zero():
     assert out.upper_bound == 0.0
     assert out.points == []
     assert calls == []
+
+
+def test_interval_bound_divides_before_it_adds():
+    # f = 1e308 x, g = 0 on the unit ball, scale 1e10: the difference's range is
+    # +-1e308 and its objective +-1e298; adding |lo| + |hi| before dividing by the
+    # scale overflowed to an infinite interval bound.
+    f, g = torch.nn.Linear(1, 1).double(), torch.nn.Linear(1, 1).double()
+    with torch.no_grad():
+        f.weight.fill_(1e308), f.bias.zero_(), g.weight.zero_(), g.bias.zero_()
+    problem = make_problem(f, g, beta=1.0, lower=None, upper=None, scale=1e10)
+    bound = interval_bounds(problem).bound
+    assert 1e298 <= bound <= 1e298 * (1 + 1e-9)
+
+
+def test_a_zero_coefficient_neuron_with_an_infinite_range_adds_nothing():
+    # Union neuron 0 has the same output weight in both networks (coefficient 0)
+    # and a range of +-1e310 (infinite in float64); f - g = relu(1e-10 x2) -
+    # 2 relu(-1e-10 x2) on the ball of radius 1e10: pair bounds 1 and 2.
+    def net(out):
+        m = torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.ReLU(),
+                                torch.nn.Linear(3, 1)).double()
+        with torch.no_grad():
+            m[0].weight.copy_(torch.tensor([[1e300, 0.0], [0.0, 1e-10], [0.0, -1e-10]],
+                                           dtype=torch.float64))
+            m[0].bias.zero_(), m[2].bias.zero_()
+            m[2].weight.copy_(torch.tensor([out], dtype=torch.float64))
+        return m
+
+    problem = make_problem(net([1.0, 1.0, -2.0]), net([1.0, 0.0, 0.0]), beta=1e10,
+                           lower=None, upper=None, scale=None)
+    with np.errstate(all="ignore"):
+        linear = linear_relaxation_bounds(problem, interval_bounds(problem))
+    assert np.all(np.isfinite(linear))
+    assert np.all(linear >= np.array([[1.0, 2.0]]) * (1 - 1e-12))
