@@ -331,7 +331,7 @@ def _part_epsilon(stats, *, kind, form, log_delta, k, beta, geometry, paper):
     best = (math.inf, None, None)
     for net, logs, fractions, length in nets:
         eps_net = _concentration(m, t, logs + union)
-        with np.errstate(over="ignore"):  # an overflowing length makes the net unusable
+        with np.errstate(over="ignore", invalid="ignore"):  # inf length: net unusable
             graph, lipschitz = (length * a for a in lips[net])
             value = eps_net + fractions * _net_terms(stats, form, graph, lipschitz, eps_net)
         value = np.where(np.isnan(value), math.inf, value)
