@@ -36,7 +36,8 @@ lint: $(STAMP)
 # Mutation testing (not part of `make test`): mutmut over the theorems' code,
 # configured in pyproject.toml ([tool.mutmut]). It runs in a scratch copy of
 # the tree (MUTATION_DIR), so the working tree never holds a mutant; one child
-# process by default (MUTATION_CHILDREN) so that it does not take every core.
+# process by default (MUTATION_CHILDREN) so that it does not take every core;
+# one thread per child, as mutmut's time limits are in CPU seconds.
 # About 75 minutes on one busy core (2,952 mutants); `make mutation-results`
 # lists the survivors, benchmarks/mutation_survivors.py sorts them by cause.
 MUTATION_DIR      ?= /tmp/coreset-verify-mutation
@@ -49,7 +50,8 @@ mutation: $(BIN)/mutmut
 	rm -rf $(MUTATION_DIR) && mkdir -p $(MUTATION_DIR)
 	tar --exclude=./.venv --exclude=./.git --exclude=./mutants --exclude='*/__pycache__' \
 	    --exclude=./.hypothesis --exclude=./.pytest_cache -cf - . | tar -xf - -C $(MUTATION_DIR)
-	cd $(MUTATION_DIR) && $(abspath $(BIN))/mutmut run --max-children $(MUTATION_CHILDREN)
+	cd $(MUTATION_DIR) && OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 \
+	    $(abspath $(BIN))/mutmut run --max-children $(MUTATION_CHILDREN)
 	$(MAKE) --no-print-directory mutation-results
 
 mutation-results:
