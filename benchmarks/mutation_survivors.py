@@ -5,6 +5,10 @@ Reads ``mutmut results`` and ``mutmut show`` in the mutation folder (default
 reason is stated once below; what fits no class is printed in full, to be
 killed by a new test or argued equivalent by hand.
 
+Mutants argued equivalent one by one are listed, each with its reason, in
+``benchmarks/mutation_equivalent.txt`` (``NAME: reason`` per line); they are
+counted as the class "argued" and their reasons printed with them.
+
 Usage::
 
     .venv/bin/python benchmarks/mutation_survivors.py [--dir /tmp/coreset-verify-mutation]
@@ -73,24 +77,39 @@ def classify(minus: str, plus: str) -> str:
     return "other"
 
 
+EQUIVALENT = Path(__file__).with_name("mutation_equivalent.txt")
+
+
+def _argued(path: Path) -> dict[str, str]:
+    """``{mutant name: reason}`` from ``NAME: reason`` lines."""
+    if not path.exists():
+        return {}
+    lines = path.read_text().splitlines()
+    return dict(line.split(": ", 1) for line in lines if line.strip())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dir", default="/tmp/coreset-verify-mutation")
+    parser.add_argument("--equivalent", default=str(EQUIVALENT))
     args = parser.parse_args()
-    folder = Path(args.dir)
+    folder, argued = Path(args.dir), _argued(Path(args.equivalent))
     counts: collections.Counter = collections.Counter()
-    others = []
+    listed = {"argued": [], "other": []}
     for name in _survivors(folder):
         minus, plus = _diff(folder, name)
-        kind = classify(minus, plus)
+        kind = "argued" if name in argued else classify(minus, plus)
         counts[kind] += 1
-        if kind == "other":
-            others.append((name, minus, plus))
+        if kind in listed:
+            listed[kind].append((name, minus, plus))
     reasons = {name: reason for name, reason, _, _ in CLASSES}
+    reasons["argued"] = f"argued equivalent one by one ({Path(args.equivalent).name}), below"
     for kind, n in counts.most_common():
         print(f"{n:5d}  {kind}: {reasons.get(kind, 'see below')}")
-    for name, minus, plus in others:
-        print(f"\n{name}\n  - {minus}\n  + {plus}")
+    for kind in ("other", "argued"):
+        for name, minus, plus in listed[kind]:
+            why = f"\n  equivalent: {argued[name]}" if kind == "argued" else ""
+            print(f"\n[{kind}] {name}\n  - {minus}\n  + {plus}{why}")
 
 
 if __name__ == "__main__":
