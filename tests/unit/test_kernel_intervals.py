@@ -213,7 +213,7 @@ def test_activation_range_refuses_an_activation_not_monotone_on_each_side():
     from coreset_verify import InvalidArgumentError, get_activation
     from coreset_verify.nets.intervals import activation_range
 
-    with pytest.raises(InvalidArgumentError, match="activation_range.*monotone"):
+    with pytest.raises(InvalidArgumentError, match=r"activation_range.*monotone"):
         activation_range(get_activation("silu"), np.array([-3.0]), np.array([-0.5]))
     z = np.linspace(-3.0, -0.5, 10001)
     assert float(np.min(z / (1 + np.exp(-z)))) < -0.2784  # the dip the rule would miss
