@@ -21,6 +21,7 @@ torch = pytest.importorskip("torch")
 
 from coreset_verify import layer_coreset, theoretical_bound  # noqa: E402
 from coreset_verify.activations import softplus  # noqa: E402
+from coreset_verify.guarantees import Geometry, _part_epsilon, _PartStats  # noqa: E402
 from coreset_verify.nets.intervals import affine_range  # noqa: E402
 from coreset_verify.network.bounds import module_slack  # noqa: E402
 from coreset_verify.network.reading import Weights  # noqa: E402
@@ -125,3 +126,23 @@ def test_module_slack_of_two_softplus_layers_by_hand():
     got = module_slack(weights, acts)
     assert np.all(got >= want)
     np.testing.assert_allclose(got, want, rtol=1e-9)
+
+
+def test_part_epsilon_ignores_radii_where_the_net_term_is_nan():
+    """With ``t_eff = 3e307`` Hoeffding's ``t sqrt(2 L / m)`` overflows at the
+    small radii (large L) only; there ``inf * 0`` (an output with zero graph
+    Lipschitz constant) is NaN. The best radius is still r = 1 of the ball net:
+    ``eps(1) (1 + 1e-10) + 1`` with ``L = log(2k / delta) + log(141) + log(3)``
+    (one dimension, 141 ball radii, Bernstein overflowing)."""
+    one = np.array([1.0, 1.0])
+    stats = _PartStats(m=1, t_eff=3e307, scale=one, low=one,
+                       lip_graph=np.array([0.0, 1e-10]), lip_prior=one, lip_real=None,
+                       zlip_graph=one, zlip_prior=one, zlip_real=None, cap=one)
+    with np.errstate(over="ignore", invalid="ignore"):
+        eps, radius, net = _part_epsilon(
+            stats, kind="uniform", form="multiplicative", log_delta=math.log(0.1), k=2,
+            beta=1.0, geometry=Geometry(1, np.array([]), 1.0), paper=None)
+    L = math.log(4 / 0.1) + math.log(141) + math.log(3)
+    want = 3e307 * math.sqrt(2 * L) * (1 + 1e-10) + 1
+    assert (radius, net) == (1.0, "ball")
+    assert math.isclose(eps, want, rel_tol=1e-12)
