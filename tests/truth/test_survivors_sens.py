@@ -18,7 +18,7 @@ import pytest
 import torch
 
 from coreset_verify.errors import InvalidArgumentError, MagnitudeError
-from coreset_verify.sensitivity import layer_sensitivities, phi_hi
+from coreset_verify.sensitivity import layer_sensitivities, phi_hi, row_norms
 
 SP = "softplus"
 
@@ -40,7 +40,8 @@ def test_underflow_accepted_exactly_at_the_rounding_threshold():
 
 def test_underflow_refused_just_above_the_rounding_threshold():
     """Same layer with 2^1019: the hidden part 2^-51 exceeds eps * T = 2^-52
-    (float64 is not retried). Kills check_scale 72 and 75 (float32 eps), 84, 86."""
+    (float64 is not retried). Kills check_scale 67 (env - ulps), 72 and 75 (float32
+    eps), 84, 86."""
     W_out = np.array([[2.0**-6, 2.0**1019]])
     with pytest.raises(MagnitudeError, match="phi underflowed for 1 neuron"):
         layer_sensitivities(_zero_rows(2), np.array([64.0, -1000.0]), W_out, beta=1.0,
@@ -141,3 +142,24 @@ def test_underflowed_scale_named_after_a_zero_row():
     W_out = np.array([[0.0, 0.0], [5e-324, 0.0]])
     with pytest.raises(MagnitudeError, match="the scale T_i at index 1 "):
         layer_sensitivities(np.ones((2, 1)), np.zeros(2), W_out, beta=0.1)
+
+
+@pytest.mark.parametrize(
+    ("ks", "power"),
+    [
+        # sum k^2 = 2^52: the norm is exactly 2^-511 = sqrt(smallest normal)
+        ([20513790, 10745865, 12908109, 61647951, 470417], -537),
+        # sum k^2 = 2^52 - 1: the norm rounds to math.sqrt(float64 max)
+        ([28018837, 5572374, 29417043, 53122901, 296680], 486),
+    ],
+)
+def test_row_norm_on_the_boundary_of_the_fast_path(ks, power):
+    """Entries k * 2^power with k < 2^26: every square and their sum are exact
+    in float64, so the correctly rounded norm is sqrt(float(sum k^2)) * 2^power.
+    The fast path returns it; the scaled recomputation is one ulp off here.
+    Kills row_norms 36 (> sqrt(low)) and 38 (< sqrt(high))."""
+    S = sum(k * k for k in ks)
+    assert S < 2**53
+    truth = math.sqrt(float(S)) * 2.0**power
+    W = np.array([ks], dtype=np.float64) * 2.0**power
+    assert row_norms(np, W)[0] == truth
