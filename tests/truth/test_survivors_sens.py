@@ -163,3 +163,16 @@ def test_row_norm_on_the_boundary_of_the_fast_path(ks, power):
     truth = math.sqrt(float(S)) * 2.0**power
     W = np.array([ks], dtype=np.float64) * 2.0**power
     assert row_norms(np, W)[0] == truth
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_rescaled_rows_and_lost_columns_on_the_device():
+    """On a CUDA tensor the recomputed rows and the suspect columns are indexed
+    on W's device. Only a non-CPU device tells apart row_norms 45 and
+    _check_lost_columns 21 (index built on the default device)."""
+    W = torch.tensor([[3e-300, 4e-300], [3.0, 4.0]], dtype=torch.float64, device="cuda")
+    np.testing.assert_allclose(row_norms(torch, W).cpu().numpy(), [5e-300, 5.0], rtol=1e-15)
+    W_out = torch.tensor([[1e10, 0.0], [1e10, 5e-324]], dtype=torch.float64, device="cuda")
+    with pytest.raises(MagnitudeError, match=r"W_out\[i, 1\]\| / T_i of a live neuron"):
+        layer_sensitivities(torch.ones((2, 1), dtype=torch.float64, device="cuda"),
+                            torch.zeros(2, dtype=torch.float64, device="cuda"), W_out, beta=1.0)
