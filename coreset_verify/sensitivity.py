@@ -103,9 +103,11 @@ def row_norms(xp: Any, W: Any) -> Any:
     """Euclidean norms of the rows of ``W`` (n, d), without underflow or overflow.
 
     The fast path reads W once (``sqrt(w . w)``); the rows whose squared
-    norm left :func:`safe_range` (or is zero: a row of 1e-300 squares to 0)
-    are recomputed scaled, as ``hypot`` does: ``s sqrt(sum((w / s)^2))``
-    with ``s = max |w|``. Same namespace, dtype and device as ``W``.
+    norm is above the largest finite number, or below ``2 d`` times the
+    smallest normal one (where subnormal squares of the entries could have
+    lost more than half an ulp of it; a row of 1e-300 squares to 0), are
+    recomputed scaled, as ``hypot`` does: ``s sqrt(sum((w / s)^2))`` with
+    ``s = max |w|``. Same namespace, dtype and device as ``W``.
 
     Examples
     --------
@@ -121,9 +123,14 @@ def row_norms(xp: Any, W: Any) -> Any:
     else:
         norms = xp.linalg.vector_norm(W, axis=1)
     low, high = safe_range(W.dtype)
+    # Squares below `low` are subnormal and each loses up to low * 2**-53
+    # absolutely; d of them are below a half ulp of the squared norm only when it
+    # is at least 2 d low (a row of 2**20 entries of 2**-521 has a squared norm of
+    # 2**-1022 from subnormal squares: recomputed scaled, not trusted).
+    floor = max(low, 2.0 * W.shape[1] * low)
     host = to_numpy(norms)
     with np.errstate(over="ignore"):
-        redo = np.flatnonzero(~((host >= math.sqrt(low)) & (host <= math.sqrt(high))))
+        redo = np.flatnonzero(~((host >= math.sqrt(floor)) & (host <= math.sqrt(high))))
     if redo.size == 0:
         return norms
     rows = _index(xp, redo, W)

@@ -148,8 +148,8 @@ def test_underflowed_scale_named_after_a_zero_row():
 @pytest.mark.parametrize(
     ("ks", "power"),
     [
-        # sum k^2 = 2^52: the norm is exactly 2^-511 = sqrt(smallest normal)
-        ([20513790, 10745865, 12908109, 61647951, 470417], -537),
+        # (the lower end of the fast path is 2 d times the smallest normal number:
+        # a row there is recomputed scaled, correct to an ulp either way)
         # sum k^2 = 2^52 - 1: the norm rounds to math.sqrt(float64 max)
         ([28018837, 5572374, 29417043, 53122901, 296680], 486),
     ],
@@ -158,7 +158,7 @@ def test_row_norm_on_the_boundary_of_the_fast_path(ks, power):
     """Entries k * 2^power with k < 2^26: every square and their sum are exact
     in float64, so the correctly rounded norm is sqrt(float(sum k^2)) * 2^power.
     The fast path returns it; the scaled recomputation is one ulp off here.
-    Kills row_norms 36 (> sqrt(low)) and 38 (< sqrt(high))."""
+    Kills row_norms 38 (< sqrt(high))."""
     S = sum(k * k for k in ks)
     assert S < 2**53
     truth = math.sqrt(float(S)) * 2.0**power
@@ -178,3 +178,13 @@ def test_rescaled_rows_and_lost_columns_on_the_device():
     with pytest.raises(MagnitudeError, match=r"W_out\[i, 1\]\| / T_i of a live neuron"):
         layer_sensitivities(torch.ones((2, 1), dtype=torch.float64, device="cuda"),
                             torch.zeros(2, dtype=torch.float64, device="cuda"), W_out, beta=1.0)
+
+
+def test_a_norm_made_of_subnormal_squares_is_not_trusted():
+    """2^20 entries of v ~ 2^-521: every square is subnormal, their float64 sum
+    loses about 2^20 half-ulps of the smallest normal number, and the fast path
+    gave a norm 1.2e-11 below the exact 1024 v, so phi_hi fell below the true
+    maximum. Such rows are recomputed scaled (2 d times the smallest normal)."""
+    v = float.fromhex("0x1.6a0db2912d6e0p-521")
+    W = np.full((1, 2**20), v)
+    assert row_norms(np, W)[0] == 1024 * v  # exact: 2^20 equal entries, scaled
