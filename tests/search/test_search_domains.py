@@ -42,9 +42,13 @@ def test_exact_beats_a_dense_grid(seed, beta, lower, upper):
     seen = _dense_max(f, g, x)
     res = worst_case(f, g, beta=beta, lower=lower, upper=upper, method="exact")
     assert res.status == OPTIMAL
-    assert res.error >= seen * (1 - 1e-9)
-    assert res.error <= seen * 1.02 + 1e-9  # a 601^2 grid is within 2 %
+    # The truth: the sound upper bound is never below any point's error.
     assert res.upper_bound >= seen
+    # "optimal" promises the bracket closed to the documented 1e-4 relative
+    # tolerance, so the point found may sit that far below the maximum (a run
+    # on a clean clone found 4e-8 below it); it must never sit farther.
+    assert res.error >= seen * (1 - 1e-4) - 1e-9
+    assert res.error <= seen * 1.02 + 1e-9  # a 601^2 grid is within 2 %
     assert verify(res, f, g)
 
 
