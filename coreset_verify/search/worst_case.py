@@ -39,6 +39,7 @@ from ._result import (
 from ._scaling import scaled_problem
 from .bab import branch_and_bound, write_certificate
 from .bounds import difference_terms, relaxation_bounds
+from .deep import deep_branch_and_bound, deep_pair
 from .exact import exact_search
 from .gradient import MAX_DIRECTION_STARTS, gradient_search, starting_points
 from .region import region_search
@@ -58,6 +59,9 @@ MAX_STARTS = 100_000
 MAX_BATCH_ELEMENTS = 2**26
 #: Fractions of ``time_limit`` at which ``auto`` ends gradient, region, bounds.
 AUTO_SCHEDULE = (0.15, 0.35, 0.5)
+#: Fraction of ``time_limit`` at which ``auto``'s joint branch and bound of
+#: deeper pairs ends (the exact solver has the rest).
+DEEP_SCHEDULE = 0.75
 
 Progress = Callable[[str, int, int], None]
 
@@ -263,11 +267,13 @@ def _stage_exact(run: _Run, bounds) -> None:
     run.record("exact", res.value, res.upper_bound, since, res.status)
 
 
-def _stage_bab(run: _Run) -> None:
-    """Branch and bound to the deadline (proofs_notes/bab.md); writes the
-    certificate when one was asked for."""
+def _stage_bab(run: _Run, fraction: float = 1.0) -> None:
+    """Branch and bound to the deadline at ``fraction`` (proofs_notes/bab.md):
+    one-hidden-layer pairs, or deeper (leaky) ReLU pairs bounded jointly;
+    writes the certificate when one was asked for."""
     since = time.perf_counter()
-    if difference_terms(run.problem) is None:
+    deep = difference_terms(run.problem) is None
+    if deep and not _deep_applies(run.problem):
         run.record("bab", -math.inf, math.inf, since, NOT_APPLICABLE)
         return
     problem, iv = run.problem, interval_bounds(run.problem)
@@ -276,10 +282,13 @@ def _stage_bab(run: _Run) -> None:
     if scaled is not None:  # the same problem in units near 1 (exact powers of two)
         problem, iv = scaled.problem, scaled.intervals
         unit, unit_obj = scaled.input_scale, scaled.objective_scale
-    out = branch_and_bound(problem, iv.pre0, deadline=run.deadline(),
-                           error=run.error / unit_obj,
-                           x=None if run.x is None else run.x / unit,
-                           keep_leaves=run.certificate is not None, progress=run.progress)
+    incumbent = {"error": run.error / unit_obj, "x": None if run.x is None else run.x / unit,
+                 "deadline": run.deadline(fraction), "progress": run.progress}
+    if deep:
+        out = deep_branch_and_bound(problem, iv.pre0, **incumbent)
+    else:
+        out = branch_and_bound(problem, iv.pre0, keep_leaves=run.certificate is not None,
+                               **incumbent)
     if out.x is not None:
         run.offer(unit * out.x)
     if run.certificate is not None:
@@ -338,16 +347,29 @@ def _run_auto(run: _Run, rng: np.random.Generator, restarts: int) -> None:
         if run.certificate is not None or not is_certified(run.error, run.upper):
             _stage_bab(run)
         return
-    try:
-        bounds = _stage_bounds(run, b)
-    except MissingDependencyError:
+    if _deep_applies(run.problem) and run.time_limit is not None:
+        # deeper (leaky) ReLU pairs: the joint branch and bound first, then
+        # the exact solver (which closes tiny networks) with what is left
         bounds = _stage_bounds(run, b, relax=False)
+        if not is_certified(run.error, run.upper):
+            _stage_bab(run, DEEP_SCHEDULE)
+    else:
+        try:
+            bounds = _stage_bounds(run, b)
+        except MissingDependencyError:
+            bounds = _stage_bounds(run, b, relax=False)
     if not is_certified(run.error, run.upper):
         since = time.perf_counter()
         try:
             _stage_exact(run, bounds)
         except MissingDependencyError:
             run.record("exact", -math.inf, math.inf, since, NOT_APPLICABLE)
+
+
+def _deep_applies(problem: Problem) -> bool:
+    """Whether :func:`.deep.deep_branch_and_bound` applies (deeper (leaky) ReLU
+    pairs with linear outputs)."""
+    return deep_pair(problem, (np.zeros(len(problem.shared.bias)),) * 2) is not None
 
 
 def _final_status(run: _Run, method: str) -> str:
@@ -361,7 +383,8 @@ def _final_status(run: _Run, method: str) -> str:
         return STATUS_LOCAL
     if method == "exact" and not run.problem.piecewise_linear:
         return NOT_APPLICABLE
-    if method == "bab" and difference_terms(run.problem) is None:
+    if method == "bab" and difference_terms(run.problem) is None and \
+            not _deep_applies(run.problem):
         return NOT_APPLICABLE
     return BOUNDED
 
@@ -397,11 +420,14 @@ def worst_case(original, pruned, *, beta: float | None = None,
         and triangle-relaxation bounds. ``exact``: mixed-integer program
         (SCIP on a ball, HiGHS on a box; (leaky) ReLU only). ``bab``: branch
         and bound over ReLU splits of the difference network, with sound
-        bounds at every step (one-hidden-layer (leaky) ReLU pairs,
-        proofs_notes/bab.md). ``auto``: gradient to 15 % of ``time_limit``,
-        region to 35 %, then, for one-hidden-layer (leaky) ReLU pairs,
-        interval and linear bounds and ``bab`` the rest; for other pairs the
-        triangle relaxation to 50 % and ``exact`` the rest.
+        bounds at every step ((leaky) ReLU pairs with linear outputs; deeper
+        pairs are bounded jointly on their shared first layer and split
+        there, proofs_notes/bab.md, Lemma B3). ``auto``: gradient to 15 % of
+        ``time_limit``, region to 35 %, then, for one-hidden-layer (leaky)
+        ReLU pairs, interval and linear bounds and ``bab`` the rest; for
+        deeper (leaky) ReLU pairs with a ``time_limit``, ``bab`` to 75 % and
+        ``exact`` the rest; for other pairs the triangle relaxation to 50 %
+        and ``exact`` the rest.
     time_limit : float, optional
         Seconds, a finite number > 0; ``None`` means no limit (``exact`` may
         then run very long).

@@ -1,0 +1,547 @@
+"""Branch and bound on the difference of two deeper (leaky) ReLU networks.
+
+The two networks are bounded jointly: each specification ``sigma (f_i -
+g_i) / scale_i`` is back-substituted through each network's deeper layers
+(Lemma B3 of proofs_notes/bab.md) down to the union first layer that the two
+share, where their coefficients add (and cancel on the shared neurons), and
+the resulting one-hidden-layer form is bounded by Lemma B1 (``bab.py``). The
+deeper layers' ranges come from the same computation, layer by layer. Nodes
+split first-layer neurons; a child's ranges and bound are intersected with
+its parent's. Every bound carries Lemma B2's and Lemma B4's rounding margins,
+and every iterate of the optimiser is sound, so stopping early is safe.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import bab
+from ._problem import Problem
+from ._result import BOUNDED, NOT_APPLICABLE, OPTIMAL, TIME_LIMIT, is_certified
+
+__all__ = ["DeepPair", "deep_bounds", "deep_branch_and_bound", "deep_pair"]
+
+#: Adam steps: root specifications and root ranges, children's bounds, and
+#: children's ranges (warm-started from the root's multipliers).
+ROOT_STEPS, CHILD_STEPS, RANGE_STEPS = 300, 25, 10
+#: Relative margin of Lemma B4 (twice the 1e-9 of the proof).
+SUBSTITUTION_MARGIN = 2e-9
+
+
+@dataclass(frozen=True)
+class DeepPair:
+    """Two networks over one union first layer (bab.md, Lemma B3).
+
+    ``first``: the union layer as a :class:`~.bab.DifferenceLayer` (its
+    ``coef``/``const`` unused); ``layers[N]``: network ``N``'s further hidden
+    layers ``(W, b, slope)``; ``out[N]``: its output layer ``(V, v)``;
+    ``index[N]``: the union row of each of its first-layer neurons.
+    """
+
+    first: bab.DifferenceLayer
+    layers: tuple
+    out: tuple
+    index: tuple
+    scale: np.ndarray
+
+    @property
+    def k(self) -> int:
+        """Outputs."""
+        return len(self.scale)
+
+
+def deep_pair(problem: Problem, pre0) -> DeepPair | None:
+    """The :class:`DeepPair` of two (leaky) ReLU networks with a linear output
+    of which at least one has two or more hidden layers; ``None`` otherwise
+    (one-hidden-layer pairs go to :func:`.bab.branch_and_bound`)."""
+    sh = problem.shared
+    nets = (problem.f, problem.g)
+    if max(len(net) for net in nets) < 3 or min(len(net) for net in nets) < 2:
+        return None
+    if any(net[-1].activation is not None for net in nets):
+        return None
+    hidden = [layer.activation for net in nets for layer in net[:-1]]
+    if not all(a is not None and a.is_piecewise_linear for a in hidden):
+        return None
+    n = len(sh.bias)
+    slope = np.array([a.slope for a in sh.activations], dtype=np.float64)
+    lo, hi = np.asarray(pre0[0], float), np.asarray(pre0[1], float)
+    pad = bab.RANGE_MARGIN * (np.abs(lo) + np.abs(hi)) + 1e-300
+    first = bab.DifferenceLayer(sh.weight, sh.bias, slope, np.zeros((1, n)), np.zeros(1),
+                                lo - pad, hi + pad, np.full(n, -1), np.full(n, -1),
+                                problem.domain)
+    layers = tuple(tuple((lay.weight, lay.bias, np.full(len(lay.bias), lay.activation.slope))
+                         for lay in net[1:-1]) for net in nets)
+    out = tuple((net[-1].weight, net[-1].bias) for net in nets)
+    return DeepPair(first, layers, out, (np.asarray(sh.index_f), np.asarray(sh.index_g)),
+                    np.asarray(problem.scale, dtype=np.float64))
+
+
+class _Torch:
+    """The pair as float64 tensors on one device."""
+
+    def __init__(self, pair: DeepPair, device) -> None:
+        import torch
+
+        def t(v):
+            return torch.as_tensor(np.asarray(v, dtype=np.float64), device=device)
+
+        self.pair = pair
+        self.ts = bab._Tensors.of(pair.first, device)
+        self.layers = [[(t(w), t(b), t(a)) for w, b, a in net] for net in pair.layers]
+        self.out = [(t(v), t(c)) for v, c in pair.out]
+        self.index = [torch.as_tensor(i, device=device) for i in pair.index]
+        self.scale = t(pair.scale)
+        self.n = pair.first.n
+        self.device = device
+
+
+def _relax(lam, lo, hi, a, alpha) -> tuple:
+    """Lemma B1's lines for ``lam . phi(z)``, ``z in [lo, hi]``: slopes ``s``
+    and intercepts ``t`` (B, w), and the step's magnitude (B,) for Lemma B4."""
+    import torch
+
+    on, off = lo >= 0, hi <= 0
+    unstable = ~(on | off)
+    width = torch.where(unstable, hi - lo, torch.ones_like(lo))
+    q = (hi - a * lo) / width
+    r = torch.where(unstable, (a - q) * lo, torch.zeros_like(lo))
+    pos = lam > 0
+    slope = torch.where(on, 1.0, torch.where(off, a, torch.where(pos, q, alpha)))
+    s = lam * slope
+    t = torch.where(unstable & pos, lam * r, torch.zeros_like(lam))
+    reach = torch.maximum(lo.abs(), hi.abs())
+    mag = (lam.abs() * (reach + r.abs())).sum(1)
+    return s, t, mag
+
+
+def _substitute(net, lam, const, mag, ranges, alphas, top: int, reach0) -> tuple:
+    """Lemma B3 from ``lam`` on ``h^top`` of one network down to its
+    first-layer outputs ``h^0``; returns ``(coef on h^0, const, magnitude)``.
+
+    The magnitude is Lemma B4's ``M3`` plus ``5e8`` times its underflow term
+    (each of the step's products may lose ``2^-1075`` times the size of the
+    value it multiplies), so that ``2e-9`` times it covers both."""
+    import torch
+
+    for layer in range(top, 0, -1):
+        w, b, a = net[layer - 1]
+        lo, hi = ranges[layer - 1]
+        s, t, m = _relax(lam, lo, hi, a, alphas[layer - 1])
+        below = reach0 if layer == 1 else torch.maximum(ranges[layer - 2][0].abs(),
+                                                        ranges[layer - 2][1].abs())
+        under = (w.numel() + 3 * len(b)) * (below.amax(1).clamp(min=1.0)
+                                            + torch.maximum(lo.abs(), hi.abs()).amax(1))
+        mag = mag + m + (s.abs() * (below @ w.abs().T + b.abs())).sum(1) + 5e8 * 1e-300 * under
+        const = const + t.sum(1) + s @ b
+        lam = s @ w
+    return lam, const, mag
+
+
+def _union(tt: _Torch, parts) -> object:
+    """Scatter each network's first-layer coefficients onto the union layer."""
+    import torch
+
+    coef = torch.zeros((parts[0].shape[0], tt.n), dtype=parts[0].dtype, device=tt.device)
+    for idx, c in zip(tt.index, parts, strict=True):
+        coef = coef.index_add(1, idx, c)
+    return coef
+
+
+def _reach0(tt: _Torch, net: int, on, off):
+    """``max(|L|, |U|)`` of the network's first-layer neurons under the splits."""
+    import torch
+
+    lo = torch.where(on, tt.ts.lo.clamp(min=0.0), tt.ts.lo)
+    hi = torch.where(off, tt.ts.hi.clamp(max=0.0), tt.ts.hi)
+    return torch.maximum(lo.abs(), hi.abs())[:, tt.index[net]]
+
+
+def _form(tt: _Torch, spec, ranges, alphas, on, off) -> tuple:
+    """Specification rows ``spec`` (B,) back-substituted onto the union layer:
+    ``(coef (B, n), const (B,), magnitude (B,))``."""
+    import torch
+
+    k = tt.pair.k
+    out_i, sign = spec % k, torch.where(spec < k, 1.0, -1.0).to(tt.scale.dtype)
+    const = sign * (tt.out[0][1][out_i] - tt.out[1][1][out_i]) / tt.scale[out_i]
+    mag = const.abs()
+    parts = []
+    for net, s_net in ((0, 1.0), (1, -1.0)):
+        v = tt.out[net][0]
+        lam = (s_net * sign / tt.scale[out_i])[:, None] * v[out_i]
+        c, const, mag = _substitute(tt.layers[net], lam, const, mag, ranges[net],
+                                    alphas[net], len(tt.layers[net]),
+                                    _reach0(tt, net, on, off))
+        parts.append(c)
+    return _union(tt, parts), const, mag
+
+
+def _range_form(tt: _Torch, net: int, layer: int, ranges, alphas, on, off) -> tuple:
+    """Rows ``+-e_j`` on ``z^layer`` of one network, back-substituted onto the
+    union layer, for every node (B) and neuron (w): (2 B w, ...) tensors,
+    ordered node, sign (+ then -), neuron."""
+    import torch
+
+    w, b, _ = tt.layers[net][layer - 1]
+    width, batch = len(b), on.shape[0]
+    sign = torch.tensor([1.0, -1.0], dtype=w.dtype, device=w.device)
+    lam = (sign[:, None, None] * w[None]).reshape(2 * width, -1).repeat(batch, 1)
+    const = (sign[:, None] * b[None]).reshape(-1).repeat(batch)
+    rep = 2 * width
+
+    def per_row(v):
+        return v.repeat_interleave(rep, dim=0)
+
+    sub_ranges = [(per_row(lo), per_row(hi)) for lo, hi in ranges[net][: layer - 1]]
+    sub_alphas = [per_row(al) for al in alphas[: layer - 1]]
+    on_r, off_r = per_row(on), per_row(off)
+    mag = const.abs()
+    c, const, mag = _substitute(tt.layers[net], lam, const, mag, sub_ranges, sub_alphas,
+                                layer - 1, _reach0(tt, net, on_r, off_r))
+    parts = [c, torch.zeros((c.shape[0], len(tt.index[1 - net])), dtype=c.dtype,
+                            device=c.device)]
+    if net == 1:
+        parts.reverse()
+    return _union(tt, parts), const, mag, on_r, off_r
+
+
+def _closer(lo, hi, a):
+    """Default lower slopes: the side of the larger part of the range."""
+    import torch
+
+    return torch.where(hi >= -lo, torch.ones_like(lo), a.expand_as(lo))
+
+
+def _minimise(tt: _Torch, build, on, off, alpha0, mu, p, deeper, steps: int,
+              deadline: float) -> tuple:
+    """Projected Adam on ``(alpha0, mu, p, deeper alphas)`` minimising the
+    (unmargined) bound of the rows ``build(deeper)`` returns; each row keeps
+    its best iterate."""
+    import torch
+
+    ts = tt.ts
+    split = on | off
+    params = [alpha0.clone(), mu.clone()] + ([p.clone()] if p is not None else []) + \
+        [d.clone() for d in deeper]
+    best = [q.detach().clone() for q in params]
+    if steps <= 0:
+        return best
+    for q in params:
+        q.requires_grad_(True)
+    n_fixed = 3 if p is not None else 2
+    with torch.no_grad():
+        coef0 = build(params[n_fixed:])[0]
+    scale = float(coef0.abs().amax().clamp_min(1e-300))
+    lrs = [bab._LR, bab._LR * scale] + ([bab._LR * scale] if p is not None else []) + \
+        [bab._LR] * len(deeper)
+    opt = torch.optim.Adam([{"params": [q], "lr": r} for q, r in zip(params, lrs,
+                                                                    strict=True)])
+    decay = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=bab._LR_DECAY)
+    w = ts.w if ts.box is not None else ts.w_opt
+    best_val = torch.full((alpha0.shape[0],), math.inf, dtype=alpha0.dtype,
+                          device=alpha0.device)
+    slopes = _deeper_slopes(tt, deeper)
+    for step in range(steps + 1):
+        last = step == steps or time.perf_counter() > deadline
+        opt.zero_grad()
+        coef, const, _ = build(params[n_fixed:])
+        tsb = dataclasses.replace(ts, coef=coef, const=const)
+        rows = torch.arange(coef.shape[0], device=coef.device)
+        lam, kk = bab._lines(tsb, rows, on, off, params[0], params[1])[:2]
+        val = bab._concretise(tsb, lam @ w, params[2] if p is not None else None) + kk
+        with torch.no_grad():
+            better = val < best_val
+            best_val = torch.where(better, val, best_val)
+            for kept, q in zip(best, params, strict=True):
+                kept.copy_(torch.where(better[:, None], q, kept))
+        if last:
+            break
+        val.sum().backward()
+        opt.step()
+        decay.step()
+        with torch.no_grad():
+            params[0].copy_(torch.minimum(torch.maximum(params[0], ts.a),
+                                          torch.ones_like(params[0])))
+            params[1].copy_(torch.where(split, params[1].clamp(min=0.0), 0.0))
+            for q, a in zip(params[n_fixed:], slopes, strict=True):
+                q.copy_(torch.minimum(torch.maximum(q, a), torch.ones_like(q)))
+    return best
+
+
+def _deeper_slopes(tt: _Torch, deeper) -> list:
+    """The leaky slope of each deeper-alpha tensor (matched by width)."""
+    out = []
+    widths = {}
+    for net in tt.layers:
+        for _, _, a in net:
+            widths.setdefault(len(a), a)
+    for d in deeper:
+        out.append(widths.get(d.shape[1], d.new_zeros(d.shape[1])))
+    return out
+
+
+def _sound_rows(tt: _Torch, build, on, off, params, has_p: bool) -> tuple:
+    """Sound bounds (B,) of the rows at ``params`` (Lemmas B1-B4), and the
+    relaxed maximisers (B, d) with the first-layer coefficients."""
+    import torch
+
+    n_fixed = 3 if has_p else 2
+    coef, const, mag = build(params[n_fixed:])
+    tsb = dataclasses.replace(tt.ts, coef=coef, const=const)
+    rows = torch.arange(coef.shape[0], device=coef.device)
+    bound, x, pieces = bab._sound(tsb, rows, on, off, params[0], params[1],
+                                  params[2] if has_p else None)
+    bound = bound + SUBSTITUTION_MARGIN * mag
+    bound = torch.where(torch.isnan(bound), math.inf, bound)
+    return bound, x, coef, pieces
+
+
+@dataclass
+class _DNode:
+    """A node: specification, splits, multipliers, deeper ranges, bound."""
+
+    spec: int
+    splits: tuple
+    alpha0: np.ndarray
+    mu: np.ndarray
+    p: np.ndarray | None
+    deeper: list
+    ranges: list
+    bound: float = math.inf
+    branch: int = -1
+
+
+def _split_masks(tt: _Torch, nodes) -> tuple:
+    import torch
+
+    on = torch.zeros((len(nodes), tt.n), dtype=torch.bool, device=tt.device)
+    off = torch.zeros_like(on)
+    for row, nd in enumerate(nodes):
+        for j, s in nd.splits:
+            (on if s > 0 else off)[row, j] = True
+    return on, off
+
+
+class _RangeCache:
+    """The root's optimised first-layer multipliers of every range row (the
+    warm start of the children's ranges)."""
+
+    def __init__(self) -> None:
+        self.alpha0: dict = {}
+
+
+def _bound_ranges(tt: _Torch, nodes, cache: _RangeCache, steps: int,
+                  deadline: float) -> None:
+    """Ranges of every deeper layer of both networks for ``nodes``, layer by
+    layer, intersected with each node's present ranges (bab.md, Lemma B3)."""
+    import torch
+
+    on, off = _split_masks(tt, nodes)
+    has_p = tt.ts.box is not None and tt.ts.beta is not None
+    for net in (0, 1):
+        for layer in range(1, len(tt.layers[net]) + 1):
+            ranges = [[tuple(torch.as_tensor(np.stack([nd.ranges[m][li][s] for nd in nodes]),
+                                             device=tt.device) for s in (0, 1))
+                       for li in range(len(tt.layers[m]))] for m in (0, 1)]
+            alphas = [_closer(lo, hi, a) for (lo, hi), (_, _, a) in
+                      zip(ranges[net][: layer - 1], tt.layers[net][: layer - 1],
+                          strict=True)]
+
+            def build(deeper, net=net, layer=layer, ranges=ranges):
+                return _range_form(tt, net, layer, ranges, deeper, on, off)[:3]
+
+            _, _, _, on_r, off_r = _range_form(tt, net, layer, ranges, alphas, on, off)
+            rows = on_r.shape[0]
+            key = (net, layer)
+            if key in cache.alpha0:
+                alpha0 = cache.alpha0[key].repeat(len(nodes), 1)
+            else:
+                alpha0 = tt.ts.a.expand(rows, -1).clone()
+                alpha0 = torch.where(tt.ts.hi >= -tt.ts.lo, 1.0, alpha0)
+            mu = torch.zeros((rows, tt.n), dtype=alpha0.dtype, device=tt.device)
+            p = (torch.zeros((rows, tt.ts.w.shape[1]), dtype=alpha0.dtype, device=tt.device)
+                 if has_p else None)
+            params = _minimise(tt, build, on_r, off_r, alpha0, mu, p, alphas, steps,
+                               deadline)
+            if key not in cache.alpha0:
+                cache.alpha0[key] = params[0][: rows // len(nodes)].detach().clone()
+            with torch.no_grad():
+                bound = _sound_rows(tt, build, on_r, off_r, params, has_p)[0]
+            width = len(tt.layers[net][layer - 1][1])
+            bound = bound.reshape(len(nodes), 2, width).cpu().numpy()
+            for row, nd in enumerate(nodes):
+                lo, hi = nd.ranges[net][layer - 1]
+                nd.ranges[net][layer - 1] = (np.maximum(lo, -bound[row, 1]),
+                                             np.minimum(hi, bound[row, 0]))
+
+
+def _stack_ranges(tt: _Torch, nodes) -> list:
+    import torch
+
+    return [[tuple(torch.as_tensor(np.stack([nd.ranges[m][li][s] for nd in nodes]),
+                                   device=tt.device) for s in (0, 1))
+             for li in range(len(tt.layers[m]))] for m in (0, 1)]
+
+
+def _bound_nodes(tt: _Torch, nodes, steps: int, deadline: float) -> tuple:
+    """Optimise and soundly bound the nodes' specifications in place (each
+    bound at most the node's present one); returns the relaxed maximisers
+    (B, d)."""
+    import torch
+
+    on, off = _split_masks(tt, nodes)
+    ranges = _stack_ranges(tt, nodes)
+    spec = torch.as_tensor([nd.spec for nd in nodes], device=tt.device)
+    has_p = nodes[0].p is not None
+
+    def build(deeper):
+        return _form(tt, spec, ranges, [deeper[: len(tt.layers[0])],
+                                        deeper[len(tt.layers[0]):]], on, off)
+
+    def stacked(values):
+        return torch.as_tensor(np.stack(values), device=tt.device)
+
+    alpha0 = stacked([nd.alpha0 for nd in nodes])
+    mu = stacked([nd.mu for nd in nodes])
+    p = stacked([nd.p for nd in nodes]) if has_p else None
+    deeper = [stacked([nd.deeper[i] for nd in nodes]) for i in range(len(nodes[0].deeper))]
+    params = _minimise(tt, build, on, off, alpha0, mu, p, deeper, steps, deadline)
+    with torch.no_grad():
+        bound, x, coef, pieces = _sound_rows(tt, build, on, off, params, has_p)
+        choice = _branch_choice(tt, coef, on | off, x, pieces)
+    bounds = bound.cpu().numpy()
+    arrays = [q.detach().cpu().numpy() for q in params]
+    n_fixed = 3 if has_p else 2
+    for row, nd in enumerate(nodes):
+        nd.bound = min(nd.bound, float(bounds[row]))
+        nd.alpha0, nd.mu = arrays[0][row], arrays[1][row]
+        if has_p:
+            nd.p = arrays[2][row]
+        nd.deeper = [a[row] for a in arrays[n_fixed:]]
+        nd.branch = int(choice[row])
+        if any(np.any(lo > hi) for net in nd.ranges for lo, hi in net):
+            nd.bound = -math.inf  # an empty region (Lemma B1)
+    return x
+
+
+def _branch_choice(tt: _Torch, coef, split, x, pieces) -> np.ndarray:
+    """Per row, the unsplit unstable first-layer neuron to split next (-1 when
+    none is left): the largest chord gap of a positive coefficient at the
+    relaxed maximiser, else the largest ``|c_j| r_j`` (bab.md, branching)."""
+    import torch
+
+    lo, hi, q, r = pieces
+    unstable = (lo < 0) & (hi > 0) & ~split
+    z = x @ tt.ts.w.T + tt.ts.b
+    phi = torch.maximum(z, tt.ts.a * z)
+    gap = torch.where(unstable & (coef > 0), coef * (q * z + r - phi), -math.inf)
+    static = torch.where(unstable, coef.abs() * r.abs() + (hi - lo) * 1e-300, -math.inf)
+    best = torch.where(gap.amax(1, keepdim=True) > 0, gap, static)
+    score, choice = best.max(1)
+    return torch.where(torch.isfinite(score), choice, -1).cpu().numpy()
+
+
+def _roots(tt: _Torch, deadline: float, cache: _RangeCache) -> list:
+    """Every specification's root node, with the root ranges bounded."""
+    pair = tt.pair
+    lay = pair.first
+    has_p = tt.ts.box is not None and tt.ts.beta is not None
+    alpha0 = np.where(lay.hi >= -lay.lo, 1.0, lay.slope)
+    template = _DNode(0, (), alpha0, np.zeros(lay.n), np.zeros(lay.weight.shape[1])
+                      if has_p else None, [],
+                      [[(np.full(len(b), -np.inf), np.full(len(b), np.inf))
+                        for _, b, _ in net] for net in pair.layers])
+    _bound_ranges(tt, [template], cache, ROOT_STEPS, deadline)
+    deeper = [np.where(hi >= -lo, 1.0, a) for net, ranges in zip(pair.layers,
+              template.ranges, strict=True) for (_, _, a), (lo, hi) in zip(net, ranges,
+                                                                            strict=True)]
+    return [dataclasses.replace(template, spec=s, deeper=[d.copy() for d in deeper],
+                                ranges=[list(r) for r in template.ranges])
+            for s in range(2 * pair.k)]
+
+
+def _children(node: _DNode) -> list:
+    """The two children splitting the node's chosen neuron (``mu_j = 0``)."""
+    out = []
+    for side in (1, -1):
+        mu = node.mu.copy()
+        mu[node.branch] = 0.0
+        out.append(_DNode(node.spec, (*node.splits, (node.branch, side)), node.alpha0.copy(),
+                          mu, None if node.p is None else node.p.copy(),
+                          [d.copy() for d in node.deeper],
+                          [list(r) for r in node.ranges], node.bound))
+    return out
+
+
+def deep_bounds(problem: Problem, pre0, *, steps: int = ROOT_STEPS,
+                device="cpu") -> np.ndarray | None:
+    """Sound root bounds of every specification (``2k``: ``+`` then ``-``
+    per output), or ``None`` when :func:`deep_pair` does not apply (tests)."""
+    pair = deep_pair(problem, pre0)
+    if pair is None:
+        return None
+    tt = _Torch(pair, device)
+    nodes = _roots(tt, math.inf, _RangeCache())
+    _bound_nodes(tt, nodes, steps, math.inf)
+    return np.array([nd.bound for nd in nodes])
+
+
+def deep_branch_and_bound(problem: Problem, pre0, *, deadline: float = math.inf,
+                          error: float = -math.inf, x=None, batch_size: int = 16,
+                          progress=None, max_nodes: int | None = None) -> bab.BabOutcome:
+    """Bracket the worst case of two deeper (leaky) ReLU networks.
+
+    Best first over the ``2k`` specifications, as :func:`.bab.branch_and_bound`,
+    with the joint bounds of Lemma B3 (proofs_notes/bab.md): ``upper_bound``
+    is sound at every moment, ``error``/``x`` the best input evaluated on the
+    real networks. Splits are on the union first layer; each child's deeper
+    ranges are re-bounded under its splits.
+
+    Returns
+    -------
+    BabOutcome
+        ``status`` as :func:`.bab.branch_and_bound`'s (``not_applicable`` when
+        :func:`deep_pair` does not apply).
+    """
+    t0 = time.perf_counter()
+    pair = deep_pair(problem, pre0)
+    best = bab._Best(problem, error, x)
+    if pair is None:
+        return bab.BabOutcome(math.inf, best.error, best.x, NOT_APPLICABLE, 0)
+    tt = _Torch(pair, problem.device if problem.device is not None else "cpu")
+    cache = _RangeCache()
+    roots = _roots(tt, deadline, cache)
+    best.update(tt.ts, _bound_nodes(tt, roots, ROOT_STEPS, deadline))
+    tree, trace, nodes = bab._Tree(False), [], len(roots)
+    for nd in roots:
+        tree.file(nd, best.error)
+    status = BOUNDED
+    while True:
+        upper = tree.upper(best.error)
+        trace.append((time.perf_counter() - t0, best.error, upper, nodes))
+        if progress is not None:
+            progress("bab", nodes, 0)
+        if is_certified(best.error, upper):
+            status = OPTIMAL
+            break
+        if not tree.heap or (max_nodes is not None and nodes >= max_nodes):
+            break
+        if time.perf_counter() > deadline:
+            status = TIME_LIMIT
+            break
+        popped = tree.pop(batch_size, best.error)
+        tree.stuck += [nd for nd in popped if nd.branch < 0]
+        children = [c for nd in popped if nd.branch >= 0 for c in _children(nd)]
+        if children:
+            _bound_ranges(tt, children, cache, RANGE_STEPS, deadline)
+            best.update(tt.ts, _bound_nodes(tt, children, CHILD_STEPS, deadline))
+            nodes += len(children)
+            for nd in children:
+                tree.file(nd, best.error)
+    return bab.BabOutcome(tree.upper(best.error), best.error, best.x, status, nodes, trace)
