@@ -23,13 +23,16 @@ import numpy as np
 from ._validation import check_int, check_positive, check_rng, check_unknown_options, fail
 from .coreset import LayerCoreset, layer_coreset
 
-__all__ = ["LAYER_OPTIONS", "MAX_CERTIFIED_DRAWS", "CertifiedCoreset", "certified_coreset"]
+__all__ = ["LAYER_OPTIONS", "MAX_CERTIFIED_DRAWS", "NETWORK_OPTIONS", "CertifiedCoreset",
+           "CertifiedNetwork", "certified_coreset", "certified_network"]
 
 _FUNC = "certified_coreset"
 #: Most coresets :func:`certified_coreset` draws and certifies.
 MAX_CERTIFIED_DRAWS = 1000
 #: The options of :func:`~coreset_verify.layer_coreset` passed through ``**options``.
 LAYER_OPTIONS = ("split_signs", "reduction", "max_draws")
+#: The options of :func:`~coreset_verify.network.prune_network` passed through.
+NETWORK_OPTIONS = ("keep", "epsilon", "delta", "order", "kind")
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,112 @@ class CertifiedCoreset:
     certificate: Path | None
     brackets: tuple
     chosen: int
+
+
+@dataclass(frozen=True)
+class CertifiedNetwork:
+    """The kept pruning of a whole network, what was proved about it, and
+    every draw's bracket.
+
+    Attributes
+    ----------
+    pruned : PrunedNetwork
+        The draw with the smallest proved worst-case error.
+    worst_case : WorstCase
+        Its search: ``upper_bound`` is a sound bound on
+        ``max_{||x|| <= beta} max_i |model_i(x) - pruned_i(x)|`` (logit units),
+        ``error`` an input's actual difference.
+    brackets : tuple of (float, float)
+        ``(found, upper_bound)`` of every draw, in drawing order.
+    chosen : int
+        Index of the kept draw in ``brackets``.
+    """
+
+    pruned: Any
+    worst_case: Any
+    brackets: tuple
+    chosen: int
+
+
+def _check_common(func: str, draws, time_limit, progress) -> tuple:
+    """Validated ``(draws, time_limit)`` of the certified pruners."""
+    draws = check_int(draws, "draws", func, minimum=1)
+    if draws > MAX_CERTIFIED_DRAWS:
+        raise fail(func, "draws", f"an integer in [1, {MAX_CERTIFIED_DRAWS}]", draws)
+    time_limit = check_positive(time_limit, "time_limit", func)
+    if progress is not None and not callable(progress):
+        raise fail(func, "progress", "None or a callable progress(stage, done, total)",
+                   type(progress).__name__)
+    return draws, time_limit
+
+
+def certified_network(model: Any, *, draws: int, time_limit: float, beta: float,
+                      rng: Any = None, progress: Any = None,
+                      **options: Any) -> CertifiedNetwork:
+    """Prune a whole network ``draws`` times, certify each, keep the one proved best.
+
+    Every draw is :func:`~coreset_verify.network.prune_network` with a child
+    of ``rng``; its worst case over the ball is bracketed by
+    :func:`~coreset_verify.search.worst_case` (``method="auto"``: for (leaky)
+    ReLU networks the joint branch and bound of proofs_notes/bab.md, Lemma
+    B3) within ``time_limit`` seconds, and the draw with the smallest sound
+    upper bound is returned.
+
+    Parameters
+    ----------
+    model : torch.nn.Sequential
+        As for :func:`~coreset_verify.network.prune_network`.
+    draws : int
+        How many prunings to draw, ``1 <= draws <= MAX_CERTIFIED_DRAWS``.
+    time_limit : float
+        Seconds of search per draw (finite, > 0).
+    beta : float
+        Radius of the input ball (of the pruning and of the search).
+    rng : int, numpy.random.Generator or None
+        Draw ``r`` uses the ``r``-th child of ``rng`` (``Generator.spawn``).
+    progress : callable, optional
+        ``progress("certify", r + 1, draws)`` after each draw.
+    **options
+        Passed to :func:`~coreset_verify.network.prune_network` (``keep``,
+        ``epsilon``, ``delta``, ``order``, ``kind``).
+
+    Returns
+    -------
+    CertifiedNetwork
+
+    Raises
+    ------
+    InvalidArgumentError
+        Bad ``draws``, ``time_limit``, ``progress``, an unknown option, or
+        anything :func:`~coreset_verify.network.prune_network` or
+        :func:`~coreset_verify.search.worst_case` refuses.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from coreset_verify.models import mlp
+    >>> model = mlp([4, 8, 6, 2], seed=0).double()
+    >>> best = certified_network(model, draws=2, time_limit=4, beta=1.0,
+    ...                          keep=0.5, rng=0)
+    >>> len(best.brackets), best.worst_case.upper_bound >= best.worst_case.error
+    (2, True)
+    """
+    from .network import prune_network
+    from .search import worst_case
+
+    func = "certified_network"
+    draws, time_limit = _check_common(func, draws, time_limit, progress)
+    check_unknown_options(options, NETWORK_OPTIONS, func)
+    best, brackets = None, []
+    for r, child in enumerate(check_rng(rng, func).spawn(draws)):
+        pruned = prune_network(model, beta=beta, rng=child, **options)
+        result = worst_case(model, pruned.model, beta=beta, time_limit=time_limit, rng=r)
+        brackets.append((result.error, result.upper_bound))
+        if best is None or result.upper_bound < best[1].upper_bound:
+            best = (pruned, result, r)
+        if progress is not None:
+            progress("certify", r + 1, draws)
+    return CertifiedNetwork(best[0], best[1], tuple(brackets), best[2])
 
 
 def _check_certificate_path(path) -> Path | None:
@@ -122,14 +231,8 @@ def certified_coreset(W_in: Any, b_in: Any, W_out: Any, *, draws: int,
     from .nets.layer_pair import layer_pair_modules
     from .search import worst_case
 
-    draws = check_int(draws, "draws", _FUNC, minimum=1)
-    if draws > MAX_CERTIFIED_DRAWS:
-        raise fail(_FUNC, "draws", f"an integer in [1, {MAX_CERTIFIED_DRAWS}]", draws)
-    time_limit = check_positive(time_limit, "time_limit", _FUNC)
+    draws, time_limit = _check_common(_FUNC, draws, time_limit, progress)
     check_unknown_options(options, LAYER_OPTIONS, _FUNC)
-    if progress is not None and not callable(progress):
-        raise fail(_FUNC, "progress", "None or a callable progress(stage, done, total)",
-                   type(progress).__name__)
     target = _check_certificate_path(certificate)
     children = check_rng(rng, _FUNC).spawn(draws)
     original = layer_pair_modules(W_in, b_in, W_out, activation=activation)

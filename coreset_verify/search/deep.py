@@ -479,15 +479,38 @@ def _children(node: _DNode) -> list:
     return out
 
 
-def deep_bounds(problem: Problem, pre0, *, steps: int = ROOT_STEPS,
+def deep_bounds(problem: Problem, pre0, *, splits=None, steps: int = ROOT_STEPS,
                 device="cpu") -> np.ndarray | None:
-    """Sound root bounds of every specification (``2k``: ``+`` then ``-``
-    per output), or ``None`` when :func:`deep_pair` does not apply (tests)."""
+    """Sound bounds of every specification (``2k``: ``+`` then ``-`` per
+    output) on the region of ``splits``, or ``None`` when :func:`deep_pair`
+    does not apply (tests).
+
+    Parameters
+    ----------
+    problem : Problem
+    pre0 : tuple of numpy.ndarray
+        Sound ranges of the union first layer on the domain.
+    splits : sequence of ``(neuron, side)`` or None
+        First-layer splits (``side`` +1: ``z_j >= 0``, -1: ``z_j <= 0``); the
+        deeper ranges are re-bounded under them (``steps`` Adam steps) and
+        intersected with the root's, as for a child.
+    steps : int
+        Adam steps of the specifications' bounds.
+
+    Returns
+    -------
+    numpy.ndarray, shape (2k,) or None
+    """
     pair = deep_pair(problem, pre0)
     if pair is None:
         return None
     tt = _Torch(pair, device)
-    nodes = _roots(tt, math.inf, _RangeCache())
+    cache = _RangeCache()
+    nodes = _roots(tt, math.inf, cache)
+    if splits:
+        for nd in nodes:
+            nd.splits = tuple((int(j), int(s)) for j, s in splits)
+        _bound_ranges(tt, nodes, cache, steps, math.inf)
     _bound_nodes(tt, nodes, steps, math.inf)
     return np.array([nd.bound for nd in nodes])
 

@@ -68,3 +68,59 @@ def test_bad_arguments_name_themselves(kwargs, name):
     with pytest.raises(InvalidArgumentError,
                        match=rf"{name}.*certified_coreset|certified_coreset.*{name}"):
         certified_coreset(*_layer(1), **args)
+
+
+def _network(seed: int):
+    from coreset_verify.models import mlp
+
+    return mlp([3, 10, 8, 2], seed=seed).double()
+
+
+def _sampled_network_error(model, pruned, beta, seed=0, count=20000):
+    """Largest |model_i - pruned_i| over random inputs of the ball and its sphere
+    (an oracle: forward passes only)."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(count, 3))
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    x[count // 2:] *= rng.random((count - count // 2, 1)) ** (1 / 3)
+    with torch.no_grad():
+        xt = torch.as_tensor(beta * x)
+        return float((model(xt) - pruned(xt)).abs().max())
+
+
+def test_certified_network_keeps_the_draw_proved_best():
+    """The kept pruning has the smallest upper bound of the draws, is the
+    chosen child's pruning (redrawn here), and its bound is above every
+    sampled error."""
+    from coreset_verify import certified_network
+    from coreset_verify.network import prune_network
+
+    model = _network(1)
+    best = certified_network(model, draws=3, time_limit=6, beta=1.5, keep=0.5, rng=7)
+    uppers = [u for _, u in best.brackets]
+    assert best.chosen == int(np.argmin(uppers))
+    assert best.worst_case.upper_bound == min(uppers)
+    assert all(found <= upper for found, upper in best.brackets)
+    child = np.random.default_rng(7).spawn(3)[best.chosen]
+    again = prune_network(model, beta=1.5, keep=0.5, rng=child).model
+    x = torch.randn(50, 3, dtype=torch.float64)
+    with torch.no_grad():
+        assert torch.equal(again(x), best.pruned.model(x))
+    seen = _sampled_network_error(model, best.pruned.model, 1.5)
+    assert best.worst_case.upper_bound >= seen
+    assert best.worst_case.error <= best.worst_case.upper_bound
+    assert any(s.name == "bab" and s.status != "not_applicable"
+               for s in best.worst_case.trace)
+
+
+@pytest.mark.parametrize(("kwargs", "name"), [
+    ({"draws": 0}, "draws"), ({"time_limit": 0}, "time_limit"),
+    ({"progress": 3}, "progress"), ({"sample_size": 5}, "sample_size"),
+])
+def test_certified_network_bad_arguments_name_themselves(kwargs, name):
+    """Each bad argument is refused with its own name in the message."""
+    from coreset_verify import certified_network
+
+    args = {"draws": 1, "time_limit": 1.0, "beta": 1.0, "keep": 0.5} | kwargs
+    with pytest.raises(InvalidArgumentError, match=name):
+        certified_network(_network(0), **args)
