@@ -34,10 +34,16 @@ from coreset_verify.search.gradient import gradient_search, starting_points
 BETA = 15.0
 
 
-def lenet_layer(seed: int):
+def lenet_model(seed: int):
+    """LeNet-300-100 trained as ``make demo`` trains it (10 epochs on MNIST-5k)."""
     data = mnist_5k(rng=seed)
     model = mlp([784, 300, 100, 10], seed=seed)
     train_classifier(model, data, epochs=10, seed=seed)
+    return model, data
+
+
+def lenet_layer(seed: int):
+    model, data = lenet_model(seed)
     layer = tuple(p.detach().numpy().astype(np.float64)
                   for p in (model[0].weight, model[0].bias, model[2].weight))
     return layer, data

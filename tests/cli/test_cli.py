@@ -92,6 +92,12 @@ def test_demo_json(tmp_path):
     kept = brackets[result["certified_chosen"]][1]
     assert all(up is None or kept <= up for _, up in brackets)  # the smallest proved bound
     assert "Certified pruning" in (tmp_path / "demo" / "demo.md").read_text()
+    network = result["network_brackets"]
+    assert len(network) == 3
+    assert all(up is None or found <= up for found, up in network)
+    kept = network[result["network_chosen"]][1]
+    assert all(up is None or kept <= up for _, up in network)
+    assert result["network_theorem"] is None or result["network_theorem"] > 0
     # second run loads the cached model
     again = cli("demo", "--json", "--time-limit", "1", *quick, "--report", "", env=env)
     assert json.loads(again.stdout)["model_cached"] is True
