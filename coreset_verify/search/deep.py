@@ -28,7 +28,7 @@ __all__ = ["DeepPair", "deep_bounds", "deep_branch_and_bound", "deep_pair"]
 
 #: Adam steps: root specifications and root ranges, children's bounds, and
 #: children's ranges (warm-started from the root's multipliers).
-ROOT_STEPS, CHILD_STEPS, RANGE_STEPS = 300, 25, 10
+ROOT_STEPS, CHILD_STEPS, RANGE_STEPS = 300, 25, 0
 #: Relative margin of Lemma B4 (twice the 1e-9 of the proof).
 SUBSTITUTION_MARGIN = 2e-9
 
@@ -120,19 +120,28 @@ def _relax(lam, lo, hi, a, alpha) -> tuple:
     return s, t, mag
 
 
-def _substitute(net, lam, const, mag, ranges, alphas, top: int, reach0) -> tuple:
+def _substitute(net, lam, const, mag, ranges, alphas, top: int, reach0,
+                mus=None, sides=None) -> tuple:
     """Lemma B3 from ``lam`` on ``h^top`` of one network down to its
-    first-layer outputs ``h^0``; returns ``(coef on h^0, const, magnitude)``.
+    first-layer outputs ``h^0``; returns ``(coef on h^0, const, magnitude,
+    lams)``, ``lams[l - 1]`` the coefficients met on ``h^l``.
 
     The magnitude is Lemma B4's ``M3`` plus ``5e8`` times its underflow term
     (each of the step's products may lose ``2^-1075`` times the size of the
-    value it multiplies), so that ``2e-9`` times it covers both."""
+    value it multiplies), so that ``2e-9`` times it covers both. ``mus`` and
+    ``sides`` (per layer, (B, w)): multipliers ``mu >= 0`` of the deeper
+    splits ``side z_j >= 0``, added as ``mu side z_j`` (bab.md, Lemma B3)."""
     import torch
 
+    lams = [None] * top
     for layer in range(top, 0, -1):
+        lams[layer - 1] = lam
         w, b, a = net[layer - 1]
         lo, hi = ranges[layer - 1]
         s, t, m = _relax(lam, lo, hi, a, alphas[layer - 1])
+        if mus is not None:
+            s = s + mus[layer - 1] * sides[layer - 1]
+            m = m + (mus[layer - 1].abs() * torch.maximum(lo.abs(), hi.abs())).sum(1)
         below = reach0 if layer == 1 else torch.maximum(ranges[layer - 2][0].abs(),
                                                         ranges[layer - 2][1].abs())
         under = (w.numel() + 3 * len(b)) * (below.amax(1).clamp(min=1.0)
@@ -140,7 +149,7 @@ def _substitute(net, lam, const, mag, ranges, alphas, top: int, reach0) -> tuple
         mag = mag + m + (s.abs() * (below @ w.abs().T + b.abs())).sum(1) + 5e8 * 1e-300 * under
         const = const + t.sum(1) + s @ b
         lam = s @ w
-    return lam, const, mag
+    return lam, const, mag, lams
 
 
 def _union(tt: _Torch, parts) -> object:
@@ -162,30 +171,34 @@ def _reach0(tt: _Torch, net: int, on, off):
     return torch.maximum(lo.abs(), hi.abs())[:, tt.index[net]]
 
 
-def _form(tt: _Torch, spec, ranges, alphas, on, off) -> tuple:
+def _form(tt: _Torch, spec, ranges, alphas, on, off, mus=None, sides=None) -> tuple:
     """Specification rows ``spec`` (B,) back-substituted onto the union layer:
-    ``(coef (B, n), const (B,), magnitude (B,))``."""
+    ``(coef (B, n), const (B,), magnitude (B,), lams)``, ``lams[N][l - 1]``
+    the coefficients on network ``N``'s ``h^l`` (for the branching)."""
     import torch
 
     k = tt.pair.k
     out_i, sign = spec % k, torch.where(spec < k, 1.0, -1.0).to(tt.scale.dtype)
     const = sign * (tt.out[0][1][out_i] - tt.out[1][1][out_i]) / tt.scale[out_i]
     mag = const.abs()
-    parts = []
+    parts, lams = [], []
     for net, s_net in ((0, 1.0), (1, -1.0)):
         v = tt.out[net][0]
         lam = (s_net * sign / tt.scale[out_i])[:, None] * v[out_i]
-        c, const, mag = _substitute(tt.layers[net], lam, const, mag, ranges[net],
-                                    alphas[net], len(tt.layers[net]),
-                                    _reach0(tt, net, on, off))
+        c, const, mag, met = _substitute(
+            tt.layers[net], lam, const, mag, ranges[net], alphas[net], len(tt.layers[net]),
+            _reach0(tt, net, on, off), None if mus is None else mus[net],
+            None if sides is None else sides[net])
         parts.append(c)
-    return _union(tt, parts), const, mag
+        lams.append(met)
+    return _union(tt, parts), const, mag, lams
 
 
 def _range_form(tt: _Torch, net: int, layer: int, ranges, alphas, on, off) -> tuple:
     """Rows ``+-e_j`` on ``z^layer`` of one network, back-substituted onto the
     union layer, for every node (B) and neuron (w): (2 B w, ...) tensors,
-    ordered node, sign (+ then -), neuron."""
+    ordered node, sign (+ then -), neuron. ``alphas``: the lower slopes of
+    the layers below, one row per range row."""
     import torch
 
     w, b, _ = tt.layers[net][layer - 1]
@@ -199,11 +212,11 @@ def _range_form(tt: _Torch, net: int, layer: int, ranges, alphas, on, off) -> tu
         return v.repeat_interleave(rep, dim=0)
 
     sub_ranges = [(per_row(lo), per_row(hi)) for lo, hi in ranges[net][: layer - 1]]
-    sub_alphas = [per_row(al) for al in alphas[: layer - 1]]
+    sub_alphas = alphas[: layer - 1]  # already one row per range row
     on_r, off_r = per_row(on), per_row(off)
     mag = const.abs()
-    c, const, mag = _substitute(tt.layers[net], lam, const, mag, sub_ranges, sub_alphas,
-                                layer - 1, _reach0(tt, net, on_r, off_r))
+    c, const, mag, _ = _substitute(tt.layers[net], lam, const, mag, sub_ranges, sub_alphas,
+                                   layer - 1, _reach0(tt, net, on_r, off_r))
     parts = [c, torch.zeros((c.shape[0], len(tt.index[1 - net])), dtype=c.dtype,
                             device=c.device)]
     if net == 1:
@@ -218,17 +231,18 @@ def _closer(lo, hi, a):
     return torch.where(hi >= -lo, torch.ones_like(lo), a.expand_as(lo))
 
 
-def _minimise(tt: _Torch, build, on, off, alpha0, mu, p, deeper, steps: int,
-              deadline: float) -> tuple:
-    """Projected Adam on ``(alpha0, mu, p, deeper alphas)`` minimising the
-    (unmargined) bound of the rows ``build(deeper)`` returns; each row keeps
-    its best iterate."""
+def _minimise(tt: _Torch, build, on, off, alpha0, mu, p, extra, kinds, steps: int,
+              deadline: float) -> list:
+    """Projected Adam on ``(alpha0, mu, p, *extra)`` minimising the
+    (unmargined) bound of the rows ``build(extra)`` returns; each row keeps
+    its best iterate. ``kinds[i]``: ``("alpha", a)`` (projected on ``[a, 1]``)
+    or ``("mu", sides)`` (``>= 0`` where ``sides != 0``, else 0)."""
     import torch
 
     ts = tt.ts
     split = on | off
     params = [alpha0.clone(), mu.clone()] + ([p.clone()] if p is not None else []) + \
-        [d.clone() for d in deeper]
+        [d.clone() for d in extra]
     best = [q.detach().clone() for q in params]
     if steps <= 0:
         return best
@@ -239,14 +253,13 @@ def _minimise(tt: _Torch, build, on, off, alpha0, mu, p, deeper, steps: int,
         coef0 = build(params[n_fixed:])[0]
     scale = float(coef0.abs().amax().clamp_min(1e-300))
     lrs = [bab._LR, bab._LR * scale] + ([bab._LR * scale] if p is not None else []) + \
-        [bab._LR] * len(deeper)
+        [bab._LR if kind == "alpha" else bab._LR * scale for kind, _ in kinds]
     opt = torch.optim.Adam([{"params": [q], "lr": r} for q, r in zip(params, lrs,
                                                                     strict=True)])
     decay = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=bab._LR_DECAY)
     w = ts.w if ts.box is not None else ts.w_opt
     best_val = torch.full((alpha0.shape[0],), math.inf, dtype=alpha0.dtype,
                           device=alpha0.device)
-    slopes = _deeper_slopes(tt, deeper)
     for step in range(steps + 1):
         last = step == steps or time.perf_counter() > deadline
         opt.zero_grad()
@@ -269,21 +282,12 @@ def _minimise(tt: _Torch, build, on, off, alpha0, mu, p, deeper, steps: int,
             params[0].copy_(torch.minimum(torch.maximum(params[0], ts.a),
                                           torch.ones_like(params[0])))
             params[1].copy_(torch.where(split, params[1].clamp(min=0.0), 0.0))
-            for q, a in zip(params[n_fixed:], slopes, strict=True):
-                q.copy_(torch.minimum(torch.maximum(q, a), torch.ones_like(q)))
+            for q, (kind, arg) in zip(params[n_fixed:], kinds, strict=True):
+                if kind == "alpha":
+                    q.copy_(torch.minimum(torch.maximum(q, arg), torch.ones_like(q)))
+                else:
+                    q.copy_(torch.where(arg != 0, q.clamp(min=0.0), 0.0))
     return best
-
-
-def _deeper_slopes(tt: _Torch, deeper) -> list:
-    """The leaky slope of each deeper-alpha tensor (matched by width)."""
-    out = []
-    widths = {}
-    for net in tt.layers:
-        for _, _, a in net:
-            widths.setdefault(len(a), a)
-    for d in deeper:
-        out.append(widths.get(d.shape[1], d.new_zeros(d.shape[1])))
-    return out
 
 
 def _sound_rows(tt: _Torch, build, on, off, params, has_p: bool) -> tuple:
@@ -304,7 +308,11 @@ def _sound_rows(tt: _Torch, build, on, off, params, has_p: bool) -> tuple:
 
 @dataclass
 class _DNode:
-    """A node: specification, splits, multipliers, deeper ranges, bound."""
+    """A node: specification, first-layer splits, multipliers, deeper ranges
+    (with the deeper splits applied to them), bound. ``branch``: the neuron
+    to split next, ``(-1, 0, j)`` for union neuron ``j`` or ``(N, l, j)`` for
+    neuron ``j`` of network ``N``'s ``z^l``; ``None`` when none is left.
+    ``split_layer``: the deeper layer its last split was in (0: the first)."""
 
     spec: int
     splits: tuple
@@ -314,7 +322,10 @@ class _DNode:
     deeper: list
     ranges: list
     bound: float = math.inf
-    branch: int = -1
+    branch: tuple | None = None
+    split_layer: tuple = (-1, 0)
+    polished: bool = False
+    deep_splits: tuple = ()
 
 
 def _split_masks(tt: _Torch, nodes) -> tuple:
@@ -337,21 +348,23 @@ class _RangeCache:
 
 
 def _bound_ranges(tt: _Torch, nodes, cache: _RangeCache, steps: int,
-                  deadline: float) -> None:
-    """Ranges of every deeper layer of both networks for ``nodes``, layer by
-    layer, intersected with each node's present ranges (bab.md, Lemma B3)."""
+                  deadline: float, nets=(0, 1), start: int = 1) -> None:
+    """Ranges of the deeper layers ``start, start + 1, ...`` of ``nets`` for
+    ``nodes``, layer by layer, intersected with each node's present ranges
+    (bab.md, Lemma B3)."""
     import torch
 
     on, off = _split_masks(tt, nodes)
     has_p = tt.ts.box is not None and tt.ts.beta is not None
-    for net in (0, 1):
-        for layer in range(1, len(tt.layers[net]) + 1):
+    for net in nets:
+        for layer in range(start, len(tt.layers[net]) + 1):
             ranges = [[tuple(torch.as_tensor(np.stack([nd.ranges[m][li][s] for nd in nodes]),
                                              device=tt.device) for s in (0, 1))
                        for li in range(len(tt.layers[m]))] for m in (0, 1)]
-            alphas = [_closer(lo, hi, a) for (lo, hi), (_, _, a) in
-                      zip(ranges[net][: layer - 1], tt.layers[net][: layer - 1],
-                          strict=True)]
+            rep = 2 * len(tt.layers[net][layer - 1][1])  # range rows per node
+            alphas = [_closer(lo, hi, a).repeat_interleave(rep, dim=0)
+                      for (lo, hi), (_, _, a) in zip(ranges[net][: layer - 1],
+                                                     tt.layers[net][: layer - 1], strict=True)]
 
             def build(deeper, net=net, layer=layer, ranges=ranges):
                 return _range_form(tt, net, layer, ranges, deeper, on, off)[:3]
@@ -367,7 +380,8 @@ def _bound_ranges(tt: _Torch, nodes, cache: _RangeCache, steps: int,
             mu = torch.zeros((rows, tt.n), dtype=alpha0.dtype, device=tt.device)
             p = (torch.zeros((rows, tt.ts.w.shape[1]), dtype=alpha0.dtype, device=tt.device)
                  if has_p else None)
-            params = _minimise(tt, build, on_r, off_r, alpha0, mu, p, alphas, steps,
+            kinds = [("alpha", a) for _, _, a in tt.layers[net][: layer - 1]]
+            params = _minimise(tt, build, on_r, off_r, alpha0, mu, p, alphas, kinds, steps,
                                deadline)
             if key not in cache.alpha0:
                 cache.alpha0[key] = params[0][: rows // len(nodes)].detach().clone()
@@ -400,9 +414,16 @@ def _bound_nodes(tt: _Torch, nodes, steps: int, deadline: float) -> tuple:
     spec = torch.as_tensor([nd.spec for nd in nodes], device=tt.device)
     has_p = nodes[0].p is not None
 
+    m_f, m_g = len(tt.layers[0]), len(tt.layers[1])
+    sides = _deep_sides(tt, nodes)
+
+    def per_net(flat):  # alphas (f's layers, g's layers), then multipliers
+        return [flat[:m_f], flat[m_f:m_f + m_g]], [flat[m_f + m_g:2 * m_f + m_g],
+                                                     flat[2 * m_f + m_g:]]
+
     def build(deeper):
-        return _form(tt, spec, ranges, [deeper[: len(tt.layers[0])],
-                                        deeper[len(tt.layers[0]):]], on, off)
+        alphas, mus = per_net(deeper)
+        return _form(tt, spec, ranges, alphas, on, off, mus, sides)[:3]
 
     def stacked(values):
         return torch.as_tensor(np.stack(values), device=tt.device)
@@ -411,40 +432,80 @@ def _bound_nodes(tt: _Torch, nodes, steps: int, deadline: float) -> tuple:
     mu = stacked([nd.mu for nd in nodes])
     p = stacked([nd.p for nd in nodes]) if has_p else None
     deeper = [stacked([nd.deeper[i] for nd in nodes]) for i in range(len(nodes[0].deeper))]
-    params = _minimise(tt, build, on, off, alpha0, mu, p, deeper, steps, deadline)
+    kinds = [("alpha", a) for net in tt.layers for _, _, a in net] + \
+        [("mu", side) for net in sides for side in net]
+    params = _minimise(tt, build, on, off, alpha0, mu, p, deeper, kinds, steps, deadline)
+    n_fixed = 3 if has_p else 2
     with torch.no_grad():
         bound, x, coef, pieces = _sound_rows(tt, build, on, off, params, has_p)
-        choice = _branch_choice(tt, coef, on | off, x, pieces)
+        alphas, mus = per_net(params[n_fixed:])
+        lams = _form(tt, spec, ranges, alphas, on, off, mus, sides)[3]
+        choice = _branch_choice(tt, coef, pieces, lams, ranges)
     bounds = bound.cpu().numpy()
     arrays = [q.detach().cpu().numpy() for q in params]
-    n_fixed = 3 if has_p else 2
     for row, nd in enumerate(nodes):
         nd.bound = min(nd.bound, float(bounds[row]))
         nd.alpha0, nd.mu = arrays[0][row], arrays[1][row]
         if has_p:
             nd.p = arrays[2][row]
         nd.deeper = [a[row] for a in arrays[n_fixed:]]
-        nd.branch = int(choice[row])
+        nd.branch = choice[row]
         if any(np.any(lo > hi) for net in nd.ranges for lo, hi in net):
             nd.bound = -math.inf  # an empty region (Lemma B1)
     return x
 
 
-def _branch_choice(tt: _Torch, coef, split, x, pieces) -> np.ndarray:
-    """Per row, the unsplit unstable first-layer neuron to split next (-1 when
-    none is left): the largest chord gap of a positive coefficient at the
-    relaxed maximiser, else the largest ``|c_j| r_j`` (bab.md, branching)."""
+def _deep_sides(tt: _Torch, nodes) -> list:
+    """``sides[N][l - 1]`` (B, w): +1/-1 where a deeper split of network ``N``'s
+    ``z^l`` holds, 0 elsewhere."""
     import torch
 
-    lo, hi, q, r = pieces
-    unstable = (lo < 0) & (hi > 0) & ~split
-    z = x @ tt.ts.w.T + tt.ts.b
-    phi = torch.maximum(z, tt.ts.a * z)
-    gap = torch.where(unstable & (coef > 0), coef * (q * z + r - phi), -math.inf)
-    static = torch.where(unstable, coef.abs() * r.abs() + (hi - lo) * 1e-300, -math.inf)
-    best = torch.where(gap.amax(1, keepdim=True) > 0, gap, static)
-    score, choice = best.max(1)
-    return torch.where(torch.isfinite(score), choice, -1).cpu().numpy()
+    out = [[torch.zeros((len(nodes), len(b)), dtype=torch.float64, device=tt.device)
+            for _, b, _ in net] for net in tt.layers]
+    for row, nd in enumerate(nodes):
+        for net, layer, j, side in nd.deep_splits:
+            out[net][layer - 1][row, j] = float(side)
+    return out
+
+
+def _static_gap(lam, lo, hi, a):
+    """How much the relaxation of ``lam_j phi(z_j)`` can exceed it on
+    ``[L_j, U_j]``: the chord's gap at 0 for ``lam_j > 0``, the best lower
+    line's for ``lam_j < 0``; ``-inf`` for stable neurons (split ones included)."""
+    import torch
+
+    unstable = (lo < 0) & (hi > 0)
+    width = torch.where(unstable, hi - lo, torch.ones_like(lo))
+    pos = lam * (1 - a) * (-lo) * hi / width
+    neg = -lam * (1 - a) * torch.minimum(hi, -lo)
+    gap = torch.where(lam > 0, pos, neg)
+    return torch.where(unstable & (lam != 0) & torch.isfinite(gap), gap, -math.inf)
+
+
+def _branch_choice(tt: _Torch, coef, pieces, lams, ranges) -> list:
+    """Per row, the unstable neuron to split next, first layer or deeper
+    (``_DNode.branch``): the largest static relaxation gap (bab.md, Lemma B3,
+    branching); ``None`` when every neuron is stable or split."""
+    import torch
+
+    lo, hi = pieces[0], pieces[1]
+    groups = [((-1, 0), _static_gap(coef, lo, hi, tt.ts.a))]
+    for net in (0, 1):
+        for layer, lam in enumerate(lams[net], start=1):
+            r_lo, r_hi = ranges[net][layer - 1]
+            groups.append(((net, layer), _static_gap(lam, r_lo, r_hi,
+                                                     tt.layers[net][layer - 1][2])))
+    scores = torch.cat([g for _, g in groups], dim=1)
+    best, flat = scores.max(1)
+    offsets = np.cumsum([0] + [g.shape[1] for _, g in groups])
+    out = []
+    for value, index in zip(best.cpu().numpy(), flat.cpu().numpy(), strict=True):
+        if not math.isfinite(value):
+            out.append(None)
+            continue
+        group = int(np.searchsorted(offsets, index, side="right") - 1)
+        out.append((*groups[group][0], int(index - offsets[group])))
+    return out
 
 
 def _roots(tt: _Torch, deadline: float, cache: _RangeCache) -> list:
@@ -461,21 +522,35 @@ def _roots(tt: _Torch, deadline: float, cache: _RangeCache) -> list:
     deeper = [np.where(hi >= -lo, 1.0, a) for net, ranges in zip(pair.layers,
               template.ranges, strict=True) for (_, _, a), (lo, hi) in zip(net, ranges,
                                                                             strict=True)]
+    deeper += [np.zeros(len(b)) for net in pair.layers for _, b, _ in net]
     return [dataclasses.replace(template, spec=s, deeper=[d.copy() for d in deeper],
                                 ranges=[list(r) for r in template.ranges])
             for s in range(2 * pair.k)]
 
 
 def _children(node: _DNode) -> list:
-    """The two children splitting the node's chosen neuron (``mu_j = 0``)."""
+    """The two children splitting the node's chosen neuron: a first-layer
+    split is added to ``splits`` (``mu_j = 0``); a deeper one clamps the
+    neuron's range at 0 (its region's constraint, bab.md, Lemma B3)."""
+    net, layer, j = node.branch
     out = []
     for side in (1, -1):
-        mu = node.mu.copy()
-        mu[node.branch] = 0.0
-        out.append(_DNode(node.spec, (*node.splits, (node.branch, side)), node.alpha0.copy(),
-                          mu, None if node.p is None else node.p.copy(),
-                          [d.copy() for d in node.deeper],
-                          [list(r) for r in node.ranges], node.bound))
+        child = _DNode(node.spec, node.splits, node.alpha0.copy(), node.mu.copy(),
+                       None if node.p is None else node.p.copy(),
+                       [d.copy() for d in node.deeper], [list(r) for r in node.ranges],
+                       node.bound, None, (net, layer), False, node.deep_splits)
+        if net < 0:
+            child.mu[j] = 0.0
+            child.splits = (*node.splits, (j, side))
+        else:
+            lo, hi = (v.copy() for v in node.ranges[net][layer - 1])
+            if side > 0:
+                lo[j] = max(lo[j], 0.0)
+            else:
+                hi[j] = min(hi[j], 0.0)
+            child.ranges[net][layer - 1] = (lo, hi)
+            child.deep_splits = (*node.deep_splits, (net, layer, j, side))
+        out.append(child)
     return out
 
 
@@ -513,6 +588,19 @@ def deep_bounds(problem: Problem, pre0, *, splits=None, steps: int = ROOT_STEPS,
         _bound_ranges(tt, nodes, cache, steps, math.inf)
     _bound_nodes(tt, nodes, steps, math.inf)
     return np.array([nd.bound for nd in nodes])
+
+
+def _rebound(tt: _Torch, children: list, cache: _RangeCache, deadline: float) -> None:
+    """Re-bound the deeper ranges a split can tighten: every layer after a
+    first-layer split, the same network's later layers after a deeper one."""
+    groups: dict = {}
+    for nd in children:
+        groups.setdefault(nd.split_layer, []).append(nd)
+    for (net, layer), group in groups.items():
+        if net < 0:
+            _bound_ranges(tt, group, cache, RANGE_STEPS, deadline)
+        elif layer < len(tt.layers[net]):
+            _bound_ranges(tt, group, cache, RANGE_STEPS, deadline, (net,), layer + 1)
 
 
 def deep_branch_and_bound(problem: Problem, pre0, *, deadline: float = math.inf,
@@ -559,10 +647,17 @@ def deep_branch_and_bound(problem: Problem, pre0, *, deadline: float = math.inf,
             status = TIME_LIMIT
             break
         popped = tree.pop(batch_size, best.error)
-        tree.stuck += [nd for nd in popped if nd.branch < 0]
-        children = [c for nd in popped if nd.branch >= 0 for c in _children(nd)]
+        done = [nd for nd in popped if nd.branch is None]
+        tree.stuck += [nd for nd in done if nd.polished]
+        polish = [nd for nd in done if not nd.polished]
+        if polish:  # nothing left to split: optimise the node to convergence once
+            best.update(tt.ts, _bound_nodes(tt, polish, ROOT_STEPS, deadline))
+            for nd in polish:
+                nd.polished = True
+                tree.file(nd, best.error)
+        children = [c for nd in popped if nd.branch is not None for c in _children(nd)]
         if children:
-            _bound_ranges(tt, children, cache, RANGE_STEPS, deadline)
+            _rebound(tt, children, cache, deadline)
             best.update(tt.ts, _bound_nodes(tt, children, CHILD_STEPS, deadline))
             nodes += len(children)
             for nd in children:
