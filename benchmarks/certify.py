@@ -57,7 +57,7 @@ def _table(rows: list) -> str:
     return "\n".join(lines)
 
 
-def _plot(history: tuple, path: Path, title: str) -> None:
+def _plot(history: tuple, path: Path, title: str, ylabel: str) -> None:
     from matplotlib.figure import Figure
 
     t, found, upper = (np.array([h[i] for h in history]) for i in range(3))
@@ -67,7 +67,7 @@ def _plot(history: tuple, path: Path, title: str) -> None:
     ax.plot(t, found, label="largest error found")
     ax.fill_between(t, found, upper, alpha=0.15)
     ax.set_xlabel("seconds of branch and bound")
-    ax.set_ylabel("max_i |F_i - F~_i| / T_i")
+    ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=9)
     ax.legend()
     fig.tight_layout()
@@ -156,7 +156,8 @@ def _compare(f, g, scale, long: int, args, picture: str, title: str) -> None:
     last = rows[-1]
     if last["history"]:
         path = Path(__file__).with_name(picture)
-        _plot(last["history"], path, f"{title}: {last['label']}")
+        ylabel = "max_i |F_i - F~_i| / T_i" if scale is not None else "max_i |f_i - g_i| (logits)"
+        _plot(last["history"], path, f"{title}: {last['label']}", ylabel)
         print(f"\nbracket over time: {path}")
 
 
