@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import os
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -167,8 +168,17 @@ def _first_layer(model, data, *, seed, sample_size, beta, delta, time_limit,
     coreset = layer_coreset(*layer, sample_size=sample_size, beta=beta, rng=seed)
     report("search", f"worst case over the ball, {time_limit:g} s")
 
+    last = {"stage": None, "at": 0.0}
+
     def on_stage(stage: str, done: int, total: int) -> None:
-        report("search", f"{stage} ({done}/{total})" if total else f"{stage} done")
+        now = time.perf_counter()
+        if stage == last["stage"] and now - last["at"] < PROGRESS_EVERY:
+            return  # the branch and bound reports every step: say it every few seconds
+        last.update(stage=stage, at=now)
+        if stage == "bab":
+            report("search", f"branch and bound, {done:,} nodes")
+        else:
+            report("search", f"{stage} ({done}/{total})" if total else f"{stage} done")
 
     uniform = check_guarantee(*layer, coreset, delta=delta, kind="uniform",
                               time_limit=time_limit, rng=seed, progress=on_stage)
@@ -181,6 +191,8 @@ def _first_layer(model, data, *, seed, sample_size, beta, delta, time_limit,
                       _by_draws(layer, data, seed=seed, beta=beta, delta=delta))
 
 
+#: Seconds between two progress lines of one search stage.
+PROGRESS_EVERY = 5.0
 #: Draws of the demo's certified pruning, and each one's share of ``time_limit``.
 CERTIFIED_DRAWS, CERTIFIED_SHARE = 3, 0.25
 
