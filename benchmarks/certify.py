@@ -18,12 +18,13 @@ the certifier is the joint branch and bound of proofs_notes/bab.md, Lemma B3
     python benchmarks/certify.py --quick       # 60 s budgets only
     python benchmarks/certify.py --part network   # the whole network only
     python benchmarks/certify.py --throughput  # branch-and-bound nodes per second,
-                                               # CPU and (when there is one) CUDA
+                                               # layer and network, CPU and CUDA
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import os
 from pathlib import Path
 
@@ -83,15 +84,19 @@ def throughput(f, g, scale, device: str, seconds: float = 20.0) -> float:
     from coreset_verify.search._intervals import interval_bounds
     from coreset_verify.search._problem import make_problem
     from coreset_verify.search.bab import branch_and_bound
+    from coreset_verify.search.bounds import difference_terms
+    from coreset_verify.search.deep import deep_branch_and_bound
 
     problem = make_problem(f.to(device), g.to(device), beta=BETA, lower=None, upper=None,
                            scale=scale)
     pre0 = interval_bounds(problem).pre0
-    branch_and_bound(problem, pre0, deadline=time.perf_counter() + 2.0)  # warm up
+    search = branch_and_bound if difference_terms(problem) is not None else \
+        deep_branch_and_bound  # one hidden layer, or the joint form for deeper pairs
+    search(problem, pre0, deadline=time.perf_counter() + 2.0)  # warm up
     if device == "cuda":
         torch.cuda.synchronize()
     start = time.perf_counter()
-    out = branch_and_bound(problem, pre0, deadline=start + seconds)
+    out = search(problem, pre0, deadline=start + seconds)
     return out.nodes / (time.perf_counter() - start)
 
 
@@ -112,12 +117,17 @@ def main() -> None:
     if args.throughput:
         import torch
 
-        cpu = throughput(f, g, coreset.scale, "cpu")
-        line = f"branch and bound: {cpu:,.0f} nodes/s on the CPU"
-        if torch.cuda.is_available():
-            gpu = throughput(f, g, coreset.scale, "cuda")
-            line += f", {gpu:,.0f} on CUDA ({gpu / cpu:.1f}x)"
-        print(line + f"; OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}")
+        pruned = prune_network(model, keep={"params": 0.1}, delta=0.1, beta=BETA,
+                               rng=args.seed).model
+        pairs = (("layer", f, g, coreset.scale),
+                 ("network", model.double(), pruned.double(), None))
+        for name, first, second, scale in pairs:
+            cpu = throughput(first, second, scale, "cpu")
+            line = f"branch and bound ({name}): {cpu:,.0f} nodes/s on the CPU"
+            if torch.cuda.is_available():
+                gpu = throughput(copy.deepcopy(first), copy.deepcopy(second), scale, "cuda")
+                line += f", {gpu:,.0f} on CUDA ({gpu / cpu:.1f}x)"
+            print(line + f"; OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}")
         return
     long = 60 if args.quick else 600
     if args.part in ("layer", "both"):

@@ -507,3 +507,19 @@ def test_worst_case_bound_scales_exactly(exponent):
     ref = worst_case(f0, g0, beta=1.5, method="bab", time_limit=10, rng=0)
     res = worst_case(f, g, beta=1.5, method="bab", time_limit=10, rng=0)
     assert res.upper_bound / factor == pytest.approx(ref.upper_bound, rel=1e-9)
+
+
+@pytest.mark.cuda
+def test_deep_bounds_on_cuda_agree_with_the_cpu_and_the_grid():
+    """The joint bounds on a CUDA device equal the CPU's, and the search on
+    CUDA modules stays above the grid maximum (runs on a device machine only:
+    benchmarks/device_check.sh)."""
+    f, g = deep_nets(0)
+    cpu = deep_bounds(*problem_of(f, g, "ball"), steps=50)
+    problem, pre0 = problem_of(copy.deepcopy(f).cuda(), copy.deepcopy(g).cuda(), "ball")
+    gpu = deep_bounds(problem, pre0, steps=50, device="cuda")
+    np.testing.assert_allclose(gpu, cpu, rtol=1e-4, atol=1e-9)
+    truth = spec_values(f, g, grid("ball")).max()
+    res = worst_case(copy.deepcopy(f).cuda(), copy.deepcopy(g).cuda(),
+                     **domain_kwargs("ball"), method="bab", time_limit=30, rng=0)
+    assert res.upper_bound >= truth
