@@ -577,8 +577,7 @@ def branch_and_bound(problem: Problem, pre0, *, deadline: float = math.inf,
     if layer is None:
         return BabOutcome(math.inf, best.error, best.x, NOT_APPLICABLE, 0)
     ts = _Tensors.of(layer, problem.device if problem.device is not None else "cpu")
-    tree, trace = _Tree(keep_leaves), []
-    nodes = 0
+    tree, nodes = _Tree(keep_leaves), 0
     for start in range(0, len(layer.const), batch_size):
         batch = [_root(layer, s, ts) for s in range(start, min(start + batch_size,
                                                                 len(layer.const)))]
@@ -587,7 +586,20 @@ def branch_and_bound(problem: Problem, pre0, *, deadline: float = math.inf,
         nodes += len(batch)
         for nd in batch:
             tree.file(nd, best.error)
-    status = BOUNDED
+    out = best_first(tree, best, nodes, t0, deadline, progress, max_nodes,
+                     lambda: _step(ts, tree, best, batch_size, deadline))
+    if keep_leaves:
+        out.leaves, out.layer = tree.leaves(), layer
+    return out
+
+
+def best_first(tree: _Tree, best: _Best, nodes: int, t0: float, deadline: float,
+               progress, max_nodes: int | None, step) -> BabOutcome:
+    """The best-first loop shared by both searches: record the bracket, stop
+    when it is closed, nothing is open, the node limit or the deadline is
+    reached, else ``step()`` (which splits and bounds open nodes and returns
+    how many it bounded)."""
+    status, trace = BOUNDED, []
     while True:
         upper = tree.upper(best.error)
         trace.append((time.perf_counter() - t0, best.error, upper, nodes))
@@ -601,11 +613,8 @@ def branch_and_bound(problem: Problem, pre0, *, deadline: float = math.inf,
         if time.perf_counter() > deadline:
             status = TIME_LIMIT
             break
-        nodes += _step(ts, tree, best, batch_size, deadline)
-    out = BabOutcome(tree.upper(best.error), best.error, best.x, status, nodes, trace)
-    if keep_leaves:
-        out.leaves, out.layer = tree.leaves(), layer
-    return out
+        nodes += step()
+    return BabOutcome(tree.upper(best.error), best.error, best.x, status, nodes, trace)
 
 
 def _choose_splits(ts: _Tensors, nodes: list) -> list:

@@ -22,9 +22,9 @@ import numpy as np
 
 from . import bab
 from ._problem import Problem
-from ._result import BOUNDED, NOT_APPLICABLE, OPTIMAL, TIME_LIMIT, is_certified
+from ._result import NOT_APPLICABLE
 
-__all__ = ["DeepPair", "deep_bounds", "deep_branch_and_bound", "deep_pair"]
+__all__ = ["DeepPair", "deep_applies", "deep_bounds", "deep_branch_and_bound", "deep_pair"]
 
 #: Adam steps: root specifications and root ranges, children's bounds, and
 #: children's ranges (warm-started from the root's multipliers).
@@ -55,19 +55,26 @@ class DeepPair:
         return len(self.scale)
 
 
-def deep_pair(problem: Problem, pre0) -> DeepPair | None:
-    """The :class:`DeepPair` of two (leaky) ReLU networks with a linear output
-    of which at least one has two or more hidden layers; ``None`` otherwise
-    (one-hidden-layer pairs go to :func:`.bab.branch_and_bound`)."""
-    sh = problem.shared
+def deep_applies(problem: Problem) -> bool:
+    """Whether the pair is two (leaky) ReLU networks with a linear output of
+    which at least one has two or more hidden layers (one-hidden-layer pairs
+    go to :func:`.bab.branch_and_bound`)."""
     nets = (problem.f, problem.g)
     if max(len(net) for net in nets) < 3 or min(len(net) for net in nets) < 2:
-        return None
+        return False
     if any(net[-1].activation is not None for net in nets):
-        return None
+        return False
     hidden = [layer.activation for net in nets for layer in net[:-1]]
-    if not all(a is not None and a.is_piecewise_linear for a in hidden):
+    return all(a is not None and a.is_piecewise_linear for a in hidden)
+
+
+def deep_pair(problem: Problem, pre0) -> DeepPair | None:
+    """The :class:`DeepPair` of the problem (``pre0``: the union layer's
+    ranges), or ``None`` where :func:`deep_applies` is false."""
+    if not deep_applies(problem):
         return None
+    sh = problem.shared
+    nets = (problem.f, problem.g)
     n = len(sh.bias)
     slope = np.array([a.slope for a in sh.activations], dtype=np.float64)
     lo, hi = np.asarray(pre0[0], float), np.asarray(pre0[1], float)
@@ -339,28 +346,20 @@ def _split_masks(tt: _Torch, nodes) -> tuple:
     return on, off
 
 
-class _RangeCache:
-    """The root's optimised first-layer multipliers of every range row (the
-    warm start of the children's ranges)."""
-
-    def __init__(self) -> None:
-        self.alpha0: dict = {}
-
-
-def _bound_ranges(tt: _Torch, nodes, cache: _RangeCache, steps: int,
+def _bound_ranges(tt: _Torch, nodes, cache: dict, steps: int,
                   deadline: float, nets=(0, 1), start: int = 1) -> None:
     """Ranges of the deeper layers ``start, start + 1, ...`` of ``nets`` for
     ``nodes``, layer by layer, intersected with each node's present ranges
-    (bab.md, Lemma B3)."""
+    (bab.md, Lemma B3). ``cache[(net, layer)]``: the root's optimised
+    first-layer multipliers of that layer's range rows, filled at the root
+    and the warm start of every later call."""
     import torch
 
     on, off = _split_masks(tt, nodes)
     has_p = tt.ts.box is not None and tt.ts.beta is not None
     for net in nets:
         for layer in range(start, len(tt.layers[net]) + 1):
-            ranges = [[tuple(torch.as_tensor(np.stack([nd.ranges[m][li][s] for nd in nodes]),
-                                             device=tt.device) for s in (0, 1))
-                       for li in range(len(tt.layers[m]))] for m in (0, 1)]
+            ranges = _stack_ranges(tt, nodes)  # with the layers below just bounded
             rep = 2 * len(tt.layers[net][layer - 1][1])  # range rows per node
             alphas = [_closer(lo, hi, a).repeat_interleave(rep, dim=0)
                       for (lo, hi), (_, _, a) in zip(ranges[net][: layer - 1],
@@ -372,8 +371,8 @@ def _bound_ranges(tt: _Torch, nodes, cache: _RangeCache, steps: int,
             _, _, _, on_r, off_r = _range_form(tt, net, layer, ranges, alphas, on, off)
             rows = on_r.shape[0]
             key = (net, layer)
-            if key in cache.alpha0:
-                alpha0 = cache.alpha0[key].repeat(len(nodes), 1)
+            if key in cache:
+                alpha0 = cache[key].repeat(len(nodes), 1)
             else:
                 alpha0 = tt.ts.a.expand(rows, -1).clone()
                 alpha0 = torch.where(tt.ts.hi >= -tt.ts.lo, 1.0, alpha0)
@@ -383,8 +382,8 @@ def _bound_ranges(tt: _Torch, nodes, cache: _RangeCache, steps: int,
             kinds = [("alpha", a) for _, _, a in tt.layers[net][: layer - 1]]
             params = _minimise(tt, build, on_r, off_r, alpha0, mu, p, alphas, kinds, steps,
                                deadline)
-            if key not in cache.alpha0:
-                cache.alpha0[key] = params[0][: rows // len(nodes)].detach().clone()
+            if key not in cache:
+                cache[key] = params[0][: rows // len(nodes)].detach().clone()
             with torch.no_grad():
                 bound = _sound_rows(tt, build, on_r, off_r, params, has_p)[0]
             width = len(tt.layers[net][layer - 1][1])
@@ -508,7 +507,7 @@ def _branch_choice(tt: _Torch, coef, pieces, lams, ranges) -> list:
     return out
 
 
-def _roots(tt: _Torch, deadline: float, cache: _RangeCache) -> list:
+def _roots(tt: _Torch, deadline: float, cache: dict) -> list:
     """Every specification's root node, with the root ranges bounded."""
     pair = tt.pair
     lay = pair.first
@@ -580,7 +579,7 @@ def deep_bounds(problem: Problem, pre0, *, splits=None, steps: int = ROOT_STEPS,
     if pair is None:
         return None
     tt = _Torch(pair, device)
-    cache = _RangeCache()
+    cache = {}
     nodes = _roots(tt, math.inf, cache)
     if splits:
         for nd in nodes:
@@ -590,7 +589,7 @@ def deep_bounds(problem: Problem, pre0, *, splits=None, steps: int = ROOT_STEPS,
     return np.array([nd.bound for nd in nodes])
 
 
-def _rebound(tt: _Torch, children: list, cache: _RangeCache, deadline: float) -> None:
+def _rebound(tt: _Torch, children: list, cache: dict, deadline: float) -> None:
     """Re-bound the deeper ranges a split can tighten: every layer after a
     first-layer split, the same network's later layers after a deeper one."""
     groups: dict = {}
@@ -626,40 +625,32 @@ def deep_branch_and_bound(problem: Problem, pre0, *, deadline: float = math.inf,
     if pair is None:
         return bab.BabOutcome(math.inf, best.error, best.x, NOT_APPLICABLE, 0)
     tt = _Torch(pair, problem.device if problem.device is not None else "cpu")
-    cache = _RangeCache()
+    cache = {}
     roots = _roots(tt, deadline, cache)
     best.update(tt.ts, _bound_nodes(tt, roots, ROOT_STEPS, deadline))
-    tree, trace, nodes = bab._Tree(False), [], len(roots)
+    tree = bab._Tree(False)
     for nd in roots:
         tree.file(nd, best.error)
-    status = BOUNDED
-    while True:
-        upper = tree.upper(best.error)
-        trace.append((time.perf_counter() - t0, best.error, upper, nodes))
-        if progress is not None:
-            progress("bab", nodes, 0)
-        if is_certified(best.error, upper):
-            status = OPTIMAL
-            break
-        if not tree.heap or (max_nodes is not None and nodes >= max_nodes):
-            break
-        if time.perf_counter() > deadline:
-            status = TIME_LIMIT
-            break
-        popped = tree.pop(batch_size, best.error)
-        done = [nd for nd in popped if nd.branch is None]
-        tree.stuck += [nd for nd in done if nd.polished]
-        polish = [nd for nd in done if not nd.polished]
-        if polish:  # nothing left to split: optimise the node to convergence once
-            best.update(tt.ts, _bound_nodes(tt, polish, ROOT_STEPS, deadline))
-            for nd in polish:
-                nd.polished = True
-                tree.file(nd, best.error)
-        children = [c for nd in popped if nd.branch is not None for c in _children(nd)]
-        if children:
-            _rebound(tt, children, cache, deadline)
-            best.update(tt.ts, _bound_nodes(tt, children, CHILD_STEPS, deadline))
-            nodes += len(children)
-            for nd in children:
-                tree.file(nd, best.error)
-    return bab.BabOutcome(tree.upper(best.error), best.error, best.x, status, nodes, trace)
+    return bab.best_first(tree, best, len(roots), t0, deadline, progress, max_nodes,
+                          lambda: _step(tt, tree, best, cache, batch_size, deadline))
+
+
+def _step(tt: _Torch, tree, best, cache: dict, batch_size: int, deadline: float) -> int:
+    """Split the best open nodes (a node with nothing left to split is
+    optimised to convergence once, then kept as a leaf); return the number of
+    nodes bounded."""
+    popped = tree.pop(batch_size, best.error)
+    done = [nd for nd in popped if nd.branch is None]
+    tree.stuck += [nd for nd in done if nd.polished]
+    polish = [nd for nd in done if not nd.polished]
+    children = [c for nd in popped if nd.branch is not None for c in _children(nd)]
+    if children:
+        _rebound(tt, children, cache, deadline)
+    for group, steps in ((polish, ROOT_STEPS), (children, CHILD_STEPS)):
+        if group:
+            best.update(tt.ts, _bound_nodes(tt, group, steps, deadline))
+    for nd in polish:
+        nd.polished = True
+    for nd in polish + children:
+        tree.file(nd, best.error)
+    return len(polish) + len(children)

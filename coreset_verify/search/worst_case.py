@@ -39,7 +39,7 @@ from ._result import (
 from ._scaling import scaled_problem
 from .bab import branch_and_bound, write_certificate
 from .bounds import difference_terms, relaxation_bounds
-from .deep import deep_branch_and_bound, deep_pair
+from .deep import deep_applies, deep_branch_and_bound
 from .exact import exact_search
 from .gradient import MAX_DIRECTION_STARTS, gradient_search, starting_points
 from .region import region_search
@@ -273,7 +273,7 @@ def _stage_bab(run: _Run, fraction: float = 1.0) -> None:
     writes the certificate when one was asked for."""
     since = time.perf_counter()
     deep = difference_terms(run.problem) is None
-    if deep and not _deep_applies(run.problem):
+    if deep and not deep_applies(run.problem):
         run.record("bab", -math.inf, math.inf, since, NOT_APPLICABLE)
         return
     problem, iv = run.problem, interval_bounds(run.problem)
@@ -347,7 +347,7 @@ def _run_auto(run: _Run, rng: np.random.Generator, restarts: int) -> None:
         if run.certificate is not None or not is_certified(run.error, run.upper):
             _stage_bab(run)
         return
-    if _deep_applies(run.problem) and run.time_limit is not None:
+    if deep_applies(run.problem) and run.time_limit is not None:
         # deeper (leaky) ReLU pairs: the joint branch and bound first, then
         # the exact solver (which closes tiny networks) with what is left
         bounds = _stage_bounds(run, b, relax=False)
@@ -366,12 +366,6 @@ def _run_auto(run: _Run, rng: np.random.Generator, restarts: int) -> None:
             run.record("exact", -math.inf, math.inf, since, NOT_APPLICABLE)
 
 
-def _deep_applies(problem: Problem) -> bool:
-    """Whether :func:`.deep.deep_branch_and_bound` applies (deeper (leaky) ReLU
-    pairs with linear outputs)."""
-    return deep_pair(problem, (np.zeros(len(problem.shared.bias)),) * 2) is not None
-
-
 def _final_status(run: _Run, method: str) -> str:
     if is_certified(run.error, run.upper):
         return OPTIMAL
@@ -384,7 +378,7 @@ def _final_status(run: _Run, method: str) -> str:
     if method == "exact" and not run.problem.piecewise_linear:
         return NOT_APPLICABLE
     if method == "bab" and difference_terms(run.problem) is None and \
-            not _deep_applies(run.problem):
+            not deep_applies(run.problem):
         return NOT_APPLICABLE
     return BOUNDED
 
