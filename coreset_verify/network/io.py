@@ -65,6 +65,9 @@ def _from_state_dict(state: Mapping[str, Any], architecture: Any) -> Any:
     if architecture is None:
         raise fail("load_model", "architecture", "the layer sizes (and activation) of the "
                    "MLP, needed to rebuild a model from a state_dict", None)
+    from .masks import fold_masks  # torch.nn.utils.prune pairs X_orig, X_mask -> X
+
+    state = fold_masks(state)
     sizes, activation = _architecture(architecture)
     model = mlp(sizes, activation=activation)
     tensors = [v for v in state.values() if isinstance(v, torch.Tensor)]
@@ -153,6 +156,9 @@ def load_model(
         if architecture is not None:
             raise fail(func, "architecture", "None for a file holding a whole nn.Sequential",
                        architecture)
+        from .masks import fold_masks  # a model pruned with torch.nn.utils.prune
+
+        obj = fold_masks(obj)
         read_mlp(obj, func=func, name="the loaded model")
         return obj.eval()
     raise fail(func, "path_or_state_dict", "a file holding an nn.Sequential or a state_dict",
