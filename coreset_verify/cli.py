@@ -1,15 +1,19 @@
-"""Command line: ``coreset-verify demo | prune | audit | bench``. The only module that prints."""
+"""Command line: ``coreset-verify demo | prune | worst-case | audit | bench``. The only
+module that prints."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from ._validation import check_int, check_open_unit, check_positive, fail
 
@@ -194,17 +198,76 @@ def _audit_layers(args: argparse.Namespace):
     return {f"{args.model}:{args.layer}": layer}
 
 
-def _cmd_audit(args: argparse.Namespace) -> int:
-    from .audit import builtin_pruners, check_pruner
+def _pruner_spec(text: str) -> str:
+    module, _, attribute = text.partition(":")
+    if not (module and attribute) or ":" in attribute:
+        raise argparse.ArgumentTypeError(
+            f"expected package.module:function (a pruner callable); got {text!r}")
+    return text
 
-    if args.report is not None:
-        _output_folder(args.report, "--report")
+
+def _claims(text: str) -> dict:
+    try:
+        claims = json.loads(text)
+    except ValueError:
+        claims = None
+    if not isinstance(claims, dict):
+        raise argparse.ArgumentTypeError(
+            f'expected a JSON object such as \'{{"unbiased": true}}\'; got {text!r}')
+    return claims
+
+
+def _import_pruner(spec: str) -> Callable:
+    """The callable named ``package.module:attribute`` (importable from the current
+    folder or ``sys.path``); every failure is one line naming ``spec``."""
+    import importlib
+
+    module_name, _, attribute = spec.partition(":")
+    if str(Path.cwd()) not in sys.path:  # as `python -m` would, but after installed packages
+        sys.path.append(str(Path.cwd()))
+    try:
+        obj = importlib.import_module(module_name)
+    except Exception as exc:  # ImportError, or whatever the module raises on import
+        raise _CommandError(f"--pruner {spec!r}: cannot import {module_name!r} "
+                            f"({type(exc).__name__}: {exc})") from None
+    for part in attribute.split("."):
+        if not hasattr(obj, part):
+            raise _CommandError(f"--pruner {spec!r}: {module_name!r} has no attribute "
+                                f"{attribute!r}")
+        obj = getattr(obj, part)
+    if not callable(obj):
+        raise _CommandError(f"--pruner {spec!r}: {attribute!r} is not callable (it is of "
+                            f"type {type(obj).__name__}); expected a pruner(W_in, b_in, "
+                            "W_out, *, size, rng)")
+    return obj
+
+
+def _audit_table_of(args: argparse.Namespace) -> dict:
+    """``name -> (pruner, claims)``: the built-in pruners asked for, and the user's."""
+    from .audit import builtin_pruners
+
     table = builtin_pruners(beta=args.beta, delta=args.delta, torch=not args.no_torch)
     if args.pruners:
         unknown = sorted(set(args.pruners) - set(table))
         if unknown:
             raise _CommandError(f"unknown pruners {unknown}; choose from {sorted(table)}")
-        table = {name: table[name] for name in args.pruners}
+    if args.pruners or args.pruner:
+        table = {name: table[name] for name in args.pruners or ()}
+    for spec in args.pruner or ():
+        pruner = _import_pruner(spec)
+        own = getattr(pruner, "claims", None)
+        claims = args.claims if args.claims is not None else (
+            own if isinstance(own, dict) else {"unbiased": False})
+        table[spec] = (pruner, claims)
+    return table
+
+
+def _cmd_audit(args: argparse.Namespace) -> int:
+    from .audit import check_pruner
+
+    if args.report is not None:
+        _output_folder(args.report, "--report")
+    table = _audit_table_of(args)
     layers = _audit_layers(args)
     report = _progress(not args.json)
     reports = {}
@@ -237,6 +300,212 @@ def _audit_table(reports) -> str:
     return "\n".join(lines)
 
 
+def _finite(value: float) -> float:
+    if not math.isfinite(value):
+        raise fail(_PROG, "value", "a finite number", value)
+    return value
+
+
+_FINITE = _number(float, _finite, "a finite number")
+
+
+def _domain(args: argparse.Namespace) -> tuple[float | None, float | None]:
+    """``(lower, upper)`` of --box (``None`` without it); a ball, a box or both."""
+    if args.beta is None and args.box is None:
+        raise _CommandError("give the input domain: --beta B (a ball), --box LO HI (a box) "
+                            "or both")
+    if args.box is None:
+        return None, None
+    lower, upper = args.box
+    if lower > upper:
+        raise _CommandError(f"--box LO HI needs LO <= HI; got LO={lower:g} > HI={upper:g}")
+    return lower, upper
+
+
+def _model_pair(args: argparse.Namespace):
+    """The two models, loaded, with the same numbers of inputs and of outputs."""
+    from .nets.model import read_mlp
+
+    models = _load_model(args.original), _load_model(args.pruned)
+    sizes = [(m.linears[0].weight.shape[1], m.linears[-1].weight.shape[0])
+             for m in (read_mlp(model, func=_PROG) for model in models)]
+    for i, what in enumerate(("inputs", "outputs")):
+        if sizes[0][i] != sizes[1][i]:
+            raise _CommandError(
+                f"the models must have the same number of {what}: ORIGINAL {args.original!r} "
+                f"has {sizes[0][i]}, PRUNED {args.pruned!r} has {sizes[1][i]}")
+    return models
+
+
+def _read_center(path: str, model):
+    """The --center file as a flat float64 input of ``model``."""
+    from .errors import InvalidArgumentError
+    from .nets.center import input_center
+
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (ValueError, EOFError) as exc:
+        raise _CommandError(f"--center {path!r} is not a readable .npy array "
+                            f"({type(exc).__name__}: {exc})") from None
+    if not isinstance(array, np.ndarray):
+        array.close()
+        raise _CommandError(f"--center {path!r} is a zip archive (.npz or a torch file), "
+                            "not one .npy array")
+    try:
+        return input_center(model, array, func=f"{_PROG} worst-case")
+    except InvalidArgumentError as exc:
+        raise _CommandError(f"--center {path!r}: {exc}") from None
+
+
+def _input_path(args: argparse.Namespace) -> Path:
+    """Where the worst input goes: --input-out, else beside --certificate, else here."""
+    if args.input_out is not None:
+        return _output_file(args.input_out, "--input-out")
+    if args.certificate is not None:
+        cert = Path(args.certificate)
+        return _output_file(str(cert.with_name(f"{cert.stem}_worst_input.npy")),
+                            "--certificate")
+    return _output_file("worst_input.npy", "(default of --input-out)")
+
+
+def _stage_progress(report: Callable[[str, str], None]) -> Callable[[str, int, int], None]:
+    """``worst_case``'s progress callback: one line per stage entered."""
+    last: list[str] = []
+
+    def progress(stage: str, done: int, total: int) -> None:
+        if last[-1:] != [stage]:
+            last.append(stage)
+            report("worst-case", f"stage {stage}")
+
+    return progress
+
+
+def _centered_search(args: argparse.Namespace, models, lower, upper, report):
+    """``worst_case`` on the models, centred on --center; returns ``(result, x, models,
+    lower, upper)`` with ``x`` in the original coordinates and the models, box searched."""
+    from .nets.center import centered
+    from .search import worst_case
+
+    center = None
+    if args.center is not None:
+        center = _read_center(args.center, models[0])
+        models = tuple(centered(model, center) for model in models)
+        if lower is not None:
+            lower, upper = lower - center, upper - center
+    result = worst_case(*models, beta=args.beta, lower=lower, upper=upper,
+                        time_limit=args.time_limit, rng=args.seed,
+                        certificate=args.certificate, progress=_stage_progress(report))
+    x = result.x if center is None else center + result.x
+    return result, x, models, lower, upper
+
+
+def _finite_or_none(value: float) -> float | None:
+    return float(value) if math.isfinite(value) else None  # JSON has no infinity
+
+
+def _ratio(found: float, certified: float) -> float:
+    if found > 0:
+        return certified / found
+    return 1.0 if certified == 0 else math.inf
+
+
+def _domain_text(args: argparse.Namespace) -> str:
+    x = "x" if args.center is None else "x - c"
+    parts = [] if args.beta is None else [f"the ball ||{x}|| <= {args.beta:g}"]
+    if args.box is not None:
+        parts.append(f"the box {args.box[0]:g} <= x <= {args.box[1]:g}")
+    text = " and ".join(parts)
+    return text if args.center is None else f"{text}, c from {args.center}"
+
+
+def _worst_case_summary(args, result, x, input_path, checked) -> dict:
+    stages = [{"name": st.name, "found": _finite_or_none(st.error),
+               "certified": _finite_or_none(st.upper_bound), "status": st.status,
+               "seconds": st.seconds} for st in result.trace]
+    certificate = None if checked is None else {
+        "path": str(args.certificate), "checked": True, "upper_bound": checked.upper_bound,
+        "leaves": checked.leaves,
+        "about": "the models as given" if args.center is None else _CENTERED}
+    return {"original": args.original, "pruned": args.pruned, "domain": _domain_text(args),
+            "beta": args.beta, "box": args.box, "center": args.center,
+            "found": result.error, "certified": _finite_or_none(result.upper_bound),
+            "ratio": _finite_or_none(_ratio(result.error, result.upper_bound)),
+            "closed": result.certified, "status": result.status, "method": result.method,
+            "output": int(result.output), "seconds": result.seconds, "stages": stages,
+            "input": str(input_path), "input_norm": float(np.linalg.norm(x)),
+            "certificate": certificate}
+
+
+_CENTERED = ("the centered models u -> f(c + u), g(c + u) (first-layer bias W c + b, "
+             "coreset_verify.nets.center.centered); the ball and box in u: ||u|| <= beta, "
+             "LO - c <= u <= HI - c")
+
+
+def _stage_text(stage: dict) -> str:
+    found, certified = stage["found"], stage["certified"]
+    value = ("-" if found is None else f"{found:.6g}") if certified is None else (
+        f"<= {certified:.6g}" if found is None else f"[{found:.6g}, {certified:.6g}]")
+    return f"{stage['name']} {value} ({stage['status']}, {stage['seconds']:.1f} s)"
+
+
+def _print_worst_case(summary: dict) -> None:
+    fmt = "{:.6g}".format
+    certified = summary["certified"]
+    print(f"worst case of max_i |original_i(x) - pruned_i(x)| over {summary['domain']}")
+    print(f"  found      {fmt(summary['found'])}  (a lower bound: the error at the input "
+          "saved below)")
+    print(f"  certified  {'none (no bound proved)' if certified is None else fmt(certified)}"
+          "  (a proved upper bound)")
+    ratio = summary["ratio"]
+    print(f"  ratio      {'inf' if ratio is None else f'{ratio:.4f}'}  (certified / found; "
+          f"{'closed' if summary['closed'] else 'open'} bracket, status {summary['status']})")
+    print(f"  method     {summary['method']}: "
+          + "; ".join(_stage_text(st) for st in summary["stages"]))
+    where = "the models' inputs" if summary["center"] is None else "x = c + u, not u"
+    print(f"  input      saved to {summary['input']} ({where}; norm "
+          f"{summary['input_norm']:.6g}; output {summary['output']} errs most)")
+    cert = summary["certificate"]
+    if cert is not None:
+        print(f"  certificate {cert['path']}: certificate checked (proves <= "
+              f"{fmt(cert['upper_bound'])}, {cert['leaves']} leaves; about {cert['about']})")
+
+
+def _check_certificate(args: argparse.Namespace, models, lower, upper):
+    """``coreset_verify.certificate.check`` of the file the search wrote, on the models
+    and domain searched (centred ones with --center)."""
+    from .certificate import check
+    from .errors import CertificateError
+
+    try:
+        return check(args.certificate, *models, beta=args.beta, lower=lower, upper=upper)
+    except CertificateError as exc:
+        raise _CommandError(f"the certificate written to {args.certificate!r} did not pass "
+                            f"coreset_verify.certificate.check: {exc}") from None
+
+
+def _cmd_worst_case(args: argparse.Namespace) -> int:
+    lower, upper = _domain(args)
+    if args.certificate is not None:
+        _output_file(args.certificate, "--certificate")
+    input_path = _input_path(args)
+    report = _progress(not args.quiet and not args.json)
+    models = _model_pair(args)
+    report("load", f"{args.original} and {args.pruned}")
+    result, x, models, lower, upper = _centered_search(args, models, lower, upper, report)
+    checked = None
+    if args.certificate is not None:
+        checked = _check_certificate(args, models, lower, upper)
+        report("certificate", f"checked {args.certificate}")
+    with open(input_path, "wb") as fh:
+        np.save(fh, x)
+    summary = _worst_case_summary(args, result, x, input_path, checked)
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        _print_worst_case(summary)
+    return 0
+
+
 def _cmd_bench(args: argparse.Namespace) -> int:
     from .benchmark import construction_benchmark
 
@@ -267,7 +536,9 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="examples:\n"
         "  coreset-verify demo                      train, prune, bound, search, report\n"
         "  coreset-verify prune model.pt --keep 0.1 --params --beta 15 -o small.pt\n"
+        "  coreset-verify worst-case model.pt small.pt --beta 15 --certificate proof.npz\n"
         "  coreset-verify audit --report reports/audit\n"
+        "  coreset-verify audit --pruner mypkg.pruners:prune --claims '{\"unbiased\": true}'\n"
         "  coreset-verify bench --json\n\n"
         "Each command takes --help; --json prints machine-readable results.",
     )
@@ -326,15 +597,61 @@ def build_parser() -> argparse.ArgumentParser:
     prune.add_argument("--json", action="store_true", help="print JSON instead of a summary")
     prune.set_defaults(run=_cmd_prune)
 
+    wc = sub.add_parser(
+        "worst-case", help="bracket the largest output difference of two saved models",
+        description="Load two models (e.g. a network and its pruned copy; widths may "
+        "differ, input and output sizes may not), search the input domain for the input "
+        "where their outputs differ most (found, a lower bound) and prove how far the "
+        "difference can go (certified, an upper bound). The worst input is saved as .npy. "
+        "--center C moves the ball to ||x - C|| <= B by folding C into the first Linear of "
+        "both models (bias W C + b); the input is reported as x = C + u, and a certificate "
+        "is then about the centered models u -> f(C + u), g(C + u), with the ball ||u|| <= B "
+        "and the box LO - C <= u <= HI - C.",
+    )
+    wc.add_argument("original", help="the original model file (torch.save of an "
+                    "nn.Sequential; torch.nn.utils.prune masks are folded in)")
+    wc.add_argument("pruned", help="the pruned model file, same input and output sizes")
+    wc.add_argument("--beta", type=_POSITIVE, metavar="B", help="radius of the ball ||x|| <= B "
+                    "(||x - C|| <= B with --center)")
+    wc.add_argument("--box", type=_FINITE, nargs=2, metavar=("LO", "HI"),
+                    help="the box LO <= x_j <= HI (in the original coordinates with "
+                    "--center); with --beta, their intersection")
+    wc.add_argument("--center", metavar="X.npy", help="centre of the ball: a float .npy "
+                    "array of the models' input size (a 2-D image is flattened if its size "
+                    "fits the first Linear)")
+    wc.add_argument("--time-limit", type=_POSITIVE, default=10.0, metavar="S",
+                    help="seconds for the search (default 10)")
+    wc.add_argument("--certificate", metavar="OUT", help="write the proof of the upper "
+                    "bound to OUT (.npz; one-hidden-layer (leaky) ReLU pairs) and check it "
+                    "with coreset_verify.certificate.check before reporting; with --center "
+                    "it is about the centered models")
+    wc.add_argument("--input-out", metavar="X.npy", help="where to save the worst input "
+                    "(default OUT_worst_input.npy beside --certificate, else "
+                    "worst_input.npy here)")
+    wc.add_argument("--seed", type=_INDEX, default=0, help="seed of the random starts")
+    wc.add_argument("--json", action="store_true", help="print JSON instead of a summary")
+    wc.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    wc.set_defaults(run=_cmd_worst_case)
+
     audit = sub.add_parser(
-        "audit", help="run the check battery on the built-in pruners",
+        "audit", help="run the check battery on the built-in pruners or your own",
         description="Run the audit battery (shapes, budget, exactness at full size, "
         "no mutation, seeding, permutation, degenerate neurons, unbiasedness, error "
         "shrinking with size, the claimed guarantee against the worst-case search) on "
-        "built-in example layers or on one layer pair of a saved model.",
+        "built-in example layers or on one layer pair of a saved model; --pruner "
+        "MODULE:FUNCTION runs it on your own pruner.",
     )
     audit.add_argument("--pruners", nargs="+", metavar="NAME",
-                       help="which built-in pruners (default: all)")
+                       help="which built-in pruners (default: all, or none with --pruner)")
+    audit.add_argument("--pruner", action="append", type=_pruner_spec,
+                       metavar="MODULE:FUNCTION",
+                       help="audit your own pruner, a callable pruner(W_in, b_in, W_out, *, "
+                       "size, rng) -> (W_in', b_in', W_out') importable from the current "
+                       "folder or PYTHONPATH, e.g. mypkg.pruners:prune (repeatable)")
+    audit.add_argument("--claims", type=_claims, metavar="JSON",
+                       help="what the --pruner promises, e.g. '{\"unbiased\": true, "
+                       "\"deterministic\": false}' (default: the callable's own `claims` "
+                       "mapping if it has one, else {\"unbiased\": false})")
     audit.add_argument("--model", help="a saved model; audit the layer pair at --layer")
     audit.add_argument("--layer", type=_INDEX, default=0,
                        help="position of the Linear whose neurons are pruned (default 0)")

@@ -48,10 +48,21 @@ SUPPORTED = ("Linear, ReLU, LeakyReLU, Sigmoid, Tanh, Softplus, ELU, Flatten, Dr
 
 
 def supported_classes() -> list[type]:
-    """The torch.nn classes read here (and allow-listed when loading files)."""
+    """The torch.nn classes read here (and allow-listed when loading files).
+
+    The pruning hooks of ``torch.nn.utils.prune`` are listed too, so that a
+    model pruned with it and saved whole loads with ``weights_only=True``
+    (they hold only a tensor name, an amount and masks); the loader folds
+    their masks in (:func:`coreset_verify.network.masks.fold_masks`).
+    """
     nn = import_torch().nn
+    from torch.nn.utils import prune
+
     return [nn.Sequential, nn.Linear, nn.ReLU, nn.LeakyReLU, nn.Sigmoid, nn.Tanh,
-            nn.Softplus, nn.ELU, nn.Flatten, nn.Dropout, nn.Identity]
+            nn.Softplus, nn.ELU, nn.Flatten, nn.Dropout, nn.Identity,
+            prune.PruningContainer, prune.Identity, prune.RandomUnstructured,
+            prune.L1Unstructured, prune.RandomStructured, prune.LnStructured,
+            prune.CustomFromMask]
 
 
 @dataclass(frozen=True)
