@@ -97,6 +97,11 @@ def load_model(
     allow-listed (and Identity); a file whose unpickling needs anything else (a custom
     class, a function call such as ``os.system``) is refused.
 
+    A path ending in ``.onnx`` (any case) is read as an ONNX graph instead
+    (:func:`~coreset_verify.network.onnx_io.read_onnx`: a linear chain of the
+    supported ops, cross-checked against onnxruntime; ``pip install
+    'coreset-verify[onnx]'``), and ``architecture`` must then be None.
+
     Parameters
     ----------
     path_or_state_dict : path or mapping
@@ -132,6 +137,12 @@ def load_model(
                 "not a regular file" if os.path.exists(path) else "a path that does not exist")
         raise fail(func, "path_or_state_dict", "an existing model file (or a state_dict)",
                    f"{path!r}, {what}")
+    if os.path.splitext(path)[1].lower() == ".onnx":
+        if architecture is not None:
+            raise fail(func, "architecture", "None for an ONNX file", architecture)
+        from .onnx_io import read_onnx
+
+        return read_onnx(path)
     try:
         with torch.serialization.safe_globals(supported_classes()):
             obj = torch.load(path, weights_only=True, map_location="cpu")
