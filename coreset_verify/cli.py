@@ -65,11 +65,13 @@ _COUNT = _number(int, lambda v: check_int(v, "value", _PROG), "an integer >= 1")
 _INDEX = _number(int, lambda v: check_int(v, "value", _PROG, minimum=0), "an integer >= 0")
 
 
-def _load_model(path: str, architecture=None):
-    """``load_model``; a hostile file that escapes it as a raw error is one line too."""
+def _load_model(path: str, sizes: list[int] | None = None, activation: str = "relu"):
+    """``load_model`` (``sizes`` and ``activation``: the architecture of a state_dict
+    file); a hostile file that escapes it as a raw error is one line too."""
     from .errors import CoresetVerifyError
     from .network import load_model
 
+    architecture = None if sizes is None else {"sizes": sizes, "activation": activation}
     try:
         return load_model(path, architecture=architecture)
     except (CoresetVerifyError, OSError):
@@ -157,9 +159,7 @@ def _cmd_prune(args: argparse.Namespace) -> int:
     from .network import prune_network, save_model
 
     _output_file(args.output, "-o/--output")
-    architecture = None if args.architecture is None else {
-        "sizes": args.architecture, "activation": args.activation}
-    model = _load_model(args.model, architecture)
+    model = _load_model(args.model, args.architecture, args.activation)
     keep = None if args.keep is None else ({"params": args.keep} if args.params else args.keep)
     pruned = prune_network(model, keep=keep, epsilon=args.epsilon, delta=args.delta,
                            beta=args.beta, rng=args.seed, order=args.order)
@@ -326,7 +326,8 @@ def _model_pair(args: argparse.Namespace):
     """The two models, loaded, with the same numbers of inputs and of outputs."""
     from .nets.model import read_mlp
 
-    models = _load_model(args.original), _load_model(args.pruned)
+    models = (_load_model(args.original, args.architecture, args.activation),
+              _load_model(args.pruned, args.pruned_architecture, args.activation))
     sizes = [(m.linears[0].weight.shape[1], m.linears[-1].weight.shape[0])
              for m in (read_mlp(model, func=_PROG) for model in models)]
     for i, what in enumerate(("inputs", "outputs")):
@@ -628,6 +629,11 @@ def build_parser() -> argparse.ArgumentParser:
     wc.add_argument("--input-out", metavar="X.npy", help="where to save the worst input "
                     "(default OUT_worst_input.npy beside --certificate, else "
                     "worst_input.npy here)")
+    wc.add_argument("--architecture", type=_sizes, help="layer sizes of ORIGINAL when "
+                    "it holds a state_dict, e.g. 784,300,100,10")
+    wc.add_argument("--pruned-architecture", type=_sizes, metavar="SIZES",
+                    help="layer sizes of PRUNED when it holds a state_dict")
+    wc.add_argument("--activation", default="relu", help="activation of the state_dicts")
     wc.add_argument("--seed", type=_INDEX, default=0, help="seed of the random starts")
     wc.add_argument("--json", action="store_true", help="print JSON instead of a summary")
     wc.add_argument("--quiet", action="store_true", help="no progress on stderr")
