@@ -76,6 +76,10 @@ class CertifiedNetwork:
         Its search: ``upper_bound`` is a sound bound on
         ``max_{||x|| <= beta} max_i |model_i(x) - pruned_i(x)|`` (logit units),
         ``error`` an input's actual difference.
+    certificate : pathlib.Path or None
+        The proof of ``worst_case``'s bound, when one was asked for (check it
+        with :func:`coreset_verify.certificate.check` on ``model`` and
+        ``pruned.model``).
     brackets : tuple of (float, float)
         ``(found, upper_bound)`` of every draw, in drawing order.
     chosen : int
@@ -84,6 +88,7 @@ class CertifiedNetwork:
 
     pruned: Any
     worst_case: Any
+    certificate: Path | None
     brackets: tuple
     chosen: int
 
@@ -101,7 +106,7 @@ def _check_common(func: str, draws, time_limit, progress) -> tuple:
 
 
 def certified_network(model: Any, *, draws: int, time_limit: float, beta: float,
-                      rng: Any = None, progress: Any = None,
+                      rng: Any = None, certificate: Any = None, progress: Any = None,
                       **options: Any) -> CertifiedNetwork:
     """Prune a whole network ``draws`` times, certify each, keep the one proved best.
 
@@ -124,6 +129,9 @@ def certified_network(model: Any, *, draws: int, time_limit: float, beta: float,
         Radius of the input ball (of the pruning and of the search).
     rng : int, numpy.random.Generator or None
         Draw ``r`` uses the ``r``-th child of ``rng`` (``Generator.spawn``).
+    certificate : str or os.PathLike, optional
+        Write the kept draw's certificate here ((leaky) ReLU networks;
+        ``coreset-verify/deep/1`` for two or more hidden layers).
     progress : callable, optional
         ``progress("certify", r + 1, draws)`` after each draw.
     **options
@@ -157,26 +165,45 @@ def certified_network(model: Any, *, draws: int, time_limit: float, beta: float,
     func = "certified_network"
     draws, time_limit = _check_common(func, draws, time_limit, progress)
     check_unknown_options(options, NETWORK_OPTIONS, func)
-    best, brackets = None, []
-    for r, child in enumerate(check_rng(rng, func).spawn(draws)):
+    target = _check_certificate_path(certificate, func)
+
+    def draw(r: int, child, path):
         pruned = prune_network(model, beta=beta, rng=child, **options)
-        result = worst_case(model, pruned.model, beta=beta, time_limit=time_limit, rng=r)
-        brackets.append((result.error, result.upper_bound))
-        if best is None or result.upper_bound < best[1].upper_bound:
-            best = (pruned, result, r)
-        if progress is not None:
-            progress("certify", r + 1, draws)
-    return CertifiedNetwork(best[0], best[1], tuple(brackets), best[2])
+        return pruned, worst_case(model, pruned.model, beta=beta, time_limit=time_limit,
+                                  rng=r, certificate=path)
+
+    best, brackets = _best_of(check_rng(rng, func).spawn(draws), draw, target, progress)
+    return CertifiedNetwork(best[0], best[1], target, brackets, best[2])
 
 
-def _check_certificate_path(path) -> Path | None:
+def _best_of(children: list, draw, target: Path | None, progress) -> tuple:
+    """``draw(r, child, path)`` for each child: ``(item, WorstCase)``; the
+    ``(item, result, r)`` of the smallest proved bound, every ``(found,
+    upper)``, and the kept draw's certificate moved to ``target``."""
+    best, brackets = None, []
+    folder = None if target is None else target.resolve().parent
+    with tempfile.TemporaryDirectory(dir=folder) as scratch:
+        for r, child in enumerate(children):
+            path = Path(scratch) / f"draw{r}.npz" if target is not None else None
+            item, result = draw(r, child, path)
+            brackets.append((result.error, result.upper_bound))
+            if best is None or result.upper_bound < best[1].upper_bound:
+                best = (item, result, r, path)
+            if progress is not None:
+                progress("certify", r + 1, len(children))
+        if target is not None:
+            os.replace(best[3], target)
+    return best[:3], tuple(brackets)
+
+
+def _check_certificate_path(path, func: str = _FUNC) -> Path | None:
     if path is None:
         return None
     if not isinstance(path, (str, os.PathLike)):
-        raise fail(_FUNC, "certificate", "None or a file path", type(path).__name__)
+        raise fail(func, "certificate", "None or a file path", type(path).__name__)
     path = Path(path).expanduser()
     if not path.resolve().parent.is_dir() or path.is_dir():
-        raise fail(_FUNC, "certificate", "a file path in an existing folder", str(path))
+        raise fail(func, "certificate", "a file path in an existing folder", str(path))
     return path
 
 
@@ -234,25 +261,16 @@ def certified_coreset(W_in: Any, b_in: Any, W_out: Any, *, draws: int,
     draws, time_limit = _check_common(_FUNC, draws, time_limit, progress)
     check_unknown_options(options, LAYER_OPTIONS, _FUNC)
     target = _check_certificate_path(certificate)
-    children = check_rng(rng, _FUNC).spawn(draws)
     original = layer_pair_modules(W_in, b_in, W_out, activation=activation)
-    best, brackets = None, []
-    folder = None if target is None else target.resolve().parent
-    with tempfile.TemporaryDirectory(dir=folder) as scratch:
-        for r, child in enumerate(children):
-            coreset = layer_coreset(W_in, b_in, W_out, sample_size=sample_size,
-                                    distinct=distinct, activation=activation, beta=beta,
-                                    rng=child, **options)
-            pruned = layer_pair_modules(*coreset.pruned(), activation=activation)
-            scale = np.where(coreset.scale > 0, coreset.scale, 1.0)
-            path = Path(scratch) / f"draw{r}.npz" if target is not None else None
-            result = worst_case(original, pruned, beta=beta, scale=scale,
-                                time_limit=time_limit, rng=r, certificate=path)
-            brackets.append((result.error, result.upper_bound))
-            if best is None or result.upper_bound < best[1].upper_bound:
-                best = (coreset, result, r, path)
-            if progress is not None:
-                progress("certify", r + 1, draws)
-        if target is not None:
-            os.replace(best[3], target)
-    return CertifiedCoreset(best[0], best[1], target, tuple(brackets), best[2])
+
+    def draw(r: int, child, path):
+        coreset = layer_coreset(W_in, b_in, W_out, sample_size=sample_size,
+                                distinct=distinct, activation=activation, beta=beta,
+                                rng=child, **options)
+        pruned = layer_pair_modules(*coreset.pruned(), activation=activation)
+        scale = np.where(coreset.scale > 0, coreset.scale, 1.0)
+        return coreset, worst_case(original, pruned, beta=beta, scale=scale,
+                                   time_limit=time_limit, rng=r, certificate=path)
+
+    best, brackets = _best_of(check_rng(rng, _FUNC).spawn(draws), draw, target, progress)
+    return CertifiedCoreset(best[0], best[1], target, brackets, best[2])

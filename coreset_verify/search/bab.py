@@ -379,7 +379,8 @@ class BabOutcome:
     ``upper_bound`` bounds ``max_x max_i |f_i - g_i| / scale_i`` (sound);
     ``error``/``x`` the best input evaluated; ``trace`` rows ``(seconds,
     error, upper_bound, nodes)``; ``leaves`` every leaf when kept (for the
-    certificate).
+    certificate), with ``proofs`` the multipliers of the deeper ranges
+    (deep.py).
     """
 
     upper_bound: float
@@ -390,6 +391,7 @@ class BabOutcome:
     trace: list = field(default_factory=list)
     leaves: list | None = None
     layer: DifferenceLayer | None = None
+    proofs: dict | None = None
 
 
 def _exact_node(ts: _Tensors, node: _Node, best: _Best) -> None:

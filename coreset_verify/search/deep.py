@@ -24,7 +24,8 @@ from . import bab
 from ._problem import Problem
 from ._result import NOT_APPLICABLE
 
-__all__ = ["DeepPair", "deep_applies", "deep_bounds", "deep_branch_and_bound", "deep_pair"]
+__all__ = ["DEEP_CERTIFICATE_FORMAT", "DeepPair", "deep_applies", "deep_bounds",
+           "deep_branch_and_bound", "deep_pair", "write_deep_certificate"]
 
 #: Adam steps: root specifications and root ranges, children's bounds, and
 #: children's ranges (warm-started from the root's multipliers).
@@ -319,7 +320,11 @@ class _DNode:
     (with the deeper splits applied to them), bound. ``branch``: the neuron
     to split next, ``(-1, 0, j)`` for union neuron ``j`` or ``(N, l, j)`` for
     neuron ``j`` of network ``N``'s ``z^l``; ``None`` when none is left.
-    ``split_layer``: the deeper layer its last split was in (0: the first)."""
+    ``split_layer``: the deeper layer its last split was in (0: the first).
+    ``path``: every split in order, ``(N, l, j, side)`` (``(-1, 0, j, side)``
+    for the first layer); ``proof``: ``(depth, alpha0, mu, p, deeper)`` of
+    the ancestor (or the node itself, ``depth == len(path)``) whose
+    multipliers give ``bound`` (for the certificate)."""
 
     spec: int
     splits: tuple
@@ -333,6 +338,8 @@ class _DNode:
     split_layer: tuple = (-1, 0)
     polished: bool = False
     deep_splits: tuple = ()
+    path: tuple = ()
+    proof: tuple | None = None
 
 
 def _split_masks(tt: _Torch, nodes) -> tuple:
@@ -351,8 +358,9 @@ def _bound_ranges(tt: _Torch, nodes, cache: dict, steps: int,
     """Ranges of the deeper layers ``start, start + 1, ...`` of ``nets`` for
     ``nodes``, layer by layer, intersected with each node's present ranges
     (bab.md, Lemma B3). ``cache[(net, layer)]``: the root's optimised
-    first-layer multipliers of that layer's range rows, filled at the root
-    and the warm start of every later call."""
+    multipliers of that layer's range rows (``alpha0``, ``mu``, ``p``, then
+    the lower layers' slopes), filled at the root and the start of every
+    later call (the certificate's range proofs)."""
     import torch
 
     on, off = _split_masks(tt, nodes)
@@ -372,18 +380,21 @@ def _bound_ranges(tt: _Torch, nodes, cache: dict, steps: int,
             rows = on_r.shape[0]
             key = (net, layer)
             if key in cache:
-                alpha0 = cache[key].repeat(len(nodes), 1)
+                alpha0, mu, p, *alphas = (None if q is None else q.repeat(len(nodes), 1)
+                                          for q in cache[key])
             else:
                 alpha0 = tt.ts.a.expand(rows, -1).clone()
                 alpha0 = torch.where(tt.ts.hi >= -tt.ts.lo, 1.0, alpha0)
-            mu = torch.zeros((rows, tt.n), dtype=alpha0.dtype, device=tt.device)
-            p = (torch.zeros((rows, tt.ts.w.shape[1]), dtype=alpha0.dtype, device=tt.device)
-                 if has_p else None)
+                mu = torch.zeros((rows, tt.n), dtype=alpha0.dtype, device=tt.device)
+                p = (torch.zeros((rows, tt.ts.w.shape[1]), dtype=alpha0.dtype,
+                                 device=tt.device) if has_p else None)
             kinds = [("alpha", a) for _, _, a in tt.layers[net][: layer - 1]]
             params = _minimise(tt, build, on_r, off_r, alpha0, mu, p, alphas, kinds, steps,
                                deadline)
             if key not in cache:
-                cache[key] = params[0][: rows // len(nodes)].detach().clone()
+                per = rows // len(nodes)
+                q = [v[:per].detach().clone() for v in params]
+                cache[key] = [q[0], q[1], q[2] if has_p else None, *q[3 if has_p else 2:]]
             with torch.no_grad():
                 bound = _sound_rows(tt, build, on_r, off_r, params, has_p)[0]
             width = len(tt.layers[net][layer - 1][1])
@@ -443,14 +454,17 @@ def _bound_nodes(tt: _Torch, nodes, steps: int, deadline: float) -> tuple:
     bounds = bound.cpu().numpy()
     arrays = [q.detach().cpu().numpy() for q in params]
     for row, nd in enumerate(nodes):
-        nd.bound = min(nd.bound, float(bounds[row]))
         nd.alpha0, nd.mu = arrays[0][row], arrays[1][row]
         if has_p:
             nd.p = arrays[2][row]
         nd.deeper = [a[row] for a in arrays[n_fixed:]]
         nd.branch = choice[row]
+        mine = float(bounds[row])
         if any(np.any(lo > hi) for net in nd.ranges for lo, hi in net):
-            nd.bound = -math.inf  # an empty region (Lemma B1)
+            mine = -math.inf  # an empty region (Lemma B1)
+        if mine < nd.bound or nd.proof is None:
+            nd.bound = min(nd.bound, mine)
+            nd.proof = (len(nd.path), nd.alpha0, nd.mu, nd.p, nd.deeper)
     return x
 
 
@@ -537,7 +551,8 @@ def _children(node: _DNode) -> list:
         child = _DNode(node.spec, node.splits, node.alpha0.copy(), node.mu.copy(),
                        None if node.p is None else node.p.copy(),
                        [d.copy() for d in node.deeper], [list(r) for r in node.ranges],
-                       node.bound, None, (net, layer), False, node.deep_splits)
+                       node.bound, None, (net, layer), False, node.deep_splits,
+                       (*node.path, (net, layer, j, side)), node.proof)
         if net < 0:
             child.mu[j] = 0.0
             child.splits = (*node.splits, (j, side))
@@ -604,7 +619,8 @@ def _rebound(tt: _Torch, children: list, cache: dict, deadline: float) -> None:
 
 def deep_branch_and_bound(problem: Problem, pre0, *, deadline: float = math.inf,
                           error: float = -math.inf, x=None, batch_size: int = 16,
-                          progress=None, max_nodes: int | None = None) -> bab.BabOutcome:
+                          keep_leaves: bool = False, progress=None,
+                          max_nodes: int | None = None) -> bab.BabOutcome:
     """Bracket the worst case of two deeper (leaky) ReLU networks.
 
     Best first over the ``2k`` specifications, as :func:`.bab.branch_and_bound`,
@@ -617,7 +633,8 @@ def deep_branch_and_bound(problem: Problem, pre0, *, deadline: float = math.inf,
     -------
     BabOutcome
         ``status`` as :func:`.bab.branch_and_bound`'s (``not_applicable`` when
-        :func:`deep_pair` does not apply).
+        :func:`deep_pair` does not apply); with ``keep_leaves``, ``leaves``
+        and ``proofs`` for :func:`write_deep_certificate`.
     """
     t0 = time.perf_counter()
     pair = deep_pair(problem, pre0)
@@ -628,11 +645,16 @@ def deep_branch_and_bound(problem: Problem, pre0, *, deadline: float = math.inf,
     cache = {}
     roots = _roots(tt, deadline, cache)
     best.update(tt.ts, _bound_nodes(tt, roots, ROOT_STEPS, deadline))
-    tree = bab._Tree(False)
+    tree = bab._Tree(keep_leaves)
     for nd in roots:
         tree.file(nd, best.error)
-    return bab.best_first(tree, best, len(roots), t0, deadline, progress, max_nodes,
-                          lambda: _step(tt, tree, best, cache, batch_size, deadline))
+    out = bab.best_first(tree, best, len(roots), t0, deadline, progress, max_nodes,
+                         lambda: _step(tt, tree, best, cache, batch_size, deadline))
+    if keep_leaves:
+        out = dataclasses.replace(out, leaves=tree.leaves(), layer=pair.first, proofs={
+            key: [None if q is None else q.cpu().numpy() for q in params]
+            for key, params in cache.items()})
+    return out
 
 
 def _step(tt: _Torch, tree, best, cache: dict, batch_size: int, deadline: float) -> int:
@@ -654,3 +676,88 @@ def _step(tt: _Torch, tree, best, cache: dict, batch_size: int, deadline: float)
     for nd in polish + children:
         tree.file(nd, best.error)
     return len(polish) + len(children)
+
+
+DEEP_CERTIFICATE_FORMAT = "coreset-verify/deep/1"
+
+
+def _neuron_ids(pair: DeepPair) -> dict:
+    """The certificate's number of each neuron: ``j`` on the union layer, then
+    network f's deeper layers in order, then g's."""
+    ids, at = {}, pair.first.n
+    for net, layers in enumerate(pair.layers):
+        for layer, (_, b, _) in enumerate(layers, start=1):
+            ids[(net, layer)] = at
+            at += len(b)
+    return ids
+
+
+def _union_map(index, n: int) -> np.ndarray:
+    """Union neuron -> the network's neuron (-1 for none), from the network's
+    neuron -> union row map ``index``."""
+    out = np.full(n, -1, dtype=np.int64)
+    out[np.asarray(index)] = np.arange(len(index))
+    return out
+
+
+def write_deep_certificate(path, outcome: bab.BabOutcome, problem: Problem) -> None:
+    """Write ``outcome``'s leaves as a ``coreset-verify/deep/1`` certificate
+    (proofs_notes/bab.md, "Certificate of a deeper pair").
+
+    ``outcome`` must come from :func:`deep_branch_and_bound` with
+    ``keep_leaves=True`` on ``problem`` unscaled; its claim is
+    ``outcome.upper_bound``. Leaves share their proofs (a leaf whose bound is
+    an ancestor's points at that ancestor's multipliers)."""
+    pair = deep_pair(problem, (outcome.layer.lo, outcome.layer.hi))
+    leaves, ids, n = outcome.leaves, _neuron_ids(pair), outcome.layer.n
+    proofs: dict = {}
+    leaf_proof = [proofs.setdefault(id(nd.proof[1]), (len(proofs), nd.proof))[0]
+                  for nd in leaves]
+    table = [pr for _, pr in sorted(proofs.values(), key=lambda v: v[0])]
+    path_of = [[(j if net < 0 else ids[(net, layer)] + j, side)
+                for net, layer, j, side in nd.path] for nd in leaves]
+    dom, k = problem.domain, problem.k
+    both = dom.has_ball and dom.has_box
+    p_size = len(dom.lower) if both else 0
+    width = sum(len(b) for net in pair.layers for _, b, _ in net)
+
+    def rows(values, size):
+        if size == 0:
+            return np.zeros((len(values), 0))
+        return np.asarray(values, dtype=np.float64).reshape(-1, size)
+
+    arrays = {
+        "format": np.array(DEEP_CERTIFICATE_FORMAT),
+        "claim": np.array(float(outcome.upper_bound)),
+        "beta": np.array(dom.beta if dom.has_ball else np.nan, dtype=np.float64),
+        "lower": np.asarray(dom.lower if dom.has_box else np.zeros(0), dtype=np.float64),
+        "upper": np.asarray(dom.upper if dom.has_box else np.zeros(0), dtype=np.float64),
+        "scale": np.asarray(problem.scale, dtype=np.float64),
+        "lo": outcome.layer.lo, "hi": outcome.layer.hi,
+        **{key: _union_map(idx, n) for key, idx in zip(("index_f", "index_g"),
+                                                         pair.index, strict=True)},
+        "leaf_output": np.array([nd.spec % k for nd in leaves], dtype=np.int64),
+        "leaf_sign": np.array([1 if nd.spec < k else -1 for nd in leaves], dtype=np.int64),
+        "split_offsets": np.cumsum([0] + [len(q) for q in path_of]).astype(np.int64),
+        "split_neuron": np.array([j for q in path_of for j, _ in q], dtype=np.int64),
+        "split_side": np.array([s for q in path_of for _, s in q], dtype=np.int64),
+        "leaf_proof": np.array(leaf_proof, dtype=np.int64),
+        "proof_depth": np.array([pr[0] for pr in table], dtype=np.int64),
+        "proof_alpha": rows([pr[1] for pr in table], n),
+        "proof_mu": rows([pr[2] for pr in table], n),
+        "proof_p": rows([pr[3] if both else [] for pr in table], p_size),
+        "proof_deep_alpha": rows([np.concatenate(pr[4][: len(pr[4]) // 2] or [np.zeros(0)])
+                                  for pr in table], width),
+        "proof_deep_mu": rows([np.concatenate(pr[4][len(pr[4]) // 2:] or [np.zeros(0)])
+                               for pr in table], width),
+        "leaf_bound": np.array([nd.bound for nd in leaves], dtype=np.float64),
+    }
+    for (net, layer), (alpha0, _, p, *lower) in outcome.proofs.items():
+        tag = f"{'fg'[net]}{layer}"
+        arrays[f"range_alpha_{tag}"] = np.asarray(alpha0, dtype=np.float64)
+        arrays[f"range_p_{tag}"] = rows(p if both else alpha0, p_size)
+        arrays[f"range_lower_{tag}"] = np.asarray(
+            np.concatenate(lower, axis=1) if lower else np.zeros((len(alpha0), 0)),
+            dtype=np.float64)
+    with open(path, "wb") as fh:
+        np.savez_compressed(fh, **arrays)

@@ -39,7 +39,7 @@ from ._result import (
 from ._scaling import scaled_problem
 from .bab import branch_and_bound, write_certificate
 from .bounds import difference_terms, relaxation_bounds
-from .deep import deep_applies, deep_branch_and_bound
+from .deep import deep_applies, deep_branch_and_bound, write_deep_certificate
 from .exact import exact_search
 from .gradient import MAX_DIRECTION_STARTS, gradient_search, starting_points
 from .region import region_search
@@ -144,16 +144,18 @@ def _check_starts(starts, problem: Problem, restarts: int) -> np.ndarray | None:
     return problem.domain.project(torch.as_tensor(pts)).numpy()
 
 
-def _two_linear(*modules) -> bool:
-    """Whether each module holds exactly two ``nn.Linear`` (the reader composes
-    consecutive Linear layers; a certificate is about the modules as they are)."""
+def _linear_as_read(problem: Problem, *modules) -> bool:
+    """Whether each module holds exactly the ``nn.Linear`` layers the problem
+    reads (the reader composes consecutive Linear layers; a certificate is
+    about the modules as they are)."""
     import torch
 
-    return all(sum(isinstance(m, torch.nn.Linear) for m in mod.modules()) == 2
-               for mod in modules)
+    return all(sum(isinstance(m, torch.nn.Linear) for m in mod.modules()) == len(net)
+               for mod, net in zip(modules, (problem.f, problem.g), strict=True))
 
 
-def _check_certificate(path, method: str, problem: Problem, original, pruned):
+def _check_certificate(path, method: str, problem: Problem, original, pruned,
+                       time_limit):
     """``path`` when a certificate can be written there, else an error."""
     if path is None:
         return None
@@ -163,10 +165,15 @@ def _check_certificate(path, method: str, problem: Problem, original, pruned):
     if method not in ("auto", "bab"):
         raise fail(_FUNC, "certificate", "None with method " + repr(method)
                    + " (certificates come from method 'auto' or 'bab')", str(path))
-    if difference_terms(problem) is None or not _two_linear(original, pruned):
+    if (difference_terms(problem) is None and not deep_applies(problem)) or \
+            not _linear_as_read(problem, original, pruned):
         raise fail(_FUNC, "certificate", "None for these networks (certificates are "
-                   "written for one-hidden-layer (leaky) ReLU pairs: Linear, ReLU or "
-                   "LeakyReLU, Linear, each with exactly two nn.Linear modules)", str(path))
+                   "written for (leaky) ReLU pairs: Linear, ReLU or LeakyReLU, ..., Linear, "
+                   "with no two nn.Linear modules in a row)", str(path))
+    if difference_terms(problem) is None and method == "auto" and time_limit is None:
+        raise fail(_FUNC, "certificate", "None, or a time_limit with it (method 'auto' "
+                   "runs the branch and bound of a deeper pair only under a time limit)",
+                   str(path))
     folder = Path(path).expanduser().resolve().parent
     if not folder.is_dir():
         raise fail(_FUNC, "certificate", "a path in an existing folder",
@@ -284,15 +291,12 @@ def _stage_bab(run: _Run, fraction: float = 1.0) -> None:
         unit, unit_obj = scaled.input_scale, scaled.objective_scale
     incumbent = {"error": run.error / unit_obj, "x": None if run.x is None else run.x / unit,
                  "deadline": run.deadline(fraction), "progress": run.progress}
-    if deep:
-        out = deep_branch_and_bound(problem, iv.pre0, **incumbent)
-    else:
-        out = branch_and_bound(problem, iv.pre0, keep_leaves=run.certificate is not None,
-                               **incumbent)
+    search = deep_branch_and_bound if deep else branch_and_bound
+    out = search(problem, iv.pre0, keep_leaves=run.certificate is not None, **incumbent)
     if out.x is not None:
         run.offer(unit * out.x)
     if run.certificate is not None:
-        write_certificate(run.certificate, out, problem)
+        (write_deep_certificate if deep else write_certificate)(run.certificate, out, problem)
     run.solver_status = out.status
     history = tuple((t, unit_obj * e, unit_obj * u, n) for t, e, u, n in out.trace)
     run.record("bab", unit_obj * out.error, unit_obj * out.upper_bound, since, out.status,
@@ -351,6 +355,9 @@ def _run_auto(run: _Run, rng: np.random.Generator, restarts: int) -> None:
         # deeper (leaky) ReLU pairs: the joint branch and bound first, then
         # the exact solver (which closes tiny networks) with what is left
         bounds = _stage_bounds(run, b, relax=False)
+        if run.certificate is not None:  # the certificate's claim is the reported bound
+            _stage_bab(run)
+            return
         if not is_certified(run.error, run.upper):
             _stage_bab(run, DEEP_SCHEDULE)
     else:
@@ -447,9 +454,10 @@ def worst_case(original, pruned, *, beta: float | None = None,
 
     certificate : str or os.PathLike, optional
         Write the branch and bound's proof of its upper bound to this
-        ``.npz`` file (method ``auto`` or ``bab``, one-hidden-layer (leaky)
-        ReLU pairs); :func:`coreset_verify.certificate.check` re-verifies it
-        without the search. Its claim is the ``bab`` stage's upper bound.
+        ``.npz`` file (method ``auto`` or ``bab``, (leaky) ReLU pairs; for
+        deeper pairs method ``auto`` needs a ``time_limit``);
+        :func:`coreset_verify.certificate.check` re-verifies it without the
+        search. Its claim is the ``bab`` stage's upper bound, the last stage.
 
     Returns
     -------
@@ -489,7 +497,7 @@ def worst_case(original, pruned, *, beta: float | None = None,
     run = _Run(problem, time.perf_counter(), time_limit, progress,
                starts=_check_starts(starts, problem, restarts),
                certificate=_check_certificate(certificate, method, problem, original,
-                                              pruned))
+                                              pruned, time_limit))
     value = run.offer(problem.domain.center)
     if run.x is None:
         raise fail(_FUNC, "original", "a pair of networks whose outputs and their "

@@ -88,15 +88,23 @@ def _sampled_network_error(model, pruned, beta, seed=0, count=20000):
         return float((model(xt) - pruned(xt)).abs().max())
 
 
-def test_certified_network_keeps_the_draw_proved_best():
+def test_certified_network_keeps_the_draw_proved_best(tmp_path):
     """The kept pruning has the smallest upper bound of the draws, is the
-    chosen child's pruning (redrawn here), and its bound is above every
-    sampled error."""
+    chosen child's pruning (redrawn here), its bound is above every sampled
+    error, and its certificate proves that bound."""
     from coreset_verify import certified_network
+    from coreset_verify.certificate import DEEP_FORMAT, check
     from coreset_verify.network import prune_network
 
     model = _network(1)
-    best = certified_network(model, draws=3, time_limit=6, beta=1.5, keep=0.5, rng=7)
+    best = certified_network(model, draws=3, time_limit=6, beta=1.5, keep=0.5, rng=7,
+                             certificate=tmp_path / "net.npz")
+    assert best.certificate == tmp_path / "net.npz"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["net.npz"]  # no scratch left
+    proved = check(best.certificate, model, best.pruned.model, beta=1.5)
+    assert proved.upper_bound == best.worst_case.upper_bound
+    with np.load(best.certificate) as data:
+        assert str(data["format"]) == DEEP_FORMAT
     uppers = [u for _, u in best.brackets]
     assert best.chosen == int(np.argmin(uppers))
     assert best.worst_case.upper_bound == min(uppers)
@@ -116,6 +124,8 @@ def test_certified_network_keeps_the_draw_proved_best():
 @pytest.mark.parametrize(("kwargs", "name"), [
     ({"draws": 0}, "draws"), ({"time_limit": 0}, "time_limit"),
     ({"progress": 3}, "progress"), ({"sample_size": 5}, "sample_size"),
+    ({"certificate": 5}, "certificate"), ({"certificate": "/no/such/folder/c.npz"},
+                                          "certificate"),
 ])
 def test_certified_network_bad_arguments_name_themselves(kwargs, name):
     """Each bad argument is refused with its own name in the message."""
