@@ -72,7 +72,8 @@ def test_certificate_round_trip_and_truth(tmp_path, seed, wf, wg, act, kind):
     assert result.upper_bound == out.upper_bound
     assert result.max_leaf_bound <= result.upper_bound
     assert result.upper_bound >= truth  # the claim is true
-    assert result.leaves == len(out.leaves) and result.specifications == 2 * 2
+    assert result.leaves == len(out.leaves)
+    assert result.specifications == 2 * 2
     with np.load(path) as data:
         assert str(data["format"]) == DEEP_FORMAT
 
@@ -101,7 +102,8 @@ def written(tmp_path_factory):
     with np.load(path) as data:
         arrays = {key: data[key] for key in data.files}
     n = len(arrays["index_f"])
-    assert (arrays["split_neuron"] >= n).any() and (arrays["split_neuron"] < n).any()
+    assert (arrays["split_neuron"] >= n).any()
+    assert (arrays["split_neuron"] < n).any()
     check(path, f, g)
     return path, f, g, arrays
 
@@ -127,7 +129,7 @@ def _leaf_cut(c, leaf):
 
 
 def test_a_removed_leaf_is_rejected(written, tmp_path):
-    path, f, g, c = written
+    _path, f, g, c = written
     np.savez(tmp_path / "cut.npz", **_leaf_cut(c, len(c["leaf_output"]) - 1))
     with pytest.raises(CertificateError, match="do not cover"):
         check(tmp_path / "cut.npz", f, g)
@@ -140,7 +142,7 @@ def test_a_flipped_split_is_rejected(written, tmp_path):
     def flip(side):
         side[at] = -side[at]
         return side
-    with pytest.raises(CertificateError, match="overlap|do not cover"):
+    with pytest.raises(CertificateError, match=r"overlap|do not cover"):
         check(doctor(path, tmp_path, split_side=flip), f, g)
 
 
@@ -164,14 +166,14 @@ def test_a_doctored_certificate_is_rejected(written, tmp_path, key, change, matc
 
 
 def test_an_unexpected_range_key_is_rejected(written, tmp_path):
-    path, f, g, c = written
+    _path, f, g, c = written
     np.savez(tmp_path / "extra.npz", **c, range_alpha_g9=c["range_alpha_f1"])
     with pytest.raises(CertificateError, match="unexpected"):
         check(tmp_path / "extra.npz", f, g)
 
 
 def test_another_pruned_network_is_rejected(written):
-    path, f, g, _ = written
+    path, f, _g, _ = written
     other = deep_nets(5, wf=(4, 4, 3), wg=(3, 3))[1]
     with pytest.raises(CertificateError):
         check(path, f, other)
@@ -230,5 +232,5 @@ def test_the_leaf_bounds_are_the_search_s_to_rounding(written):
     bounds = _deep.bounds(data, _deep.networks(data, dims, f, g))
     finite = np.isfinite(c["leaf_bound"])
     assert np.all(bounds[finite] <= c["leaf_bound"][finite])
-    assert np.allclose(bounds[finite], c["leaf_bound"][finite], rtol=1e-6, atol=1e-6)  # margins: 1e-9 of the terms
+    assert np.allclose(bounds[finite], c["leaf_bound"][finite], rtol=1e-6, atol=1e-6)
     assert not math.isnan(bounds.max())
