@@ -324,12 +324,14 @@ def _domain(args: argparse.Namespace) -> tuple[float | None, float | None]:
 
 def _model_pair(args: argparse.Namespace):
     """The two models, loaded, with the same numbers of inputs and of outputs."""
-    from .nets.model import read_mlp
+    from .nets.model import read_layers
 
     models = (_load_model(args.original, args.architecture, args.activation),
               _load_model(args.pruned, args.pruned_architecture, args.activation))
-    sizes = [(m.linears[0].weight.shape[1], m.linears[-1].weight.shape[0])
-             for m in (read_mlp(model, func=_PROG) for model in models)]
+    sizes = [(layers[0].weight.shape[1], layers[-1].weight.shape[0])
+             for layers in (read_layers(model, func=_PROG, name=name)
+                            for model, name in zip(models, ("ORIGINAL", "PRUNED"),
+                                                   strict=True))]
     for i, what in enumerate(("inputs", "outputs")):
         if sizes[0][i] != sizes[1][i]:
             raise _CommandError(

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from ..nets.model import ActivationOp, LinearOp, read_model
+from ..nets.model import read_layers
 from ._common import DEEP_FORMAT, FUNC, TINY, first_ranges, relaxed, require, union_layer
 
 #: Lemma B4's margin on the ranges, as the search computes them (twice the
@@ -16,18 +16,17 @@ _RANGE_MARGIN, _LEAF_MARGIN = 2e-9, 1e-9
 
 
 def _layers(model: Any, name: str) -> list:
-    """``[(W, b, slope), ..., (V, v)]``: Linear, (leaky) ReLU, ..., Linear."""
-    ops = read_model(model, func=FUNC, name=name)
-    kinds = [type(op) for op in ops]
-    ok = (len(ops) >= 3 and len(ops) % 2 == 1 and kinds[::2] == [LinearOp] * len(kinds[::2])
-          and all(kind is ActivationOp and op.activation.is_piecewise_linear
-                  for kind, op in zip(kinds[1::2], ops[1::2], strict=True)))
-    require(ok, f"{name} must be Linear -> ReLU or LeakyReLU(0 <= slope < 1) -> ... -> Linear "
-            f"to match a {DEEP_FORMAT} certificate; got " + ", ".join(
-                op.name if isinstance(op, LinearOp) else op.activation.name for op in ops))
-    out = [(ops[i].weight, ops[i].bias, ops[i + 1].activation.slope)
-           for i in range(0, len(ops) - 1, 2)]
-    return [*out, (ops[-1].weight, ops[-1].bias)]
+    """``[(W, b, slope), ..., (V, v)]``: affine, (leaky) ReLU, ..., affine, as
+    :func:`~coreset_verify.nets.model.read_layers` reads it (the search's reading)."""
+    layers = read_layers(model, func=FUNC, name=name)
+    acts = [lay.activation for lay in layers]
+    ok = len(layers) >= 2 and acts[-1] is None and all(
+        a is not None and a.is_piecewise_linear for a in acts[:-1])
+    require(ok, f"{name} must read as Linear -> ReLU or LeakyReLU(0 <= slope < 1) -> ... -> "
+            f"Linear to match a {DEEP_FORMAT} certificate; it reads as "
+            + " -> ".join("affine" + (f", {a.name}" if a else "") for a in acts))
+    out = [(lay.weight, lay.bias, lay.activation.slope) for lay in layers[:-1]]
+    return [*out, (layers[-1].weight, layers[-1].bias)]
 
 
 def networks(c: dict, dims: dict, original: Any, pruned: Any) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from ..nets.model import ActivationOp, LinearOp, read_model
+from ..nets.model import read_layers
 from ._common import FORMAT, FUNC, first_ranges, relaxed, require, union_layer
 
 _BLOCK = 1 << 20  # entries of one (leaves, max(n, d)) block of the leaf bounds
@@ -17,14 +17,14 @@ def networks(c: dict, original: Any, pruned: Any) -> dict[str, Any]:
     """Item 2: the union layer of bab.md's "Setting" and the coefficients of (1)."""
     read = []
     for model, name in ((original, "original"), (pruned, "pruned")):
-        ops = read_model(model, func=FUNC, name=name)
-        require([type(op) for op in ops] == [LinearOp, ActivationOp, LinearOp] and (
-            ops[1].activation.is_piecewise_linear and ops[2].weight.shape[1] == len(ops[0].bias)),
-            f"{name} must be Linear -> ReLU or LeakyReLU(0 <= slope < 1) -> Linear, chained, to "
-            f"match a {FORMAT} certificate; got " + ", ".join(
-                op.name if isinstance(op, LinearOp) else op.activation.name for op in ops))
-        read.append((ops[0].weight, ops[0].bias, ops[1].activation.slope, ops[2].weight,
-                     ops[2].bias))
+        layers = read_layers(model, func=FUNC, name=name)
+        acts = [lay.activation for lay in layers]
+        require(len(layers) == 2 and acts[0] is not None and acts[0].is_piecewise_linear
+                and acts[1] is None, f"{name} must read as Linear -> ReLU or LeakyReLU(0 <= "
+                f"slope < 1) -> Linear to match a {FORMAT} certificate; it reads as "
+                + " -> ".join("affine" + (f", {a.name}" if a else "") for a in acts))
+        read.append((layers[0].weight, layers[0].bias, acts[0].slope, layers[1].weight,
+                     layers[1].bias))
     (wf, bf, af, vf, of), (wg, bg, ag, vg, og) = read
     d, k, db = wf.shape[1], len(c["scale"]), len(c["lower"])
     require(wg.shape[1] == d and len(of) == len(og) == k and db in (0, d), f"the models map "

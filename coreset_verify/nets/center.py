@@ -24,8 +24,9 @@ __all__ = ["centered", "input_center"]
 def _first_linear(model: Any, func: str) -> LinearOp:
     ops = read_model(model, func=func, name="model")
     if not ops or not isinstance(ops[0], LinearOp):
-        raise fail(func, "model", "a network whose first layer (after Flatten, Dropout or "
-                   "Identity) is an nn.Linear", ops[0].name if ops else "no layer")
+        raise fail(func, "model", "a network whose first layer (after Flatten, Dropout, "
+                   "Identity or Unflatten) is an nn.Linear or a Conv2d or pooling layer",
+                   ops[0].name if ops else "no layer")
     return ops[0]
 
 
@@ -81,7 +82,9 @@ def centered(model: Any, center: Any) -> Any:
     """``model`` seen from ``center``: ``centered(model, c)(u) == model(c + u)``.
 
     A copy of ``model`` in float64 whose first ``nn.Linear`` has the bias
-    ``W c + b`` (a bias is added if it had none); ``model`` itself is not
+    ``W c + b`` (a bias is added if it had none); a model that starts with
+    ``nn.Unflatten`` and a Conv2d or pooling layer gets an ``nn.Linear`` in
+    front instead, the identity with bias ``c``. ``model`` itself is not
     changed. The ball ``||x - c|| <= beta`` of ``model`` is then the ball
     ``||u|| <= beta`` of the copy, and the box ``lo <= x <= hi`` is the box
     ``lo - c <= u <= hi - c``. Everything proved about the copy (a worst case,
@@ -122,6 +125,12 @@ def centered(model: Any, center: Any) -> Any:
     c = input_center(model, center, func="centered")
     first = _first_linear(model, "centered")
     copied = copy.deepcopy(model).double()
+    if first.kind != "Linear":  # a Conv2d's bias is per channel: shift the input instead
+        shift = torch.nn.Linear(len(c), len(c), dtype=torch.float64)
+        with torch.no_grad():
+            shift.weight.copy_(torch.eye(len(c), dtype=torch.float64))
+            shift.bias.copy_(torch.as_tensor(c))
+        return torch.nn.Sequential(shift, copied)
     linear = module_at(copied, first.path)
     with np.errstate(all="ignore"):
         bias = first.weight @ c + first.bias

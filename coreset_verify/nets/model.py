@@ -5,7 +5,11 @@
 checked finite, its parameter dtype checked), each activation an
 :class:`ActivationOp` (an :class:`~coreset_verify.activations.Activation`, with
 its torch parameters validated), and ``nn.Flatten``, ``nn.Dropout`` and
-``nn.Identity`` pass through (Dropout as in eval mode). Anything else is
+``nn.Identity`` pass through (Dropout as in eval mode). Convolutional
+models (after ``nn.Unflatten(1, (C, H, W))``) are read as the maps they are
+(:mod:`coreset_verify.nets.conv`): Conv2d and AvgPool2d as dense LinearOps,
+BatchNorm2d (eval) folded into the op before it, MaxPool2d as exact ReLU
+layers; ``kind`` names the module each op came from. Anything else is
 refused with one message naming the layer.
 
 Two readings are built on it: :func:`read_layers` (the search: consecutive
@@ -18,7 +22,7 @@ numpy only at import time; torch is imported by the functions.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -29,12 +33,14 @@ from ..errors import InvalidArgumentError
 from ..sensitivity import check_magnitudes
 
 __all__ = [
+    "IMAGE_LAYERS",
     "SUPPORTED",
     "ActivationOp",
     "Layer",
     "LinearOp",
     "Mlp",
     "activation_of",
+    "check_model",
     "module_at",
     "read_layers",
     "read_mlp",
@@ -44,7 +50,10 @@ __all__ = [
 ]
 
 SUPPORTED = ("Linear, ReLU, LeakyReLU, Sigmoid, Tanh, Softplus, ELU, Flatten, Dropout and "
-             "Identity, inside (nested) nn.Sequential")
+             "Identity, inside (nested) nn.Sequential; after nn.Unflatten(1, (C, H, W)) also "
+             "Conv2d, BatchNorm2d, MaxPool2d and AvgPool2d")
+#: The modules that are not Linear or an activation, read as maps on images.
+IMAGE_LAYERS = ("Unflatten", "Conv2d", "BatchNorm2d", "MaxPool2d", "AvgPool2d")
 
 
 def supported_classes() -> list[type]:
@@ -59,7 +68,8 @@ def supported_classes() -> list[type]:
     from torch.nn.utils import prune
 
     return [nn.Sequential, nn.Linear, nn.ReLU, nn.LeakyReLU, nn.Sigmoid, nn.Tanh,
-            nn.Softplus, nn.ELU, nn.Flatten, nn.Dropout, nn.Identity,
+            nn.Softplus, nn.ELU, nn.Flatten, nn.Dropout, nn.Identity, nn.Unflatten,
+            nn.Conv2d, nn.BatchNorm2d, nn.MaxPool2d, nn.AvgPool2d,
             prune.PruningContainer, prune.Identity, prune.RandomUnstructured,
             prune.L1Unstructured, prune.RandomStructured, prune.LnStructured,
             prune.CustomFromMask]
@@ -81,15 +91,18 @@ class LinearOp:
     has_bias: bool
     dtype: Any
     device: Any
+    kind: str = "Linear"
 
 
 @dataclass(frozen=True)
 class ActivationOp:
-    """One activation module, read into an :class:`Activation`."""
+    """One activation module, read into an :class:`Activation` (``kind``
+    ``"MaxPool2d"`` for the ReLU layers a max-pooling is written with)."""
 
     path: tuple[int, ...]
     name: str
     activation: Activation
+    kind: str = "activation"
 
 
 def _layer_error(func: str, where: str, module: Any, exc: Exception) -> InvalidArgumentError:
@@ -188,11 +201,19 @@ def read_model(model: Any, *, func: str, name: str = "model") -> tuple[
     if not isinstance(model, nn.Module):
         raise fail(func, name, f"a torch.nn.Sequential of {SUPPORTED}", type(model).__name__)
     ops: list[LinearOp | ActivationOp] = []
+    shape: tuple[int, int, int] | None = None  # (C, H, W) after nn.Unflatten, else flat
     for path, where, leaf in _leaves(model, name, ()):
+        kind = type(leaf).__name__
         if type(leaf) is nn.Linear:
+            if shape is not None:
+                raise fail(func, where, "an nn.Linear on flat vectors (put nn.Flatten() "
+                           "between a Conv2d or pooling layer and a Linear)", leaf)
             ops.append(_linear(leaf, path, func, where))
         elif type(leaf) in (nn.Flatten, nn.Dropout, nn.Identity):
-            continue
+            if type(leaf) is nn.Flatten:
+                shape = None
+        elif kind in IMAGE_LAYERS and type(leaf) is getattr(nn, kind):
+            shape = _image_layer(ops, leaf, shape, path, func, where)
         elif (act := activation_of(leaf, func=func, where=where)) is not None:
             ops.append(ActivationOp(path, where, act))
         else:
@@ -201,6 +222,58 @@ def read_model(model: Any, *, func: str, name: str = "model") -> tuple[
                 f"expected one of {SUPPORTED}."
             )
     return tuple(ops)
+
+
+def _image_layer(ops: list, leaf: Any, shape, path: tuple[int, ...], func: str,
+                 where: str) -> tuple[int, int, int]:
+    """Append the ops of an image layer (nets/conv.py); return the new shape."""
+    from . import conv
+
+    nn = import_torch().nn
+    if type(leaf) is nn.Unflatten:
+        size = tuple(int(v) for v in leaf.unflattened_size)
+        if shape is not None or leaf.dim not in (1, -1) or len(size) != 3:
+            raise fail(func, where, "nn.Unflatten(1, (C, H, W)) on flat vectors", leaf)
+        return size
+    if shape is None:
+        raise fail(func, where, f"a {type(leaf).__name__} after nn.Unflatten(1, (C, H, W)) "
+                   "(the input's shape is needed to read it as a map)", leaf)
+    if type(leaf) is nn.BatchNorm2d:
+        scale, shift = conv.batchnorm_affine(leaf, shape[0], func=func, where=where)
+        per = np.repeat(scale, shape[1] * shape[2]), np.repeat(shift, shape[1] * shape[2])
+        if ops and isinstance(ops[-1], LinearOp):  # fold into the map before it
+            last = ops.pop()
+            ops.append(replace(last, weight=per[0][:, None] * last.weight,
+                               bias=per[0] * last.bias + per[1], has_bias=True))
+        else:
+            ops.append(_map_op(path, where, np.diag(per[0]), per[1], leaf))
+        return shape
+    if type(leaf) is nn.MaxPool2d:
+        mats, out = conv.maxpool_layers(leaf, shape, func=func, where=where)
+        relu = get_activation("relu")
+        for i, mat in enumerate(mats):
+            if i:
+                ops.append(ActivationOp(path, f"{where} (as ReLU)", relu, "MaxPool2d"))
+            ops.append(_map_op(path, where, mat, np.zeros(len(mat)), leaf))
+        return out
+    if type(leaf) is nn.Conv2d:
+        _float64(leaf.weight, func, f"{where}.weight")  # dtype, finite, magnitudes
+        if leaf.bias is not None:
+            _float64(leaf.bias, func, f"{where}.bias")
+    W, b, out = conv.dense_map(leaf, shape, func=func, where=where)
+    ops.append(_map_op(path, where, W, b, leaf))
+    return out
+
+
+def _map_op(path, where: str, W: np.ndarray, b: np.ndarray, leaf: Any) -> LinearOp:
+    """A LinearOp for an image layer (its dtype/device those of its parameters)."""
+    import torch
+
+    param = next(iter(leaf.parameters()), None)
+    dtype = param.dtype if param is not None else torch.float64
+    device = param.device if param is not None else torch.device("cpu")
+    return LinearOp(path, where, W, b, bool(np.any(b != 0)), dtype, device,
+                    type(leaf).__name__)
 
 
 @dataclass(frozen=True)
@@ -301,6 +374,9 @@ def read_mlp(model: Any, *, func: str, name: str = "model") -> Mlp:
     linears: list[LinearOp] = []
     acts: list[ActivationOp | None] = []
     for op in read_model(model, func=func, name=name):
+        if op.kind in IMAGE_LAYERS:
+            raise fail(func, op.name, "a Linear or an activation (an MLP; convolutional "
+                       "models are pruned channel by channel)", module_at(model, op.path))
         if isinstance(op, LinearOp):
             if linears and acts[-1] is None:
                 raise fail(func, op.name, "preceded by an activation (two Linears in a row "
@@ -322,6 +398,27 @@ def read_mlp(model: Any, *, func: str, name: str = "model") -> Mlp:
         raise fail(func, name, "a network ending with a Linear (its outputs, e.g. logits)",
                    f"a final {acts[-1].activation.name} at {acts[-1].name}")
     return Mlp(tuple(linears), tuple(a for a in acts[:-1] if a is not None))
+
+
+def check_model(model: Any, *, func: str, name: str = "model") -> None:
+    """What loading and saving check: an MLP as :func:`read_mlp` reads it; a
+    model with image layers (Conv2d, BatchNorm2d, pooling, Unflatten), which
+    may take images, only its parameters and buffers (float32/float64,
+    finite, no float64 subnormals) and its layer types."""
+    nn = import_torch().nn
+    leaves = [leaf for _, _, leaf in _leaves(model, name, ())]
+    if not any(type(leaf).__name__ in IMAGE_LAYERS for leaf in leaves):
+        read_mlp(model, func=func, name=name)
+        return
+    allowed = tuple(supported_classes())
+    for where, leaf in ((w, leaf) for _, w, leaf in _leaves(model, name, ())):
+        if not isinstance(leaf, allowed) or isinstance(leaf, nn.Sequential):
+            raise InvalidArgumentError(f"{func}: {where} is an unsupported layer of type "
+                                       f"{type(leaf).__name__}; expected one of {SUPPORTED}.")
+        activation_of(leaf, func=func, where=where)  # parameters of activations
+        for key, tensor in [*leaf.named_parameters(), *leaf.named_buffers()]:
+            if tensor.is_floating_point():
+                _float64(tensor, func, f"{where}.{key}")
 
 
 def module_at(model: Any, path: tuple[int, ...]) -> Any:

@@ -10,7 +10,7 @@ from typing import Any
 from .._validation import check_int, fail, import_torch
 from ..activations import get_activation
 from ..errors import InvalidArgumentError
-from ..nets.model import SUPPORTED, read_mlp, supported_classes
+from ..nets.model import SUPPORTED, check_model, read_mlp, supported_classes
 
 __all__ = ["load_model", "save_model"]
 
@@ -28,7 +28,7 @@ def save_model(model: Any, path: str | os.PathLike) -> None:
     torch = import_torch()
     from torch.nn.utils import prune as tprune
 
-    read_mlp(model, func="save_model")
+    check_model(model, func="save_model")
     if not isinstance(path, str | os.PathLike):
         raise fail("save_model", "path", "a file path (str or os.PathLike)", type(path).__name__)
     if tprune.is_pruned(model):
@@ -93,9 +93,10 @@ def load_model(
 
     Always ``torch.load(..., weights_only=True)``: tensors, containers and
     exactly the ``torch.nn`` classes this toolkit reads (Sequential, Linear,
-    ReLU, LeakyReLU, Sigmoid, Tanh, Softplus, ELU, Flatten, Dropout) are
-    allow-listed (and Identity); a file whose unpickling needs anything else (a custom
-    class, a function call such as ``os.system``) is refused.
+    ReLU, LeakyReLU, Sigmoid, Tanh, Softplus, ELU, Flatten, Dropout, Identity,
+    and for convolutional models Unflatten, Conv2d, BatchNorm2d, MaxPool2d,
+    AvgPool2d) are allow-listed; a file whose unpickling needs anything else
+    (a custom class, a function call such as ``os.system``) is refused.
 
     A path ending in ``.onnx`` (any case) is read as an ONNX graph instead
     (:func:`~coreset_verify.network.onnx_io.read_onnx`: a linear chain of the
@@ -170,7 +171,7 @@ def load_model(
         from .masks import fold_masks  # a model pruned with torch.nn.utils.prune
 
         obj = fold_masks(obj)
-        read_mlp(obj, func=func, name="the loaded model")
+        check_model(obj, func=func, name="the loaded model")
         return obj.eval()
     raise fail(func, "path_or_state_dict", "a file holding an nn.Sequential or a state_dict",
                f"a file holding {type(obj).__name__}")

@@ -37,7 +37,7 @@ import numpy as np
 
 from .._validation import check_float_dtype, import_torch
 from ..errors import InvalidArgumentError, MissingDependencyError
-from ..nets.model import read_mlp, supported_classes
+from ..nets.model import check_model
 
 __all__ = ["SUPPORTED_OPS", "TOLERANCES", "read_onnx"]
 
@@ -580,8 +580,8 @@ def read_onnx(path: str | os.PathLike) -> Any:
     torch.nn.Sequential
         Of Linear, Conv2d, ReLU, LeakyReLU, Sigmoid, Tanh, Softplus, ELU,
         Flatten, Unflatten, MaxPool2d, AvgPool2d and BatchNorm2d, in the
-        graph's dtype, in eval mode, on the CPU. An MLP is checked as
-        :func:`~coreset_verify.nets.model.read_mlp` checks torch files.
+        graph's dtype, in eval mode, on the CPU, checked as torch files are
+        (:func:`~coreset_verify.nets.model.check_model`).
 
     Raises
     ------
@@ -605,8 +605,7 @@ def read_onnx(path: str | os.PathLike) -> Any:
     value, chain = _chain(model.graph, consts)
     shape, dtype = _input_spec(onnx, value)
     sequential = _convert(_Builder(onnx, consts, shape, dtype), chain)
-    if all(type(layer) in supported_classes() for layer in sequential):
-        read_mlp(sequential, func=FUNC, name="the loaded model")  # as for torch files
+    check_model(sequential, func=FUNC, name="the loaded model")  # as for torch files
     x = np.random.default_rng(0).standard_normal(shape).astype(dtype)  # fixed seed
     _cross_check(onnx, ort, model, value.name, sequential, x)
     return sequential

@@ -144,16 +144,6 @@ def _check_starts(starts, problem: Problem, restarts: int) -> np.ndarray | None:
     return problem.domain.project(torch.as_tensor(pts)).numpy()
 
 
-def _linear_as_read(problem: Problem, *modules) -> bool:
-    """Whether each module holds exactly the ``nn.Linear`` layers the problem
-    reads (the reader composes consecutive Linear layers; a certificate is
-    about the modules as they are)."""
-    import torch
-
-    return all(sum(isinstance(m, torch.nn.Linear) for m in mod.modules()) == len(net)
-               for mod, net in zip(modules, (problem.f, problem.g), strict=True))
-
-
 def _check_certificate(path, method: str, problem: Problem, original, pruned,
                        time_limit):
     """``path`` when a certificate can be written there, else an error."""
@@ -165,11 +155,10 @@ def _check_certificate(path, method: str, problem: Problem, original, pruned,
     if method not in ("auto", "bab"):
         raise fail(_FUNC, "certificate", "None with method " + repr(method)
                    + " (certificates come from method 'auto' or 'bab')", str(path))
-    if (difference_terms(problem) is None and not deep_applies(problem)) or \
-            not _linear_as_read(problem, original, pruned):
+    if difference_terms(problem) is None and not deep_applies(problem):
         raise fail(_FUNC, "certificate", "None for these networks (certificates are "
-                   "written for (leaky) ReLU pairs: Linear, ReLU or LeakyReLU, ..., Linear, "
-                   "with no two nn.Linear modules in a row)", str(path))
+                   "written for (leaky) ReLU pairs: affine maps (Linear, Conv2d, pooling) "
+                   "and ReLU or LeakyReLU layers, ending affine)", str(path))
     if difference_terms(problem) is None and method == "auto" and time_limit is None:
         raise fail(_FUNC, "certificate", "None, or a time_limit with it (method 'auto' "
                    "runs the branch and bound of a deeper pair only under a time limit)",

@@ -707,8 +707,6 @@ def test_time_limit_holds_on_a_layer_that_does_not_close():
 
 TWO_HIDDEN_TANH = nn.Sequential(nn.Linear(2, 3), nn.Tanh(), nn.Linear(3, 3), nn.ReLU(),
                                 nn.Linear(3, 1)).double()
-LINEAR_TWICE = nn.Sequential(nn.Linear(2, 3), nn.Linear(3, 3), nn.ReLU(),
-                             nn.Linear(3, 1)).double()
 ONE_HIDDEN = nn.Sequential(nn.Linear(2, 3), nn.ReLU(), nn.Linear(3, 1)).double()
 
 
@@ -716,7 +714,6 @@ ONE_HIDDEN = nn.Sequential(nn.Linear(2, 3), nn.ReLU(), nn.Linear(3, 1)).double()
     pytest.param({"method": "gradient"}, ONE_HIDDEN, "c.npz", id="method=gradient"),
     pytest.param({"method": "bounds"}, ONE_HIDDEN, "c.npz", id="method=bounds"),
     pytest.param({"method": "bab"}, TWO_HIDDEN_TANH, "c.npz", id="tanh"),
-    pytest.param({"method": "bab"}, LINEAR_TWICE, "c.npz", id="two Linear in a row"),
     pytest.param({"method": "bab"}, ONE_HIDDEN, "missing/c.npz", id="missing folder"),
     pytest.param({"method": "bab"}, ONE_HIDDEN, 3, id="an int"),
     pytest.param({"method": "auto"}, ONE_HIDDEN, ["c.npz"], id="a list"),

@@ -562,7 +562,7 @@ MODELS = [
 def test_model_of_another_shape_is_a_certificate_error(tmp_path, model):
     pair, leaves, claim = _base()
     path = save(tmp_path, arrays(pair, leaves, claim))
-    with pytest.raises(CertificateError, match="original must be Linear -> ReLU or LeakyReLU"):
+    with pytest.raises(CertificateError, match="original must read as Linear -> ReLU or LeakyReLU"):
         check(path, model(pair), pair.g)
 
 
