@@ -18,6 +18,8 @@ functions that need it.
 
 from ..nets.layer_pair import layer_pair_modules
 from .bounds import composed_bound
+from .conv_bounds import conv_operator_bound
+from .conv_prune import select_channels
 from .io import load_model, save_model
 from .masks import to_masks
 from .prune import ORDERS, prune_network
@@ -32,6 +34,7 @@ __all__ = [
     "PrunedLayer",
     "PrunedNetwork",
     "composed_bound",
+    "conv_operator_bound",
     "layer_pair_modules",
     "layer_pair_of",
     "linear_layers",
@@ -39,6 +42,7 @@ __all__ = [
     "prune_network",
     "replace_layer_pair",
     "save_model",
+    "select_channels",
     "select_neurons",
     "to_masks",
 ]

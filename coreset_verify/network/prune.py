@@ -15,6 +15,7 @@ from ..errors import InvalidArgumentError
 from ..guarantees import KINDS, sample_size_for, theoretical_bound
 from ..sensitivity import layer_sensitivities
 from .bounds import input_radius, module_slack, propagation
+from .conv_model import has_image_layers
 from .reading import Weights, count, position_of, read, rebuild
 from .records import PrunedLayer, PrunedNetwork
 
@@ -60,13 +61,45 @@ def _targets(mode: str, value: float, weights: list[Weights]) -> list[int | None
     if mode == "epsilon":
         return [None] * len(hidden)
     if mode == "params":
-        goal = value * _params_for(1.0, weights)
-        low, high = 0.0, 1.0  # largest common fraction whose count is <= goal
-        for _ in range(60):
-            mid = (low + high) / 2
-            low, high = (mid, high) if _params_for(mid, weights) <= goal else (low, mid)
-        value = low
+        value = largest_fraction(value, lambda q: _params_for(q, weights))
     return [_neurons(value, n) for n in hidden]
+
+
+def largest_fraction(value: float, params_for: Any) -> float:
+    """The largest common fraction q (by bisection) with ``params_for(q) <=
+    value * params_for(1)``."""
+    goal = value * params_for(1.0)
+    low, high = 0.0, 1.0
+    for _ in range(60):
+        mid = (low + high) / 2
+        low, high = (mid, high) if params_for(mid) <= goal else (low, mid)
+    return low
+
+
+def dense_choice(W_in, b_in, W_out, act, *, radius, target, mode, value, share, kind, rng):
+    """The kept neurons of one dense layer pair and its re-weighted ``W_out``.
+
+    Returns ``(kept, weight_out, coreset, bound, sensitivities)``; ``coreset``
+    and ``bound`` are None on the exact paths (every neuron, or every live one).
+    """
+    n = W_in.shape[0]
+    sens = layer_sensitivities(W_in, b_in, W_out, beta=radius, activation=act)
+    live = np.flatnonzero(sens.sensitivity > 0)
+    if mode != "epsilon" and target >= n:
+        return np.arange(n), W_out, None, None, sens
+    if mode != "epsilon" and target >= live.size:
+        return live, W_out[:, live], None, None, sens
+    if mode == "epsilon":
+        m = sample_size_for(W_in, b_in, W_out, epsilon=value, delta=share,
+                            activation=act, beta=radius, kind=kind)
+        coreset = layer_coreset(W_in, b_in, W_out, sample_size=m, activation=act,
+                                beta=radius, rng=rng)
+    else:
+        coreset = layer_coreset(W_in, b_in, W_out, distinct=target, activation=act,
+                                beta=radius, rng=rng)
+    bound = theoretical_bound(coreset, delta=share, kind=kind)
+    return (np.asarray(coreset.indices), np.asarray(coreset.weight_out), coreset, bound,
+            sens)
 
 
 def _prune_layer(func, weights, acts, layer, *, beta, target, mode, value, share, kind,
@@ -76,24 +109,9 @@ def _prune_layer(func, weights, acts, layer, *, beta, target, mode, value, share
     W_in, b_in, W_out = weights[layer].W, weights[layer].b, weights[layer + 1].W
     radius = input_radius(weights, acts, beta, layer)
     n = W_in.shape[0]
-    sens = layer_sensitivities(W_in, b_in, W_out, beta=radius, activation=act)
-    live = np.flatnonzero(sens.sensitivity > 0)
-    coreset = bound = None
-    if mode != "epsilon" and target >= n:
-        kept, weight_out = np.arange(n), W_out
-    elif mode != "epsilon" and target >= live.size:
-        kept, weight_out = live, W_out[:, live]
-    else:
-        if mode == "epsilon":
-            m = sample_size_for(W_in, b_in, W_out, epsilon=value, delta=share,
-                                activation=act, beta=radius, kind=kind)
-            coreset = layer_coreset(W_in, b_in, W_out, sample_size=m, activation=act,
-                                    beta=radius, rng=rng)
-        else:
-            coreset = layer_coreset(W_in, b_in, W_out, distinct=target, activation=act,
-                                    beta=radius, rng=rng)
-        bound = theoretical_bound(coreset, delta=share, kind=kind)
-        kept, weight_out = np.asarray(coreset.indices), np.asarray(coreset.weight_out)
+    kept, weight_out, coreset, bound, sens = dense_choice(
+        W_in, b_in, W_out, act, radius=radius, target=target, mode=mode, value=value,
+        share=share, kind=kind, rng=rng)
     weights[layer] = Weights(W_in[kept], b_in[kept], weights[layer].has_bias)
     weights[layer + 1] = Weights(np.array(weight_out), weights[layer + 1].b,
                                   weights[layer + 1].has_bias)
@@ -116,6 +134,7 @@ def prune_network(
     rng: int | np.random.Generator | None = None,
     order: str = "bottom-up",
     kind: str = "uniform",
+    input_shape: tuple[int, int, int] | None = None,
 ) -> PrunedNetwork:
     """Prune every hidden layer of an MLP with the coreset and re-weight the next.
 
@@ -163,6 +182,16 @@ def prune_network(
     kind : {"uniform", "pointwise", "paper"}
         The theorem of each layer's :class:`~coreset_verify.Bound`. Only
         ``"uniform"`` makes :func:`composed_bound` hold for every input at once.
+    input_shape : (C, H, W), optional
+        For a convolutional model that takes images (B, C, H, W); a model that
+        starts with ``nn.Unflatten(1, (C, H, W))`` takes flat vectors and needs
+        none. A model with a Conv2d, BatchNorm2d, pooling or Unflatten (or
+        given ``input_shape``) is pruned channel by channel
+        (:func:`~coreset_verify.network.conv_prune.prune_conv_network`): the
+        grammar ``[Unflatten] (Conv2d [BatchNorm2d] phi [MaxPool2d |
+        AvgPool2d])+ Flatten (Linear phi)* Linear``, ``keep=`` only, kind
+        ``"uniform"`` or ``"pointwise"``; beta bounds the norm of the whole
+        input image.
 
     Returns
     -------
@@ -185,6 +214,12 @@ def prune_network(
     (3,)
     """
     func = "prune_network"
+    if input_shape is not None or has_image_layers(model):
+        from .conv_prune import prune_conv_network
+
+        return prune_conv_network(model, _check_budget(func, keep, epsilon), delta=delta,
+                                  beta=beta, rng=rng, order=order, kind=kind,
+                                  input_shape=input_shape)
     mlp, weights = read(model, func)
     acts = list(mlp.activations)
     _check_activations(func, mlp)
@@ -200,24 +235,32 @@ def prune_network(
     hidden = len(weights) - 1
     streams = rng.spawn(hidden)
     targets = _targets(mode, value, weights)
-    steps = range(hidden) if order == "bottom-up" else range(hidden - 1, -1, -1)
-    records: list[PrunedLayer | None] = [None] * hidden
-    for step, layer in enumerate(steps):
-        where = mlp.linears[layer].name
-        try:
-            records[layer] = _prune_layer(
-                func, weights, acts, layer, beta=beta, target=targets[layer], mode=mode,
-                value=value, share=delta / hidden, kind=kind, rng=streams[layer],
-                step=step, position=position_of(mlp.linears[layer].path))
-        except InvalidArgumentError as exc:
-            raise type(exc)(f"{func}, hidden layer {layer} ({where}): {exc}") from None
+    records = run_steps(func, order, [op.name for op in mlp.linears[:-1]], lambda layer, step:
+                        _prune_layer(func, weights, acts, layer, beta=beta,
+                                     target=targets[layer], mode=mode, value=value,
+                                     share=delta / hidden, kind=kind, rng=streams[layer],
+                                     step=step, position=position_of(mlp.linears[layer].path)))
     pruned = rebuild(model, mlp, weights)
     return PrunedNetwork(
-        model=pruned, layers=tuple(r for r in records if r is not None),
+        model=pruned, layers=records,
         params_before=count(model), params_after=count(pruned), beta=beta,
         delta=delta, order=order, kind=kind, target=f"{mode}={value:g}",
         module_slack=slack + module_slack(weights, acts),
     )
+
+
+def run_steps(func: str, order: str, names: list[str], prune_one: Any) -> tuple[Any, ...]:
+    """``prune_one(layer, step)`` for each hidden layer in ``order``; the records in
+    network order. An InvalidArgumentError is re-raised naming the layer."""
+    hidden = len(names)
+    steps = range(hidden) if order == "bottom-up" else range(hidden - 1, -1, -1)
+    records: list[Any] = [None] * hidden
+    for step, layer in enumerate(steps):
+        try:
+            records[layer] = prune_one(layer, step)
+        except InvalidArgumentError as exc:
+            raise type(exc)(f"{func}, hidden layer {layer} ({names[layer]}): {exc}") from None
+    return tuple(records)
 
 
 def _check_activations(func: str, mlp) -> None:
