@@ -27,8 +27,8 @@ from ..nets.intervals import (
 )
 from .conv_model import Unit, pair
 
-__all__ = ["conv_operator_bound", "input_radius", "module_slack", "propagation",
-           "window_overlap"]
+__all__ = ["box_radius", "chain_radius", "conv_operator_bound", "input_radius", "module_slack",
+           "propagation", "window_overlap"]
 
 #: Relative margin on a computed spectral norm (LAPACK's SVD is backward stable:
 #: its error is far below this for matrices of fewer than 10**7 columns).
@@ -164,17 +164,28 @@ def _norm_step(unit: Unit, radius: float) -> float:
     return after * math.sqrt(_pool_overlap(unit.pool)) * (1 + 1e-9)
 
 
-def input_radius(units: list[Unit], beta: float, layer: int) -> float:
-    """Sound bound on the norm of unit ``layer``'s input over ``||x|| <= beta``:
-    the smaller of the interval box's norm and the operator-norm chain."""
-    if layer == 0:
-        return beta
+def box_radius(units: list[Unit], beta: float, layer: int) -> float:
+    """Lemma CR (boxes): the norm of the interval box of unit ``layer``'s input."""
     box = _after(units[0], _first_box(units[0], beta))
-    chain = _norm_step(units[0], beta)
     for unit in units[1:layer]:
         box = _after(unit, _affine_box(unit, box))
-        chain = _norm_step(unit, chain)
-    return min(box_norm(Box(box.lo.ravel(), box.hi.ravel())), chain)
+    return box_norm(Box(box.lo.ravel(), box.hi.ravel()))
+
+
+def chain_radius(units: list[Unit], beta: float, layer: int) -> float:
+    """Lemma CR (norms): the operator-norm chain up to unit ``layer``'s input."""
+    radius = beta
+    for unit in units[:layer]:
+        radius = _norm_step(unit, radius)
+    return radius
+
+
+def input_radius(units: list[Unit], beta: float, layer: int) -> float:
+    """Sound bound on the norm of unit ``layer``'s input over ``||x|| <= beta``:
+    the smaller of :func:`box_radius` and :func:`chain_radius` (beta for the first)."""
+    if layer == 0:
+        return beta
+    return min(box_radius(units, beta, layer), chain_radius(units, beta, layer))
 
 
 def _error_step(unit: Unit, nxt: Unit, E: np.ndarray) -> np.ndarray:

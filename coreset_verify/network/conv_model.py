@@ -263,7 +263,8 @@ def read_conv_model(model: Any, func: str, input_shape: Any = None) -> ConvModel
 def _shapes(func: str, units: list[Unit], shape: tuple[int, ...]) -> None:
     """Fill in the spatial shapes by running the stateless modules on zeros."""
     torch = import_torch()
-    x = torch.zeros(1, *shape, dtype=units[0].module.weight.dtype)
+    weight = units[0].module.weight
+    x = torch.zeros(1, *shape, dtype=weight.dtype, device=weight.device)
     with torch.no_grad():
         for unit, nxt in itertools.pairwise(units):
             if x.shape[1] != unit.W.shape[1] or (not unit.is_conv and x.ndim != 2):

@@ -4,6 +4,21 @@ coreset per hidden Linear (proofs_notes/conv.md, "Whole convolutional networks")
 :func:`prune_network` dispatches here when the model holds a Conv2d,
 BatchNorm2d, pooling or Unflatten, or when ``input_shape`` is given. The
 reading is :mod:`.conv_model`, the radii and propagation :mod:`.conv_bounds`.
+
+Examples
+--------
+>>> import torch
+>>> from coreset_verify.network import composed_bound, prune_network
+>>> _ = torch.manual_seed(0)
+>>> net = torch.nn.Sequential(
+...     torch.nn.Unflatten(1, (1, 12, 12)), torch.nn.Conv2d(1, 8, 3), torch.nn.ReLU(),
+...     torch.nn.MaxPool2d(2), torch.nn.Conv2d(8, 8, 3), torch.nn.ReLU(), torch.nn.Flatten(),
+...     torch.nn.Linear(72, 10)).double().eval()
+>>> p = prune_network(net, keep=0.5, beta=1.0, rng=0)
+>>> [(la.n_before, la.n_after) for la in p.layers], p.model[4]
+([(8, 4), (8, 4)], Conv2d(4, 4, kernel_size=(3, 3), stride=(1, 1)))
+>>> composed_bound(p).shape
+(10,)
 """
 
 from __future__ import annotations

@@ -13,7 +13,8 @@ from coreset_verify.network import (
     prune_network,
     select_channels,
 )
-from coreset_verify.network.conv_bounds import window_overlap
+from coreset_verify.network.conv_bounds import box_radius, chain_radius, window_overlap
+from coreset_verify.network.conv_model import read_conv_model
 
 torch = pytest.importorskip("torch")
 nn = torch.nn
@@ -215,28 +216,72 @@ def test_radii_and_composed_bound_hold_on_the_ball(order, pool, seed):
     assert np.all(error <= composed_bound(p))
 
 
+@pytest.mark.parametrize("pool", [nn.MaxPool2d, nn.AvgPool2d], ids=["max", "avg"])
+def test_box_and_chain_radii_are_each_sound(pool):
+    """Each of the two bounds whose minimum is the radius (Lemma CR) holds alone:
+    on these nets each is the smaller one for some unit."""
+    net = conv_net(12, bn=True, pool=pool)
+    units = read_conv_model(net, "test").units
+    x = ball(200, 2.0, 300, 5)
+    for layer, start in ((1, 5), (2, 8)):
+        norm = float(upto(net, x, start).reshape(x.shape[0], -1).norm(dim=1).max())
+        assert norm <= box_radius(units, 2.0, layer)
+        assert norm <= chain_radius(units, 2.0, layer)
+
+
+@pytest.mark.parametrize("pool", [nn.MaxPool2d, nn.AvgPool2d], ids=["max", "avg"])
+def test_propagation_is_reached_when_every_unit_is_active(pool):
+    """Lemma CPr's tight instance: positive weights, biases large enough that every
+    ReLU is active; an error E_i added to channel i at every position moves the
+    outputs by exactly P E (a max moves by E too), so a missing or doubled factor
+    (Lipschitz, pooling, |W|) is caught."""
+    net = _randomise(nn.Sequential(
+        nn.Unflatten(1, (2, 8, 8)), nn.Conv2d(2, 4, 3, padding=1), nn.ReLU(), pool(2),
+        nn.Conv2d(4, 3, 3), nn.ReLU(), nn.Flatten(), nn.Linear(12, 5), nn.ReLU(),
+        nn.Linear(5, 2)), 40)
+    with torch.no_grad():
+        for m in net.modules():
+            if isinstance(m, nn.Conv2d | nn.Linear):
+                m.weight.abs_()
+                m.bias.fill_(20.0)
+    p = prune_network(net, keep=1.0, beta=1.0, rng=0)
+    x = ball(128, 1.0, 5, 6)
+    E = np.array([0.3, 1.1, 0.7])
+    shifted = upto(net, x, 5) + torch.as_tensor(E)[None, :, None, None]
+    with torch.no_grad():
+        moved = net[5:](shifted) - net(x)
+    np.testing.assert_allclose(moved.numpy(), np.tile(p.layers[0].propagation @ E, (10, 1)),
+                               rtol=1e-9)
+
+
 @pytest.mark.parametrize("kind", ["pointwise", "uniform"])
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_each_conv_layer_meets_its_guarantee(kind, seed):
-    """``|F_{i,q}(h) - F~_{i,q}(h)| <= epsilon T_i`` at inputs h of the conv
-    (of norm <= radius), F computed from the layer pair with conv2d. Fails with
-    probability <= delta / 3 per layer and seed; fixed seeds, no retries."""
+    """``|F_{i,q}(h) - F~_{i,q}(h)| <= epsilon T_i`` at inputs h of each conv (of
+    norm <= radius; bottom-up, so the pruned model's prefix feeds it), F computed
+    from the layer pair with conv2d: conv -> conv and conv -> Flatten -> Linear.
+    Fails with probability <= delta / 3 per layer and seed; fixed seeds, no retries."""
     net = conv_net(20 + seed)
     p = prune_network(net, keep=0.5, beta=2.0, rng=seed, kind=kind)
-    layer = p.layers[0]
-    c = layer.coreset
-    w, b, V = (torch.as_tensor(np.asarray(a)) for a in c.layer)
-    w_s, b_s, V_s = (torch.as_tensor(np.asarray(a)) for a in c.pruned())
-    h = upto(net, ball(200, 2.0, 100, seed), 1)
+    x = ball(200, 2.0, 100, seed)
 
-    def pair(w, b, V):
+    def first(h, w, b, V):
         return F.conv2d(F.max_pool2d(torch.relu(F.conv2d(h, w, b, padding=1)), 2), V,
                         stride=2)
 
-    error = (pair(w, b, V) - pair(w_s, b_s, V_s)).abs().amax(dim=(0, 2, 3)).numpy()
-    assert np.all(error <= layer.bound.epsilon * layer.scale)
-    assert layer.bound.kind == kind
-    assert layer.delta == pytest.approx(0.1 / 3)
+    def second(h, w, b, V):
+        return torch.relu(F.conv2d(h, w, b, stride=2)).flatten(1) @ V.T
+
+    for layer, start, pair in ((p.layers[0], 1, first), (p.layers[1], 4, second)):
+        c = layer.coreset
+        h = upto(p.model, x, start)
+        assert float(h.flatten(1).norm(dim=1).max()) <= layer.radius
+        full = pair(h, *(torch.as_tensor(np.asarray(a)) for a in c.layer))
+        small = pair(h, *(torch.as_tensor(np.asarray(a)) for a in c.pruned()))
+        error = (full - small).abs().reshape(x.shape[0], full.shape[1], -1).amax(dim=(0, 2))
+        assert np.all(error.numpy() <= layer.bound.epsilon * layer.scale)
+        assert layer.bound.kind == kind
+        assert layer.delta == pytest.approx(0.1 / 3)
 
 
 @pytest.mark.parametrize(("stride", "dilation", "padding"),
@@ -258,6 +303,18 @@ def test_operator_bound_is_exact_for_one_by_one_convolutions():
     basis = torch.eye(3 * 4 * 4, dtype=torch.float64).reshape(-1, 3, 4, 4)
     dense = F.conv2d(basis, torch.as_tensor(w)).reshape(basis.shape[0], -1).numpy()
     assert conv_operator_bound(w) == pytest.approx(np.linalg.norm(dense, 2), rel=1e-7)
+
+
+def test_operator_bound_is_nearly_reached_by_a_box_filter():
+    """A tight instance: the 3 x 3 all-ones filter (stride 1, padding 1) on a 12 x 12
+    input has norm (1 + 2 cos(pi / 13))^2 = 8.66; the bound is 3 sqrt(9) = 9 (a
+    bound without the overlap factor, 3, would be below the truth)."""
+    w = torch.ones(1, 1, 3, 3, dtype=torch.float64)
+    basis = torch.eye(144, dtype=torch.float64).reshape(-1, 1, 12, 12)
+    dense = F.conv2d(basis, w, padding=1).reshape(144, -1).numpy()
+    true = np.linalg.norm(dense, 2)
+    assert true == pytest.approx((1 + 2 * np.cos(np.pi / 13)) ** 2, rel=1e-12)
+    assert true <= conv_operator_bound(w.numpy()) <= 1.04 * true
 
 
 @pytest.mark.parametrize(("kernel", "stride", "dilation", "expected"),
