@@ -188,6 +188,9 @@ def _cmd_prune(args: argparse.Namespace) -> int:
 def _audit_layers(args: argparse.Namespace):
     if args.model is None:
         return None
+    if args.conv:
+        raise _CommandError("--conv audits the built-in conv pairs; --model reads a dense "
+                            "layer pair (leave out one of them)")
     from .network import layer_pair_of
 
     layer, activation = layer_pair_of(_load_model(args.model), args.layer)
@@ -238,15 +241,18 @@ def _import_pruner(spec: str) -> Callable:
     if not callable(obj):
         raise _CommandError(f"--pruner {spec!r}: {attribute!r} is not callable (it is of "
                             f"type {type(obj).__name__}); expected a pruner(W_in, b_in, "
-                            "W_out, *, size, rng)")
+                            "W_out, *, size, rng) or, with --conv, pruner(conv_weight, "
+                            "conv_bias, next_weight, *, size, rng, geometry)")
     return obj
 
 
 def _audit_table_of(args: argparse.Namespace) -> dict:
-    """``name -> (pruner, claims)``: the built-in pruners asked for, and the user's."""
-    from .audit import builtin_pruners
+    """``name -> (pruner, claims)``: the built-in pruners asked for, and the user's
+    (the conv built-ins with ``--conv``)."""
+    from .audit import builtin_conv_pruners, builtin_pruners
 
-    table = builtin_pruners(beta=args.beta, delta=args.delta, torch=not args.no_torch)
+    builtins = builtin_conv_pruners if args.conv else builtin_pruners
+    table = builtins(beta=args.beta, delta=args.delta, torch=not args.no_torch)
     if args.pruners:
         unknown = sorted(set(args.pruners) - set(table))
         if unknown:
@@ -275,7 +281,8 @@ def _cmd_audit(args: argparse.Namespace) -> int:
         report("audit", f"[{i}/{len(table)}] {name}")
         reports[name] = check_pruner(pruner, claims=claims, rng=args.seed, layers=layers,
                                      time_limit=args.time_limit, beta=args.beta, name=name,
-                                     pruner_time_limit=args.pruner_time_limit)
+                                     pruner_time_limit=args.pruner_time_limit,
+                                     kind="conv" if args.conv else None)
     if args.report is not None:
         from .report import write_audit_report
 
@@ -542,6 +549,7 @@ def build_parser() -> argparse.ArgumentParser:
         "  coreset-verify worst-case model.pt small.pt --beta 15 --certificate proof.npz\n"
         "  coreset-verify audit --report reports/audit\n"
         "  coreset-verify audit --pruner mypkg.pruners:prune --claims '{\"unbiased\": true}'\n"
+        "  coreset-verify audit --conv --json      the battery on conv (channel) pruners\n"
         "  coreset-verify bench --json\n\n"
         "Each command takes --help; --json prints machine-readable results.",
     )
@@ -647,7 +655,9 @@ def build_parser() -> argparse.ArgumentParser:
         "no mutation, seeding, permutation, degenerate neurons, unbiasedness, error "
         "shrinking with size, the claimed guarantee against the worst-case search) on "
         "built-in example layers or on one layer pair of a saved model; --pruner "
-        "MODULE:FUNCTION runs it on your own pruner.",
+        "MODULE:FUNCTION runs it on your own pruner. --conv runs the same battery on "
+        "conv pruners (channel coreset, uniform channels, ln_structured, Torch-Pruning) "
+        "on built-in conv pairs (Conv2d, ReLU, pooling, Conv2d or Linear).",
     )
     audit.add_argument("--pruners", nargs="+", metavar="NAME",
                        help="which built-in pruners (default: all, or none with --pruner)")
@@ -673,6 +683,11 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--seed", type=_INDEX, default=0)
     audit.add_argument("--no-torch", action="store_true",
                        help="leave out the torch.nn.utils.prune and Torch-Pruning adapters")
+    audit.add_argument("--conv", action="store_true",
+                       help="audit conv (channel) pruners on built-in conv pairs: the "
+                       "built-in conv pruners, or a --pruner following the conv protocol "
+                       "pruner(conv_weight, conv_bias, next_weight, *, size, rng, geometry) "
+                       "-> (kept, next_weight')")
     audit.add_argument("--report", help="folder for audit.md, audit.png, audit.json")
     audit.add_argument("--json", action="store_true")
     audit.set_defaults(run=_cmd_audit)

@@ -21,8 +21,20 @@ pr_j)``) declares ``{"unbiased": True, "deterministic": False, "drops_dead":
 True, "exact_at_full_size": False, "guarantee": {"kind": "pointwise",
 "delta": delta, "epsilon": ...}}`` and passes every check: it is not exact at
 ``size = n``, since n draws with replacement rarely keep every neuron once.
+
+Conv pruners
+------------
+A conv pruner prunes the output channels of a Conv2d followed by an
+activation, optional pooling and a next Conv2d or Linear:
+``pruner(conv_weight, conv_bias, next_weight, *, size, rng, geometry) ->
+(kept, next_weight')`` (:class:`ConvGeometry` carries strides, padding,
+pooling and the input shape). A pruner with ``kind = "conv"`` (every
+built-in of :func:`builtin_conv_pruners`) is audited by the same checks on
+conv pairs (:class:`ConvLayer`, :func:`default_conv_layers`), ``F`` evaluated
+by torch.
 """
 
+from ._conv import ConvGeometry, ConvLayer, conv_layer, default_conv_layers
 from ._layers import Layer
 from .adapters import (
     CoresetPruner,
@@ -41,6 +53,13 @@ from .baselines import (
 from .battery import AuditReport, CheckResult, check_pruner, parametrize_with_checks, run_audit
 from .campaign import CampaignSummary, SummaryRow, clopper_pearson, run_campaign, summarize
 from .checks import CHECKS
+from .conv_adapters import (
+    builtin_conv_pruners,
+    channel_coreset_pruner,
+    ln_structured_pruner,
+    torch_pruning_conv_pruner,
+    uniform_channel_pruner,
+)
 
 __all__ = [
     "CHECKS",
@@ -48,14 +67,21 @@ __all__ = [
     "Audited",
     "CampaignSummary",
     "CheckResult",
+    "ConvGeometry",
+    "ConvLayer",
     "CoresetPruner",
     "Layer",
     "SummaryRow",
+    "builtin_conv_pruners",
     "builtin_pruners",
+    "channel_coreset_pruner",
     "check_pruner",
     "clopper_pearson",
+    "conv_layer",
     "coreset_pruner",
+    "default_conv_layers",
     "from_function",
+    "ln_structured_pruner",
     "parametrize_with_checks",
     "raw_max_pruner",
     "run_audit",
@@ -63,6 +89,8 @@ __all__ = [
     "summarize",
     "top_norm_pruner",
     "torch_prune_pruner",
+    "torch_pruning_conv_pruner",
     "torch_pruning_pruner",
+    "uniform_channel_pruner",
     "uniform_pruner",
 ]

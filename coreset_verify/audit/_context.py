@@ -19,9 +19,9 @@ import numpy as np
 
 from ..activations import Activation, get_activation
 from ._arguments import check_epsilon_value
-from ._forward import forward
+from ._forward import evaluate
 from ._inputs import ball_inputs
-from ._layers import Layer, LayerArrays, Pruner
+from ._layers import DegenerateLayer, Layer, LayerArrays, Pruner, degenerate_layer
 from ._worker import CallSpec, PrunerCalls, PrunerError
 
 __all__ = [
@@ -112,7 +112,8 @@ class AuditContext:
     ----------
     claims : mapping
         Validated by :func:`~._arguments.check_claims`.
-    layers : tuple of Layer
+    layers : tuple of Layer, or tuple of ConvLayer
+        One kind (dense or conv); :attr:`kind` says which.
     beta : float
         Radius of the input ball the checks evaluate on.
     activation : Activation
@@ -153,6 +154,19 @@ class AuditContext:
         """The activation (ReLU when none was given)."""
         return self.activation if self.activation is not None else get_activation("relu")
 
+    @property
+    def kind(self) -> str:
+        """``"dense"`` or ``"conv"``: the kind of the layers (and of the pruner)."""
+        return self.layers[0].kind
+
+    def degenerate(self) -> DegenerateLayer:
+        """The degenerate layer of :attr:`kind` (dead, zero and duplicate neurons)."""
+        if self.kind == "conv":
+            from ._conv import degenerate_conv_layer
+
+            return degenerate_conv_layer()
+        return degenerate_layer()
+
 
 def seed_stream(ctx: AuditContext, stream: Stream, layer: int, count: int) -> list[int]:
     """``count`` seeds of one (check, layer) stream; no two streams share a seed."""
@@ -188,21 +202,28 @@ def call_many(pruner: Pruner, ctx: AuditContext, specs: Sequence[CallSpec], *,
 
 
 def call(pruner: Pruner, ctx: AuditContext, layer: Layer, size: int, seed: int) -> Any:
-    """One call: ``pruner(*layer.arrays(), size=size, rng=default_rng(seed))``."""
+    """One call: ``pruner(*layer.arrays(), size=size, rng=default_rng(seed),
+    **layer.keywords())``."""
     return call_many(pruner, ctx, [CallSpec(layer, size, seed)])[0]
 
 
 def triple(out: Any, spec: CallSpec) -> LayerArrays:
     """A pruner's output as float64 arrays of shapes (r, d), (r,), (k, r).
 
-    Types and dtypes are judged by ``check_returns_arrays``; this only makes
-    the output computable, and says clearly when it is not.
+    For a conv pair, the pruned triple ``(conv_weight[kept],
+    conv_bias[kept], next_weight')`` (:func:`~._conv.conv_arrays`). Types and
+    dtypes are judged by ``check_returns_arrays``; this only makes the output
+    computable, and says clearly when it is not.
 
     Raises
     ------
     PrunerError
         Not three arrays convertible to float64, or shapes that do not fit.
     """
+    if spec.layer.kind == "conv":
+        from ._conv import conv_arrays
+
+        return conv_arrays(out, spec)
     where = (f"layer {spec.layer.name!r}, size={spec.size}, seed={spec.seed}")
     evidence = {"layer": spec.layer.name, "size": spec.size, "seed": spec.seed}
     try:
@@ -232,7 +253,7 @@ def pruned_outputs(pruner: Pruner, ctx: AuditContext, layer: Layer, size: int,
                    seeds: Sequence[int], x: np.ndarray) -> np.ndarray:
     """``F~(x)`` for each seed: shape (len(seeds), b, k)."""
     outs = prune_many(pruner, ctx, [CallSpec(layer, size, s) for s in seeds])
-    return np.stack([forward(*o, x, ctx.act()) for o in outs])
+    return np.stack([evaluate(layer, o, x, ctx.act()) for o in outs])
 
 
 def claimed_epsilons(pruner: Pruner, ctx: AuditContext, layer: Layer, size: int,

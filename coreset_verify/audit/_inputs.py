@@ -11,13 +11,15 @@ __all__ = ["ball_inputs"]
 
 def ball_inputs(layer: Layer, beta: float, count: int, rng: np.random.Generator,
                 ) -> np.ndarray:
-    """``count`` inputs of the ball (count, d): the rows' directions at radius beta, then random.
+    """``count`` inputs of the ball (count, d): the neurons' directions at radius beta, then random.
 
-    Up to ``count // 2`` points ``+- beta w_j / ||w_j||`` (where neuron j is
-    largest or smallest), the rest uniform on the sphere and inside it.
+    Up to ``count // 2`` points ``+- beta w_j / ||w_j||`` with ``w_j`` the
+    rows of ``layer.directions`` (where neuron or channel j is largest or
+    smallest), the rest uniform on the sphere and inside it.
     """
-    norms = np.linalg.norm(layer.W_in, axis=1)
-    rows = layer.W_in[norms > 0] / norms[norms > 0, None]
+    directions = layer.directions
+    norms = np.linalg.norm(directions, axis=1)
+    rows = directions[norms > 0] / norms[norms > 0, None]
     rows = np.vstack([rows, -rows])[: count // 2] * beta
     rest = count - rows.shape[0]
     u = rng.standard_normal((rest, layer.d))

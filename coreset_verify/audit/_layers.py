@@ -8,8 +8,8 @@ W_out)`` of shapes (n, d), (n,), (k, n); the function audited is
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from dataclasses import dataclass, field, replace
+from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 
@@ -54,6 +54,10 @@ class Layer:
     W_out : ndarray, shape (k, n), float64
     """
 
+    kind: ClassVar[str] = "dense"
+    #: The pruner's positional arguments, as the mutation check names them.
+    argument_names: ClassVar[tuple[str, ...]] = ("W_in", "b_in", "W_out")
+
     name: str
     W_in: np.ndarray = field(repr=False)
     b_in: np.ndarray = field(repr=False)
@@ -74,9 +78,32 @@ class Layer:
         """Number of outputs."""
         return int(self.W_out.shape[0])
 
+    @property
+    def incoming(self) -> tuple[np.ndarray, np.ndarray]:
+        """The incoming weights (n, d) and biases (n,) of the neurons."""
+        return self.W_in, self.b_in
+
+    @property
+    def directions(self) -> np.ndarray:
+        """(n, d): the inputs where each neuron peaks, up to scale (the rows of W_in)."""
+        return self.W_in
+
     def arrays(self) -> LayerArrays:
         """Fresh copies of ``(W_in, b_in, W_out)`` (a pruner may not mutate them)."""
         return LayerArrays(self.W_in.copy(), self.b_in.copy(), self.W_out.copy())
+
+    def keywords(self) -> dict[str, Any]:
+        """Keyword arguments of a pruner call besides ``size`` and ``rng`` (none)."""
+        return {}
+
+    def rescaled(self, factor: float) -> Layer:
+        """The pair with ``W_in`` multiplied by ``factor``."""
+        return Layer(self.name, self.W_in * factor, self.b_in, self.W_out)
+
+    def permuted(self, perm: np.ndarray) -> Layer:
+        """The same function with its neurons in the order ``perm``."""
+        return Layer(f"{self.name}-permuted", self.W_in[perm], self.b_in[perm],
+                     self.W_out[:, perm])
 
 
 class DegenerateLayer(NamedTuple):
@@ -110,31 +137,43 @@ def _items(layers: Any, func: str) -> list[tuple[str, Any]]:
                    "triples or a mapping name -> triple", type(layers).__name__) from None
 
 
-def named_layers(layers: Any, func: str) -> tuple[Layer, ...]:
+def _as_layer(name: str, item: Any, keyed: bool, func: str) -> Any:
+    """One entry of ``layers``: a Layer or ConvLayer (renamed by a mapping's key) or a triple."""
+    from ._conv import ConvLayer
+
+    if isinstance(item, Layer | ConvLayer):
+        return replace(item, name=name) if keyed else item
+    if not (isinstance(item, (tuple, list)) and len(item) == 3):
+        raise fail(func, "layers", "triples (W_in, b_in, W_out)",
+                   f"{type(item).__name__} for {name!r}")
+    return make_layer(name, *item, func)
+
+
+def named_layers(layers: Any, func: str, kind: str | None = None) -> tuple[Any, ...]:
     """Normalise ``layers``: None, one triple, a list of triples or a mapping.
 
-    ``None`` gives :func:`default_layers`. A :class:`Layer` in a mapping takes
-    the mapping's key as its name.
+    ``None`` gives :func:`default_layers` (or, for ``kind="conv"``,
+    :func:`~._conv.default_conv_layers`). A :class:`Layer` or
+    :class:`~._conv.ConvLayer` in a mapping takes the mapping's key as its
+    name. Every layer must be of one kind, ``kind`` when given.
     """
+    from ._conv import ConvLayer, default_conv_layers
+
     if layers is None:
-        return default_layers()
-    if isinstance(layers, Layer):
-        return (layers,)
-    keyed, out = isinstance(layers, Mapping), []
-    for name, triple in _items(layers, func):
-        if isinstance(triple, Layer):
-            out.append(Layer(name, triple.W_in, triple.b_in, triple.W_out)
-                       if keyed else triple)
-            continue
-        if not (isinstance(triple, (tuple, list)) and len(triple) == 3):
-            raise fail(func, "layers", "triples (W_in, b_in, W_out)",
-                       f"{type(triple).__name__} for {name!r}")
-        out.append(make_layer(name, *triple, func))
+        return default_conv_layers() if kind == "conv" else default_layers()
+    if isinstance(layers, Layer | ConvLayer):
+        layers = [layers]
+    keyed = isinstance(layers, Mapping)
+    out = [_as_layer(name, item, keyed, func) for name, item in _items(layers, func)]
     if not out:
         raise fail(func, "layers", "at least one layer", "an empty collection")
     names = [layer.name for layer in out]
     if len(set(names)) < len(names):
         raise fail(func, "layers", "layers with distinct names", names)
+    kinds = sorted({layer.kind for layer in out})
+    if len(kinds) > 1 or (kind is not None and kinds != [kind]):
+        raise fail(func, "layers", f"layers of one kind{'' if kind is None else f' ({kind!r})'}"
+                   " (ConvLayer for a conv pruner, dense triples otherwise)", kinds)
     return tuple(out)
 
 

@@ -52,7 +52,11 @@ _LABELS = {"pruner": "the pruner", "epsilon": "the claimed epsilon callable"}
 
 
 class CallSpec(NamedTuple):
-    """One call: ``fn(*layer.arrays(), size=size, rng=default_rng(seed))``."""
+    """One call: ``fn(*layer.arrays(), size=size, rng=default_rng(seed), **layer.keywords())``.
+
+    ``layer.keywords()`` is empty for a dense layer and ``{"geometry": ...}``
+    for a conv pair.
+    """
 
     layer: Layer
     size: int
@@ -94,7 +98,8 @@ def _call_evidence(spec: CallSpec) -> dict[str, Any]:
 
 def _call_one(fn: Callable, spec: CallSpec, keep: bool) -> Any:
     arrays = spec.layer.arrays()
-    out = fn(*arrays, size=spec.size, rng=np.random.default_rng(spec.seed))
+    out = fn(*arrays, size=spec.size, rng=np.random.default_rng(spec.seed),
+             **spec.layer.keywords())
     return Returned(out, tuple(arrays)) if keep else out
 
 

@@ -289,6 +289,25 @@ class TorchPruningPruner:
     def __repr__(self) -> str:
         return f"torch_pruning_pruner(p={self.p}, group_reduction={self.group_reduction!r})"
 
+    def prune_lowest(self, graph: Any, module: Any, prune_fn: Any, n: int,
+                     size: int) -> np.ndarray:
+        """Remove the ``n - size`` channels of ``module`` of lowest group importance.
+
+        ``MagnitudeImportance(p, group_reduction)`` scores each of the ``n``
+        channels over its dependency group; ties go to the lower index. Returns
+        the removed channels, sorted.
+        """
+        import torch_pruning as tp
+
+        importance = tp.importance.MagnitudeImportance(
+            p=self.p, group_reduction=self.group_reduction, normalizer=None)
+        group = graph.get_pruning_group(module, prune_fn, idxs=list(range(n)))
+        scores = importance(group).detach().double().numpy()
+        drop = np.sort(np.argsort(-scores, kind="stable")[min(size, n):])
+        if drop.size:
+            graph.get_pruning_group(module, prune_fn, idxs=drop.tolist()).prune()
+        return drop
+
     def __call__(self, W_in, b_in, W_out, *, size, rng):
         """Prune; see the class docstring."""
         try:
@@ -311,15 +330,7 @@ class TorchPruningPruner:
             model[2].weight.copy_(torch.from_numpy(W_out))
         graph = tp.DependencyGraph().build_dependency(
             model, example_inputs=torch.zeros(1, d, dtype=torch.float64))
-        importance = tp.importance.MagnitudeImportance(
-            p=self.p, group_reduction=self.group_reduction, normalizer=None)
-        group = graph.get_pruning_group(model[0], tp.prune_linear_out_channels,
-                                        idxs=list(range(n)))
-        scores = importance(group).detach().double().numpy()
-        drop = np.sort(np.argsort(-scores, kind="stable")[min(size, n):])
-        if drop.size:
-            graph.get_pruning_group(model[0], tp.prune_linear_out_channels,
-                                    idxs=drop.tolist()).prune()
+        self.prune_lowest(graph, model[0], tp.prune_linear_out_channels, n, size)
         return _float64(model[0].weight.detach(), model[0].bias.detach(),
                         model[2].weight.detach())
 

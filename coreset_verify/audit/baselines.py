@@ -41,6 +41,7 @@ __all__ = [
     "Audited",
     "TopNormPruner",
     "UniformPruner",
+    "builtin_options",
     "builtin_pruners",
     "raw_max_pruner",
     "top_norm_pruner",
@@ -123,6 +124,12 @@ def raw_max_pruner(**options: Any) -> CoresetPruner:
     return coreset_pruner(reduction="raw-max", **options)
 
 
+def builtin_options(beta: Any, delta: Any, torch: Any, func: str) -> tuple[float, float, bool]:
+    """The validated ``(beta, delta, torch)`` of a table of built-ins."""
+    return (check_positive(beta, "beta", func), check_open_unit(delta, "delta", func),
+            check_bool(torch, "torch", func))
+
+
 def builtin_pruners(*, beta: float = 1.0, delta: float = 0.1,
                     torch: bool = True) -> dict[str, Audited]:
     """Every built-in pruner with the claims it makes: ``name -> Audited(pruner, claims)``.
@@ -142,10 +149,7 @@ def builtin_pruners(*, beta: float = 1.0, delta: float = 0.1,
         ``beta`` not a finite number > 0, ``delta`` outside (0, 1), ``torch``
         not a bool.
     """
-    func = "builtin_pruners"
-    beta = check_positive(beta, "beta", func)
-    delta = check_open_unit(delta, "delta", func)
-    torch = check_bool(torch, "torch", func)
+    beta, delta, torch = builtin_options(beta, delta, torch, "builtin_pruners")
     coreset = coreset_pruner(beta=beta)
     draws = coreset_pruner(beta=beta, mode="draws")
     raw = raw_max_pruner(beta=beta, mode="draws")

@@ -3,6 +3,10 @@
 The battery reads like scikit-learn's ``check_estimator``: small checks from
 :mod:`.checks`, readable names, and expected failures declared explicitly,
 ``expected_failed_checks={"check_unbiased": "reason"}``.
+
+One engine for dense and conv pruners: a pruner whose ``kind`` attribute is
+``"conv"`` (or ``kind="conv"``, or conv layers given) is audited on conv
+pairs (:mod:`._conv`) by the same checks.
 """
 
 from __future__ import annotations
@@ -37,13 +41,15 @@ from .checks import CHECKS, yield_checks
 PRUNER_TIME_LIMIT = 10.0
 #: The keyword options of check_pruner and run_audit (anything else is refused).
 CHECK_PRUNER_OPTIONS = ("claims", "rng", "layers", "expected_failed_checks", "time_limit",
-                        "pruner_time_limit", "beta", "activation", "method", "name")
+                        "pruner_time_limit", "beta", "activation", "method", "name", "kind")
 RUN_AUDIT_OPTIONS = ("rng", "layers", "time_limit", "pruner_time_limit", "beta", "delta",
-                     "torch", "expected_failed_checks")
+                     "torch", "expected_failed_checks", "kind")
 #: The options of parametrize_with_checks, with their defaults.
 OPTIONS = {"rng": None, "layers": None, "time_limit": 2.0,
            "pruner_time_limit": PRUNER_TIME_LIMIT, "beta": 1.0, "activation": "relu",
-           "method": "gradient"}
+           "method": None, "kind": None}
+#: The kinds of pruner, and the search method each gets by default.
+KINDS = {"dense": "gradient", "conv": "auto"}
 
 __all__ = [
     "AuditReport",
@@ -213,12 +219,21 @@ def _jsonable(value: Any) -> Any:
     return repr(value)
 
 
-def _context(func: str, claims: Any, **options: Any) -> AuditContext:
+def _kind(pruner: Any, kind: Any, func: str) -> str | None:
+    """``kind`` if given, else the pruner's ``kind`` attribute, else None (from the layers)."""
+    if kind is None:
+        kind = getattr(pruner, "kind", None)
+    return None if kind is None else check_option(kind, "kind", func, tuple(KINDS))
+
+
+def _context(func: str, claims: Any, pruner: Any = None, **options: Any) -> AuditContext:
     """Validate the options of an audit into its context (no worker yet)."""
     o = OPTIONS | options
-    method = check_option(o["method"], "method", func, ("gradient", "auto"))
+    layers = named_layers(o["layers"], func, _kind(pruner, o["kind"], func))
+    method = KINDS[layers[0].kind] if o["method"] is None else o["method"]
+    method = check_option(method, "method", func, ("gradient", "auto"))
     return AuditContext(
-        claims=check_claims(claims, func), layers=named_layers(o["layers"], func),
+        claims=check_claims(claims, func), layers=layers,
         beta=check_positive(o["beta"], "beta", func),
         activation=check_activation(o["activation"], func),
         seed=check_int(0 if o["rng"] is None else o["rng"], "rng", func, minimum=0),
@@ -263,7 +278,8 @@ def _run_one(name: str, check: Callable, pruner: Pruner, ctx: AuditContext,
 
 def _check_callable(pruner: Any, func: str) -> None:
     if not callable(pruner):
-        raise fail(func, "pruner", "a callable pruner(W_in, b_in, W_out, *, size, rng)",
+        raise fail(func, "pruner", "a callable pruner(W_in, b_in, W_out, *, size, rng) or "
+                   "pruner(conv_weight, conv_bias, next_weight, *, size, rng, geometry)",
                    type(pruner).__name__)
 
 
@@ -278,8 +294,9 @@ def check_pruner(
     pruner_time_limit: float | None = PRUNER_TIME_LIMIT,
     beta: float = 1.0,
     activation: str = "relu",
-    method: str = "gradient",
+    method: str | None = None,
     name: str | None = None,
+    kind: str | None = None,
     **unknown: Any,
 ) -> AuditReport:
     """Run every check of the battery on ``pruner``.
@@ -287,7 +304,9 @@ def check_pruner(
     Parameters
     ----------
     pruner : callable
-        ``pruner(W_in, b_in, W_out, *, size, rng) -> (W_in', b_in', W_out')``.
+        ``pruner(W_in, b_in, W_out, *, size, rng) -> (W_in', b_in', W_out')``,
+        or a conv pruner ``pruner(conv_weight, conv_bias, next_weight, *,
+        size, rng, geometry) -> (kept, next_weight')`` (see ``kind``).
     claims : mapping
         What the pruner promises: ``{"unbiased": bool}`` and optionally
         ``"deterministic"``, ``"drops_dead"``, ``"exact_at_full_size"`` (bools)
@@ -304,7 +323,9 @@ def check_pruner(
         be reproducible from its report.
     layers : optional
         A ``(W_in, b_in, W_out)`` triple, a list of them or a mapping name ->
-        triple; default two small seeded layers.
+        triple; default two small seeded layers. For a conv pruner,
+        :class:`~coreset_verify.audit.ConvLayer` pairs (default two small
+        seeded pairs, :func:`~coreset_verify.audit.default_conv_layers`).
     expected_failed_checks : mapping, optional
         ``{"check_name": "reason"}``: these failures do not fail the report.
     time_limit : float
@@ -323,10 +344,15 @@ def check_pruner(
     beta : float
         Ball radius of the checks (a claimed guarantee's own ``beta`` wins).
     activation : str
-    method : {"gradient", "auto"}
-        Worst-case search method.
+    method : {"gradient", "auto"}, optional
+        Worst-case search method; default ``"gradient"`` for dense pairs and
+        ``"auto"`` for conv pairs (``"gradient"`` where the search does not
+        read the conv modules).
     name : str, optional
         Name in the report (default ``repr(pruner)``).
+    kind : {"dense", "conv"}, optional
+        Which protocol the pruner follows; default its ``kind`` attribute,
+        else the kind of ``layers``, else ``"dense"``.
     **unknown
         Refused: a misspelt option raises InvalidArgumentError listing the
         known ones.
@@ -361,8 +387,8 @@ def check_pruner(
     func = "check_pruner"
     check_unknown_options(unknown, CHECK_PRUNER_OPTIONS, func)
     _check_callable(pruner, func)
-    ctx = _context(func, claims, rng=rng, layers=layers, time_limit=time_limit, beta=beta,
-                   activation=activation, method=method)
+    ctx = _context(func, claims, pruner, rng=rng, layers=layers, time_limit=time_limit,
+                   beta=beta, activation=activation, method=method, kind=kind)
     limit = check_pruner_time_limit(pruner_time_limit, func)
     expected = _expected(expected_failed_checks, func)
     t0 = time.perf_counter()
@@ -441,8 +467,8 @@ def parametrize_with_checks(
         these become ``xfail``.
     **options
         ``rng``, ``layers``, ``time_limit``, ``pruner_time_limit``, ``beta``,
-        ``activation``, ``method`` of :func:`check_pruner`; any other name is
-        refused. A skipped check becomes a skipped test.
+        ``activation``, ``method``, ``kind`` of :func:`check_pruner`; any other
+        name is refused. A skipped check becomes a skipped test.
 
     Raises
     ------
@@ -468,7 +494,7 @@ def parametrize_with_checks(
         per_pruner = isinstance(claims, Mapping) and "unbiased" not in claims
         own = claims.get(label, claims) if per_pruner else claims
         expect = _expected_of(expected_failed_checks, label, func)
-        ctx = _context(func, own, **options)
+        ctx = _context(func, own, pruner, **options)
         for name, check in yield_checks(ctx.claims):
             marks = [pytest.mark.xfail(reason=expect[name], strict=False)] \
                 if name in expect else []
@@ -488,6 +514,7 @@ def run_audit(
     delta: float = 0.1,
     torch: bool = True,
     expected_failed_checks: Mapping[str, Mapping[str, str]] | None = None,
+    kind: str | None = None,
     **unknown: Any,
 ) -> dict[str, AuditReport]:
     """Audit several pruners; the entry point of ``coreset-verify audit``.
@@ -495,8 +522,9 @@ def run_audit(
     Parameters
     ----------
     pruners : mapping, optional
-        ``name -> (pruner, claims)``; default every built-in
-        (:func:`~coreset_verify.audit.builtin_pruners`).
+        ``name -> (pruner, claims)``; default every built-in of ``kind``
+        (:func:`~coreset_verify.audit.builtin_pruners`, or
+        :func:`~coreset_verify.audit.builtin_conv_pruners` for conv).
     rng, layers, time_limit, pruner_time_limit, beta
         As in :func:`check_pruner`.
     delta : float
@@ -505,6 +533,10 @@ def run_audit(
         Include the torch-based built-ins.
     expected_failed_checks : mapping, optional
         ``pruner name -> {check name: reason}``.
+    kind : {"dense", "conv"}, optional
+        ``"conv"``: the conv built-ins, on conv pairs. Default: the dense
+        built-ins, and each given pruner audited as its ``kind`` attribute
+        says (as in :func:`check_pruner`).
     **unknown
         Refused (InvalidArgumentError listing the known options).
 
@@ -514,11 +546,14 @@ def run_audit(
         ``name -> AuditReport``, in the order given.
     """
     from .baselines import builtin_pruners
+    from .conv_adapters import builtin_conv_pruners
 
     func = "run_audit"
     check_unknown_options(unknown, RUN_AUDIT_OPTIONS, func)
     delta, torch = check_open_unit(delta, "delta", func), check_bool(torch, "torch", func)
-    table = builtin_pruners(beta=beta, delta=delta, torch=torch) if pruners is None else pruners
+    kind = None if kind is None else check_option(kind, "kind", func, tuple(KINDS))
+    builtins = builtin_conv_pruners if kind == "conv" else builtin_pruners
+    table = builtins(beta=beta, delta=delta, torch=torch) if pruners is None else pruners
     if not isinstance(table, Mapping):
         raise fail("run_audit", "pruners", "a mapping name -> (pruner, claims)",
                    type(table).__name__)
@@ -532,5 +567,6 @@ def run_audit(
         reports[label] = check_pruner(pruner, claims=claims, rng=rng, layers=layers,
                                       time_limit=time_limit,
                                       pruner_time_limit=pruner_time_limit, beta=beta,
-                                      name=label, expected_failed_checks=expected.get(label))
+                                      name=label, expected_failed_checks=expected.get(label),
+                                      kind=kind)
     return reports

@@ -7,6 +7,11 @@ that does not return within the time limit, is a failed check.
 scikit-learn's ``_yield_all_checks`` does; :mod:`.battery` runs them. A check
 that does not apply to the claims is *skipped*, a status of its own.
 
+The same checks run on dense pairs and on conv pairs (:mod:`._conv`, where a
+channel is a neuron): they read a layer through its kind-neutral surface
+(``n``, ``arrays()``, ``permuted``, ``rescaled``, ``incoming``) and evaluate
+``F`` through :func:`~._forward.evaluate`, the one evaluator of the audit.
+
 Statistical checks fix their seeds and margins before looking at the data and
 never retry; each says in a comment what false-alarm rate it accepts.
 """
@@ -34,7 +39,7 @@ from ._context import (
     seed_stream,
     stream_evidence,
 )
-from ._forward import forward, relative_error, scale_of
+from ._forward import evaluate, relative_error, scale_of
 from ._inputs import ball_inputs
 from ._layers import Layer, Pruner, degenerate_layer
 from ._search import search_available, search_worst_case
@@ -94,7 +99,16 @@ def _sizes(layer: Layer) -> list[int]:
 
 
 def _array_fault(out: Any, layer: Layer, where: str) -> Outcome | None:
-    """Why ``out`` is not three finite float64 arrays of consistent shapes, or None."""
+    """Why ``out`` is not three finite float64 arrays of consistent shapes, or None.
+
+    For a conv pair: why it is not ``(kept, next_weight')`` as the conv
+    protocol asks (:func:`~._conv.conv_fault`).
+    """
+    if layer.kind == "conv":
+        from ._conv import conv_fault
+
+        fault = conv_fault(out, layer, where)
+        return None if fault is None else Outcome.fail(fault, {"layer": layer.name})
     if not (isinstance(out, (tuple, list)) and len(out) == 3):
         return Outcome.fail(f"expected a 3-tuple (W_in', b_in', W_out'); got "
                             f"{type(out).__name__} ({where})", {"layer": layer.name})
@@ -117,18 +131,22 @@ def _array_fault(out: Any, layer: Layer, where: str) -> Outcome | None:
 
 
 def check_returns_arrays(pruner: Pruner, ctx: AuditContext) -> Outcome:
-    """Three float64 numpy arrays of shapes (r, d), (r,), (k, r), all finite."""
+    """Three float64 numpy arrays of shapes (r, d), (r,), (k, r), all finite.
+
+    Conv pairs: ``(kept, next_weight')``, distinct integer channels in range
+    and a finite float64 next weight of the restricted shape.
+    """
     for index, layer in enumerate(ctx.layers):
         size, seed = max(1, layer.n // 3), seed_stream(ctx, Stream.RETURNS, index, 1)[0]
         fault = _array_fault(call(pruner, ctx, layer, size, seed), layer,
                              f"layer {layer.name!r}, size={size}")
         if fault is not None:
             return fault
-    return Outcome.ok("three float64 arrays of consistent shapes on every layer")
+    return Outcome.ok("arrays of the protocol's types and consistent shapes on every layer")
 
 
 def check_size_budget(pruner: Pruner, ctx: AuditContext) -> Outcome:
-    """At most ``size`` neurons kept, for sizes 1, 2, n/3, n/2 and n - 1."""
+    """At most ``size`` neurons (channels) kept, for sizes 1, 2, n/3, n/2 and n - 1."""
     tried = []
     for index, layer in enumerate(ctx.layers):
         specs = [CallSpec(layer, size, seed) for size in _sizes(layer)
@@ -182,8 +200,13 @@ def check_kept_rows(pruner: Pruner, ctx: AuditContext) -> Outcome:
     two seeds, on every layer and the degenerate layer (duplicate and zero
     rows). The message names the kept row and the field that differs. A
     pruner that changes incoming weights on purpose declares this check in
-    ``expected_failed_checks``.
+    ``expected_failed_checks``. Skipped for conv pairs: a conv pruner returns
+    channel indices, so its kept filters are the original ones by
+    construction (``check_returns_arrays`` checks the indices).
     """
+    if ctx.kind == "conv":
+        return Outcome.skip("a conv pruner returns channel indices: its kept filters are "
+                            "the original ones by construction")
     layers = [*ctx.layers, degenerate_layer().layer]
     for index, layer in enumerate(layers):
         specs = [CallSpec(layer, size, seed)
@@ -220,12 +243,13 @@ def check_full_size_exact(pruner: Pruner, ctx: AuditContext) -> Outcome:
 
 
 def check_inputs_not_mutated(pruner: Pruner, ctx: AuditContext) -> Outcome:
-    """``W_in``, ``b_in`` and ``W_out`` are bitwise unchanged after the call."""
+    """``W_in``, ``b_in`` and ``W_out`` (conv: ``conv_weight``, ``conv_bias``,
+    ``next_weight``) are bitwise unchanged after the call."""
     for index, layer in enumerate(ctx.layers):
         spec = CallSpec(layer, max(1, layer.n // 3),
                         seed_stream(ctx, Stream.MUTATION, index, 1)[0])
         after = call_many(pruner, ctx, [spec], keep=True)[0].arguments
-        for label, before, given in zip(("W_in", "b_in", "W_out"), layer.arrays(), after,
+        for label, before, given in zip(layer.argument_names, layer.arrays(), after,
                                         strict=True):
             if not np.array_equal(before, given):
                 changed = int(np.sum(before != given))
@@ -309,7 +333,7 @@ def check_unbiased(pruner: Pruner, ctx: AuditContext) -> Outcome:
     evidence = {}
     for index, layer in enumerate(ctx.layers):
         size, x = max(2, layer.n // 4), ctx.inputs(layer, 8)
-        exact = forward(layer.W_in, layer.b_in, layer.W_out, x, ctx.act())
+        exact = evaluate(layer, layer.arrays(), x, ctx.act())
         ok, ev = _mean_test(lambda seeds, layer=layer, size=size, x=x:
                             pruned_outputs(pruner, ctx, layer, size, seeds, x),
                             lambda seeds, exact=exact: exact, ctx,
@@ -325,13 +349,8 @@ def check_unbiased(pruner: Pruner, ctx: AuditContext) -> Outcome:
     return Outcome.ok("mean over seeds matches F within the fixed margin", evidence)
 
 
-def _permuted(layer: Layer, perm: np.ndarray) -> Layer:
-    return Layer(f"{layer.name}-permuted", layer.W_in[perm], layer.b_in[perm],
-                 layer.W_out[:, perm])
-
-
 def check_permutation(pruner: Pruner, ctx: AuditContext) -> Outcome:
-    """Permuting the neurons does not change the pruned function.
+    """Permuting the neurons (channels) does not change the pruned function.
 
     Deterministic pruners (declared, or giving one result for two seeds):
     ``F~`` of the permuted layer equals ``F~`` of the original at fixed inputs
@@ -340,7 +359,7 @@ def check_permutation(pruner: Pruner, ctx: AuditContext) -> Outcome:
     """
     layer = ctx.layers[0]
     perm = np.random.default_rng([ctx.seed, 31]).permutation(layer.n)
-    other, size, x = _permuted(layer, perm), max(1, layer.n // 3), ctx.inputs(layer, 8)
+    other, size, x = layer.permuted(perm), max(1, layer.n // 3), ctx.inputs(layer, 8)
     seed_a, seed_b = seed_stream(ctx, Stream.PERMUTATION, 0, 2)
     deterministic = ctx.claims.get("deterministic")
     if deterministic is None:
@@ -349,8 +368,10 @@ def check_permutation(pruner: Pruner, ctx: AuditContext) -> Outcome:
     evidence: dict[str, Any] = {"permutation": perm.tolist(), "size": size,
                                 "deterministic": bool(deterministic)}
     if deterministic:
-        a, b = (forward(*out, x, ctx.act()) for out in prune_many(
-            pruner, ctx, [CallSpec(layer, size, seed_a), CallSpec(other, size, seed_a)]))
+        outs = prune_many(pruner, ctx, [CallSpec(layer, size, seed_a),
+                                        CallSpec(other, size, seed_a)])
+        a, b = (evaluate(lay, out, x, ctx.act())
+                for lay, out in zip((layer, other), outs, strict=True))
         gap = float(np.max(np.abs(a - b) / scale_of(layer, ctx.beta, ctx.act())))
         evidence["difference_over_T"] = gap
         if gap > 1e-9:
@@ -378,15 +399,16 @@ def _degenerate_limit(ctx: AuditContext, layer: Layer, size: int) -> float:
 def check_degenerate_neurons(pruner: Pruner, ctx: AuditContext) -> Outcome:
     """Dead, zero and duplicate neurons: finite output, F still approximated.
 
-    On :func:`~._layers.degenerate_layer` (8 of 20 neurons dead on the unit
+    On :func:`~._layers.degenerate_layer` (conv pairs:
+    :func:`~._conv.degenerate_conv_layer`; 8 of 20 neurons dead on the unit
     ball, scaled to ``ctx.beta``): sizes 12 (the live count), 18 and 20 give
     finite arrays; at size 18 the relative error is at most 1 (no worse than
     pruning everything); at size 20 it is <= 1e-9 (unless
     ``exact_at_full_size`` is False); with ``claims["drops_dead"]`` no dead
     neuron is kept.
     """
-    base, dead = degenerate_layer()
-    layer = Layer(base.name, base.W_in / ctx.beta, base.b_in, base.W_out)
+    base, dead = ctx.degenerate()
+    layer = base.rescaled(1 / ctx.beta)
     x, errors = ctx.inputs(layer), {}
     specs = [CallSpec(layer, size, seed) for size in (int((~dead).sum()), layer.n - 2, layer.n)
              for seed in seed_stream(ctx, Stream.DEGENERATE, 0, 2)]
@@ -410,11 +432,12 @@ def check_degenerate_neurons(pruner: Pruner, ctx: AuditContext) -> Outcome:
 
 
 def _kept_rows(layer: Layer, out: tuple, dead: np.ndarray) -> list[int]:
-    """Dead neurons whose (W_in row, bias) appears among the kept ones."""
-    W_in, b_in, _ = out
+    """Dead neurons whose (incoming weights, bias) appear among the kept ones."""
+    W, b = layer.incoming
+    W_kept, b_kept = out[0].reshape(out[0].shape[0], -1), out[1]
     found = []
     for j in np.flatnonzero(dead):
-        same = np.all(W_in == layer.W_in[j], axis=1) & (b_in == layer.b_in[j])
+        same = np.all(W_kept == W[j], axis=1) & (b_kept == b[j])
         if np.any(same):
             found.append(int(j))
     return found
@@ -455,6 +478,13 @@ def check_guarantee(pruner: Pruner, ctx: AuditContext) -> Outcome:
     the number of violations at each input is not above the binomial critical
     value for ``delta``. A callable epsilon that returns NaN, infinity or a
     negative number fails the check.
+
+    For ``uniform`` an error found above epsilon refutes the claim; an
+    upper bound of the search at most epsilon proves it on every input of the
+    ball (``"proved"`` in the evidence); otherwise the claim stands unrefuted.
+    On conv pairs ``method="auto"`` falls back to ``"gradient"`` where the
+    search does not read the modules (``"method"`` in the evidence says
+    which ran).
     """
     claim = ctx.claims.get("guarantee")
     if claim is None:
@@ -479,13 +509,16 @@ def check_guarantee(pruner: Pruner, ctx: AuditContext) -> Outcome:
         evidence[layer.name] = {"size": size, "seed": seed, "epsilon": eps,
                                 "found": found.error, "upper_bound": found.upper_bound,
                                 "certified": found.certified, "status": found.status,
-                                "x": found.x.tolist()}
+                                "method": found.method,
+                                "proved": bool(found.upper_bound <= eps), "x": found.x.tolist()}
         if not found.error <= eps * (1 + 1e-9) + ROUNDING:
             return Outcome.fail(f"found an input with error {found.error:.4g} T > claimed "
                                 f"epsilon {eps:.4g} T (layer {layer.name!r}, size={size}, "
                                 f"seed={seed}, ||x|| = {np.linalg.norm(found.x):.4g} <= "
                                 f"{beta})", evidence)
-    return Outcome.ok("no input beyond the claimed epsilon", evidence)
+    proved = all(ev["proved"] for ev in evidence.values())
+    return Outcome.ok("no input beyond the claimed epsilon" + (
+        "; proved for every input of the ball" if proved else " (not proved)"), evidence)
 
 
 def _binomial_critical(trials: int, p: float, alpha: float) -> int:
@@ -507,14 +540,13 @@ def _pointwise(pruner: Pruner, ctx: AuditContext, claim: Mapping[str, Any],
     for index, layer in enumerate(ctx.layers):
         size = max(1, layer.n // 2)
         x = ball_inputs(layer, beta, 8, np.random.default_rng([ctx.seed, 41, index]))
-        full, scale = forward(layer.W_in, layer.b_in, layer.W_out, x, act), \
-            scale_of(layer, beta, act)
+        full, scale = evaluate(layer, layer.arrays(), x, act), scale_of(layer, beta, act)
         seeds = seed_stream(ctx, Stream.POINTWISE, index, trials)
         epsilons = claimed_epsilons(pruner, ctx, layer, size, seeds)
         outs = prune_many(pruner, ctx, [CallSpec(layer, size, s) for s in seeds])
         violations = np.zeros(len(x), dtype=int)
         for eps, out in zip(epsilons, outs, strict=True):
-            err = np.max(np.abs(full - forward(*out, x, act)) / scale, axis=1)
+            err = np.max(np.abs(full - evaluate(layer, out, x, act)) / scale, axis=1)
             violations += ~(err <= eps * (1 + 1e-9) + ROUNDING)
         critical = _binomial_critical(trials, claim["delta"], ALPHA / len(x))
         evidence[layer.name] = {"size": size,
