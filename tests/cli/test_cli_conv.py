@@ -77,9 +77,10 @@ def test_conv_pair_is_bracketed_and_certified(capsys, files, tmp_path):
         assert float((f(xs) - g(xs)).abs().max()) <= proved.upper_bound
 
 
-def test_conv_pair_around_a_center(capsys, files):
+def test_conv_pair_around_a_center(capsys, files, tmp_path):
     code, out, _ = run(capsys, ["worst-case", "F", "G", "--beta", "0.5", "--center", "C",
-                                "--time-limit", "3", "--json", "--quiet"], files)
+                                "--time-limit", "3", "--input-out", str(tmp_path / "x.npy"),
+                                "--json", "--quiet"], files)
     assert code == 0
     summary = json.loads(out)
     assert summary["certified"] >= summary["found"] > 0
