@@ -169,7 +169,8 @@ def _cmd_prune(args: argparse.Namespace) -> int:
         "params_before": pruned.params_before,
         "params_after": pruned.params_after,
         "param_fraction": pruned.param_fraction,
-        "layers": [{"position": layer.position, "neurons_before": layer.n_before,
+        "layers": [{"position": layer.position, "layer": _layer_type(layer),
+                    "neurons_before": layer.n_before,
                     "neurons_after": layer.n_after, "input_radius": layer.radius,
                     "epsilon": layer.epsilon} for layer in pruned.layers],
     }
@@ -179,10 +180,18 @@ def _cmd_prune(args: argparse.Namespace) -> int:
     print(f"saved {args.output}: {pruned.params_before} -> {pruned.params_after} parameters "
           f"({pruned.param_fraction:.1%})")
     for row in summary["layers"]:
-        print(f"  Linear {row['position']}: {row['neurons_before']} -> {row['neurons_after']}"
-              f" neurons, input radius {row['input_radius']:.3g}, "
+        unit = "channels" if row["layer"] == "Conv2d" else "neurons"
+        print(f"  {row['layer']} {row['position']}: {row['neurons_before']} -> "
+              f"{row['neurons_after']} {unit}, input radius {row['input_radius']:.3g}, "
               f"epsilon {row['epsilon']:.3g} (delta={args.delta:g}, uniform)")
     return 0
+
+
+def _layer_type(layer) -> str:
+    """"Conv2d" for a layer pruned by channels, else "Linear"."""
+    from .conv import ChannelCoreset
+
+    return "Conv2d" if isinstance(layer.coreset, ChannelCoreset) else "Linear"
 
 
 def _audit_layers(args: argparse.Namespace):

@@ -91,3 +91,33 @@ def test_conv_models_of_different_input_sizes_are_one_error_line(capsys, files):
     assert code == 2
     assert err.count("\n") == 1
     assert err.startswith("coreset-verify worst-case: error:")
+
+
+def test_prune_then_worst_case_on_a_conv_model(capsys, tmp_path):
+    """The README's conv example: ``prune`` removes channels (the report says so),
+    and ``worst-case`` on the saved pair closes its bracket with a checked
+    certificate that holds on sampled inputs."""
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Unflatten(1, (1, 5, 5)), nn.Conv2d(1, 3, 3), nn.ReLU(),
+                        nn.Flatten(), nn.Linear(27, 2)).double()
+    big, small, cert = tmp_path / "conv.pt", tmp_path / "small.pt", tmp_path / "proof.npz"
+    save_model(net, big)
+    assert main(["prune", str(big), "--keep", "0.67", "--beta", "1", "-o", str(small)]) == 0
+    out = capsys.readouterr().out
+    assert "Conv2d 1: 3 -> 2 channels" in out
+    assert main(["prune", str(big), "--keep", "0.67", "--beta", "1", "-o", str(small),
+                 "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["layers"][0]["layer"] == "Conv2d"
+    assert load_model(small)[1].out_channels == 2
+    code, out, _ = run(capsys, ["worst-case", str(big), str(small), "--beta", "1",
+                                "--time-limit", "30", "--certificate", str(cert),
+                                "--json", "--quiet"], {})
+    assert code == 0
+    summary = json.loads(out)
+    assert summary["status"] == "optimal"
+    assert summary["certified"] == pytest.approx(summary["found"], rel=1e-6)
+    xs = torch.randn(4000, 25, dtype=torch.float64)
+    xs = xs / xs.norm(dim=1, keepdim=True)
+    f, g = load_model(big), load_model(small)
+    with torch.no_grad():
+        assert float((f(xs) - g(xs)).abs().max()) <= summary["certified"] * (1 + 1e-9)
