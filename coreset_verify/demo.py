@@ -31,7 +31,7 @@ from ._validation import check_int, check_open_unit, check_positive, fail
 from .coreset import layer_coreset
 from .counterexamples import layer_errors
 from .data import mnist_5k
-from .models import accuracy, mlp, train_classifier
+from .models import correct, mcnemar, mlp, train_classifier, wilson_interval
 
 __all__ = ["DemoResult", "TrainedModel", "run_demo", "write_demo_report"]
 
@@ -79,6 +79,13 @@ class DemoResult:
     pruned_accuracy: float
     finetuned_accuracy: float
     finetune_epochs: int
+    # 95% Wilson intervals over the held-out digits, [low, high]
+    dense_interval: list[float]
+    pruned_interval: list[float]
+    finetuned_interval: list[float]
+    # McNemar's exact test, fine-tuned against dense on the same digits:
+    # [digits only dense got right, only the fine-tuned network, two-sided p]
+    finetuned_vs_dense: list[float]
     # certified pruning of the whole network: [found, certified] of each draw
     network_brackets: list[list[float]]
     network_chosen: int
@@ -251,9 +258,11 @@ def run_demo(
                                     "certify", f"network draw {done}/{total} done"))
     pruned = network.pruned
     small = pruned.model.float()
-    before_tuning = accuracy(small, data.x_test, data.y_test)
+    right_dense = correct(model, data.x_test, data.y_test)
+    right_pruned = correct(small, data.x_test, data.y_test)
     train_classifier(small, data, epochs=finetune_epochs, seed=seed,
                      progress=lambda e, loss: report("fine-tune", f"epoch {e + 1} loss {loss:.3f}"))
+    right_tuned = correct(small, data.x_test, data.y_test)
     return DemoResult(
         dataset=data.name, seed=seed, beta=beta, data_max_norm=data.max_norm, delta=delta,
         model_cached=cached, neurons=coreset.n_neurons, kept=coreset.n_kept,
@@ -272,14 +281,43 @@ def run_demo(
         pruned_params=pruned.params_after,
         hidden_before=[layer.n_before for layer in pruned.layers],
         hidden_after=[layer.n_after for layer in pruned.layers],
-        dense_accuracy=accuracy(model, data.x_test, data.y_test),
-        pruned_accuracy=before_tuning,
-        finetuned_accuracy=accuracy(small, data.x_test, data.y_test),
+        dense_accuracy=float(right_dense.mean()),
+        pruned_accuracy=float(right_pruned.mean()),
+        finetuned_accuracy=float(right_tuned.mean()),
         finetune_epochs=finetune_epochs,
+        dense_interval=list(wilson_interval(right_dense)),
+        pruned_interval=list(wilson_interval(right_pruned)),
+        finetuned_interval=list(wilson_interval(right_tuned)),
+        finetuned_vs_dense=list(mcnemar(right_dense, right_tuned)),
         network_brackets=[list(map(float, b)) for b in network.brackets],
         network_chosen=network.chosen,
         network_theorem=float(np.max(composed_bound(pruned))),
     )
+
+
+def _acc(value: float, interval: list[float]) -> str:
+    return f"{value:.3f} [{interval[0]:.3f}, {interval[1]:.3f}]"
+
+
+def accuracy_sentence(r: DemoResult) -> str:
+    """What the fine-tune kept, in words that follow the measurement: "lost" when
+    McNemar's test on the held-out digits tells the two networks apart (p < 0.05),
+    "kept within" otherwise."""
+    dense_only, tuned_only, p = r.finetuned_vs_dense
+    gap = 100 * (r.dense_accuracy - r.finetuned_accuracy)
+    counts = (f"{int(dense_only)} held-out digits only the dense network gets right, "
+              f"{int(tuned_only)} only the pruned one; McNemar's exact p = {p:.2g}")
+    if p < 0.05 and gap > 0:
+        words = f"lost {gap:.1f} points of accuracy"
+    elif p < 0.05:
+        words = f"gained {-gap:.1f} points of accuracy"
+    else:
+        words = (f"kept its accuracy within {abs(gap):.1f} points (a difference "
+                 "these digits cannot resolve)")
+    return (f"At {r.target_params:.0%} of the parameters, after the {r.finetune_epochs}-epoch "
+            f"fine-tune, the pruned network {words} ({counts}). Intervals: Wilson, over the "
+            "1,000 held-out digits, for these trained networks; the cross-validated "
+            "comparison with other pruners is benchmarks/lenet300.py (benchmarks/RESULTS.md).")
 
 
 def _check_demo_arguments(seed, sample_size, beta, delta, epochs, target_params,
@@ -399,6 +437,9 @@ def demo_markdown(r: DemoResult) -> str:
         "|---|---|---|---|",
         f"| hidden neurons | {r.hidden_before} | {r.hidden_after} | {r.hidden_after} |",
         f"| parameters | {r.dense_params:,} | {r.pruned_params:,} | {r.pruned_params:,} |",
-        f"| test accuracy | {r.dense_accuracy:.3f} | {r.pruned_accuracy:.3f} | "
-        f"{r.finetuned_accuracy:.3f} ({r.finetune_epochs} epochs) |",
+        f"| test accuracy [95% interval] | {_acc(r.dense_accuracy, r.dense_interval)} | "
+        f"{_acc(r.pruned_accuracy, r.pruned_interval)} | "
+        f"{_acc(r.finetuned_accuracy, r.finetuned_interval)} ({r.finetune_epochs} epochs) |",
+        "",
+        accuracy_sentence(r),
     ])

@@ -7,16 +7,20 @@ torch is imported here, not by the core. Seeds are applied inside
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from statistics import NormalDist
 from typing import Any
 
 import numpy as np
 
 from ._validation import check_int, check_positive, fail
 from ._validation import import_torch as _torch
+from .errors import InvalidArgumentError
 
-__all__ = ["TrainResult", "accuracy", "mlp", "train_classifier"]
+__all__ = ["TrainResult", "accuracy", "correct", "mcnemar", "mlp", "train_classifier",
+           "wilson_interval"]
 
 
 def mlp(sizes: Sequence[int], *, activation: Any = "relu", seed: int = 0) -> Any:
@@ -61,12 +65,43 @@ class TrainResult:
     test_accuracy: float
 
 
-def accuracy(model: Any, x: np.ndarray, y: np.ndarray) -> float:
-    """Fraction of ``x`` that ``model`` classifies as ``y``."""
+def correct(model: Any, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Boolean per example: does ``model`` classify it as ``y``?"""
     torch = _torch()
     with torch.no_grad():
         logits = model(torch.as_tensor(x, dtype=torch.float32))
-    return float((logits.argmax(dim=1).numpy() == np.asarray(y)).mean())
+    return logits.argmax(dim=1).numpy() == np.asarray(y)
+
+
+def accuracy(model: Any, x: np.ndarray, y: np.ndarray) -> float:
+    """Fraction of ``x`` that ``model`` classifies as ``y``."""
+    return float(correct(model, x, y).mean())
+
+
+def wilson_interval(right: np.ndarray, level: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval for the accuracy behind the 0/1 outcomes ``right``
+    (the test examples a binomial sample; the trained model held fixed)."""
+    n = int(np.size(right))
+    if n == 0:
+        raise InvalidArgumentError("wilson_interval: right must hold at least one outcome")
+    p = float(np.mean(right))
+    z = NormalDist().inv_cdf(0.5 + level / 2)
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def mcnemar(right_a: np.ndarray, right_b: np.ndarray) -> tuple[int, int, float]:
+    """Exact McNemar test of two classifiers on the same examples:
+    ``(a only right, b only right, two-sided p)`` (scipy's exact binomial test)."""
+    from scipy import stats
+
+    right_a, right_b = np.asarray(right_a, dtype=bool), np.asarray(right_b, dtype=bool)
+    a_only = int(np.sum(right_a & ~right_b))
+    b_only = int(np.sum(~right_a & right_b))
+    if a_only + b_only == 0:
+        return 0, 0, 1.0
+    return a_only, b_only, float(stats.binomtest(a_only, a_only + b_only, 0.5).pvalue)
 
 
 def train_classifier(

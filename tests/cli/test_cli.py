@@ -83,6 +83,13 @@ def test_demo_json(tmp_path):
     for key in ("dense_accuracy", "pruned_accuracy", "dense_params", "pruned_params"):
         assert key in result
     assert result["pruned_params"] <= 0.1 * result["dense_params"]
+    for name in ("dense", "pruned", "finetuned"):
+        low, high = result[f"{name}_interval"]
+        assert 0 <= low <= result[f"{name}_accuracy"] <= high <= 1
+    dense_only, tuned_only, p = result["finetuned_vs_dense"]
+    assert (dense_only - tuned_only) / 1000 == pytest.approx(
+        result["dense_accuracy"] - result["finetuned_accuracy"], abs=1e-9)
+    assert 0 <= p <= 1
     certified = result["worst_certified"]
     assert certified is None or result["worst_found"] <= certified
     assert result["epsilon_pointwise"] <= result["epsilon_uniform"]
