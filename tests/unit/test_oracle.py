@@ -145,6 +145,36 @@ def test_sensitivities_match_oracle(layer, activation, beta, reduction):
     assert_close(sens.probabilities, want["pr"], "pr")
 
 
+@pytest.mark.parametrize("n", [300, 1000, 8200])
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_wide_layer_sensitivities_match_oracle(n, order):
+    """Widths where the host pass shrinks numpy's ufunc buffer (256 <= n < 8192)
+    and one above; C order takes that pass, F order the generic loop. Two rows
+    of W_out are zero (T_i = 0: they carry no error) and one is tiny."""
+    rng = np.random.default_rng(n)
+    d, k = 3, 5
+    W_in = rng.standard_normal((n, d))
+    b_in = rng.standard_normal(n)
+    W_out = rng.standard_normal((k, n))
+    W_out[1] = 0.0
+    W_out[3] = 0.0
+    W_out[4] *= 1e-300
+    want = naive_layer(W_in, b_in, W_out, 1.5, "relu")
+    before = np.getbufsize()
+    for dtype in (np.float64, np.float32):
+        W = np.asarray(W_out, dtype=dtype, order=order)
+        sens = layer_sensitivities(W_in.astype(dtype), b_in.astype(dtype), W, beta=1.5)
+        assert np.getbufsize() == before  # the pass restores numpy's buffer size
+        if dtype is np.float64:
+            assert_close(sens.scale, want["T"], "T")
+            assert_close(sens.sensitivity, want["s"], "s")
+        else:  # row 4 underflows to 0 in float32: the oracle on the cast weights
+            cast = naive_layer(W_in.astype(dtype), b_in.astype(dtype), W.astype(np.float64),
+                               1.5, "relu")
+            # float32 sums of n terms: relative error at most about n eps_32
+            np.testing.assert_allclose(sens.sensitivity, cast["s"], rtol=n * 2.0**-24)
+
+
 def test_relu_phi_hi_is_the_design_formula_not_the_lower_end():
     # phi_hi = phi(b + beta ||w||), phi_lo = phi(b - beta ||w||): pinned on a
     # neuron where the two differ and the lower end is zero.
