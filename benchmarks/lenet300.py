@@ -256,6 +256,10 @@ def section(res: Results, command: str) -> str:
         *targets(res),
         "",
         *paper_note(res),
+        f"The curve: `benchmarks/{FIGURES[cfg.dataset].name}` (mean accuracy against "
+        "parameters removed, with and without fine-tuning).",
+        "",
+        "",
     ]
     return "\n".join(text)
 

@@ -306,17 +306,17 @@ def accuracy_sentence(r: DemoResult) -> str:
     dense_only, tuned_only, p = r.finetuned_vs_dense
     gap = 100 * (r.dense_accuracy - r.finetuned_accuracy)
     counts = (f"{int(dense_only)} held-out digits only the dense network gets right, "
-              f"{int(tuned_only)} only the pruned one; McNemar's exact p = {p:.2g}")
+              f"{int(tuned_only)} only the pruned one (McNemar's exact p = {p:.2g})")
     if p < 0.05 and gap > 0:
-        words = f"lost {gap:.1f} points of accuracy"
+        words, verdict = f"lost {gap:.1f} points of accuracy", ""
     elif p < 0.05:
-        words = f"gained {-gap:.1f} points of accuracy"
+        words, verdict = f"gained {-gap:.1f} points of accuracy", ""
     else:
-        words = (f"kept its accuracy within {abs(gap):.1f} points (a difference "
-                 "these digits cannot resolve)")
+        words = f"kept its accuracy within {abs(gap):.1f} points"
+        verdict = ", a difference these 1,000 digits cannot resolve"
     return (f"At {r.target_params:.0%} of the parameters, after the {r.finetune_epochs}-epoch "
-            f"fine-tune, the pruned network {words} ({counts}). Intervals: Wilson, over the "
-            "1,000 held-out digits, for these trained networks; the cross-validated "
+            f"fine-tune, the pruned network {words}: {counts}{verdict}. Intervals: Wilson, "
+            "over the 1,000 held-out digits, for these trained networks; the cross-validated "
             "comparison with other pruners is benchmarks/lenet300.py (benchmarks/RESULTS.md).")
 
 
