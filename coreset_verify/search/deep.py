@@ -21,8 +21,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import bab
+from ._intervals import interval_bounds
 from ._problem import Problem
-from ._result import NOT_APPLICABLE
+from ._result import NOT_APPLICABLE, TIME_LIMIT
 
 __all__ = ["DEEP_CERTIFICATE_FORMAT", "DeepPair", "deep_applies", "deep_bounds",
            "deep_branch_and_bound", "deep_pair", "write_deep_certificate"]
@@ -30,6 +31,10 @@ __all__ = ["DEEP_CERTIFICATE_FORMAT", "DeepPair", "deep_applies", "deep_bounds",
 #: Adam steps: root specifications and root ranges, children's bounds, and
 #: children's ranges (warm-started from the root's multipliers).
 ROOT_STEPS, CHILD_STEPS, RANGE_STEPS = 300, 25, 0
+#: Most multiply-adds of one evaluation of a layer's range rows: a larger layer
+#: (conv networks) is bounded in chunks of its neurons, with the deadline
+#: checked before each chunk (about a second of work each, on one core).
+CHUNK_WORK = 2**28
 #: Relative margin of Lemma B4 (twice the 1e-9 of the proof).
 SUBSTITUTION_MARGIN = 2e-9
 
@@ -107,6 +112,10 @@ class _Torch:
         self.scale = t(pair.scale)
         self.n = pair.first.n
         self.device = device
+
+
+class _Expired(Exception):
+    """The deadline passed while a large layer's ranges were being bounded."""
 
 
 def _relax(lam, lo, hi, a, alpha) -> tuple:
@@ -202,14 +211,17 @@ def _form(tt: _Torch, spec, ranges, alphas, on, off, mus=None, sides=None) -> tu
     return _union(tt, parts), const, mag, lams
 
 
-def _range_form(tt: _Torch, net: int, layer: int, ranges, alphas, on, off) -> tuple:
+def _range_form(tt: _Torch, net: int, layer: int, ranges, alphas, on, off,
+                neurons=None) -> tuple:
     """Rows ``+-e_j`` on ``z^layer`` of one network, back-substituted onto the
-    union layer, for every node (B) and neuron (w): (2 B w, ...) tensors,
-    ordered node, sign (+ then -), neuron. ``alphas``: the lower slopes of
-    the layers below, one row per range row."""
+    union layer, for every node (B) and neuron (w; ``neurons`` only, when
+    given): (2 B w, ...) tensors, ordered node, sign (+ then -), neuron.
+    ``alphas``: the lower slopes of the layers below, one row per range row."""
     import torch
 
     w, b, _ = tt.layers[net][layer - 1]
+    if neurons is not None:
+        w, b = w[neurons], b[neurons]
     width, batch = len(b), on.shape[0]
     sign = torch.tensor([1.0, -1.0], dtype=w.dtype, device=w.device)
     lam = (sign[:, None, None] * w[None]).reshape(2 * width, -1).repeat(batch, 1)
@@ -353,6 +365,28 @@ def _split_masks(tt: _Torch, nodes) -> tuple:
     return on, off
 
 
+def _chunks(tt: _Torch, net: int, layer: int, batch: int) -> list:
+    """The neurons of ``z^layer`` of network ``net`` in chunks whose range rows
+    for ``batch`` nodes take at most :data:`CHUNK_WORK` multiply-adds per
+    evaluation (``[None]``: the whole layer at once)."""
+    import torch
+
+    width = len(tt.layers[net][layer - 1][1])
+    per_row = sum(w.numel() for w, _, _ in tt.layers[net][:layer]) + tt.ts.w.numel()
+    size = max(1, CHUNK_WORK // (2 * batch * per_row))
+    if size >= width:
+        return [None]
+    return [torch.arange(s, min(s + size, width), device=tt.device)
+            for s in range(0, width, size)]
+
+
+def _rows_of(neurons, width: int):
+    """Range rows (``+`` then ``-``) of ``neurons`` within one node's ``2 width``."""
+    import torch
+
+    return torch.cat([neurons, neurons + width])
+
+
 def _bound_ranges(tt: _Torch, nodes, cache: dict, steps: int,
                   deadline: float, nets=(0, 1), start: int = 1) -> None:
     """Ranges of the deeper layers ``start, start + 1, ...`` of ``nets`` for
@@ -360,49 +394,86 @@ def _bound_ranges(tt: _Torch, nodes, cache: dict, steps: int,
     (bab.md, Lemma B3). ``cache[(net, layer)]``: the root's optimised
     multipliers of that layer's range rows (``alpha0``, ``mu``, ``p``, then
     the lower layers' slopes), filled at the root and the start of every
-    later call (the certificate's range proofs)."""
-    import torch
+    later call (the certificate's range proofs).
+
+    A layer too large for one evaluation (:func:`_chunks`) is bounded chunk
+    by chunk, and :class:`_Expired` is raised at the deadline before a chunk;
+    the chunks already done stay intersected in (each is sound)."""
 
     on, off = _split_masks(tt, nodes)
     has_p = tt.ts.box is not None and tt.ts.beta is not None
     for net in nets:
         for layer in range(start, len(tt.layers[net]) + 1):
             ranges = _stack_ranges(tt, nodes)  # with the layers below just bounded
-            rep = 2 * len(tt.layers[net][layer - 1][1])  # range rows per node
-            alphas = [_closer(lo, hi, a).repeat_interleave(rep, dim=0)
-                      for (lo, hi), (_, _, a) in zip(ranges[net][: layer - 1],
-                                                     tt.layers[net][: layer - 1], strict=True)]
-
-            def build(deeper, net=net, layer=layer, ranges=ranges):
-                return _range_form(tt, net, layer, ranges, deeper, on, off)[:3]
-
-            _, _, _, on_r, off_r = _range_form(tt, net, layer, ranges, alphas, on, off)
-            rows = on_r.shape[0]
-            key = (net, layer)
-            if key in cache:
-                alpha0, mu, p, *alphas = (None if q is None else q.repeat(len(nodes), 1)
-                                          for q in cache[key])
-            else:
-                alpha0 = tt.ts.a.expand(rows, -1).clone()
-                alpha0 = torch.where(tt.ts.hi >= -tt.ts.lo, 1.0, alpha0)
-                mu = torch.zeros((rows, tt.n), dtype=alpha0.dtype, device=tt.device)
-                p = (torch.zeros((rows, tt.ts.w.shape[1]), dtype=alpha0.dtype,
-                                 device=tt.device) if has_p else None)
-            kinds = [("alpha", a) for _, _, a in tt.layers[net][: layer - 1]]
-            params = _minimise(tt, build, on_r, off_r, alpha0, mu, p, alphas, kinds, steps,
-                               deadline)
-            if key not in cache:
-                per = rows // len(nodes)
-                q = [v[:per].detach().clone() for v in params]
-                cache[key] = [q[0], q[1], q[2] if has_p else None, *q[3 if has_p else 2:]]
-            with torch.no_grad():
-                bound = _sound_rows(tt, build, on_r, off_r, params, has_p)[0]
             width = len(tt.layers[net][layer - 1][1])
-            bound = bound.reshape(len(nodes), 2, width).cpu().numpy()
-            for row, nd in enumerate(nodes):
-                lo, hi = nd.ranges[net][layer - 1]
-                nd.ranges[net][layer - 1] = (np.maximum(lo, -bound[row, 1]),
-                                             np.minimum(hi, bound[row, 0]))
+            chunks = _chunks(tt, net, layer, len(nodes))
+            key = (net, layer)
+            kept = None if key in cache else [None] * (4 + layer)
+            for neurons in chunks:
+                if len(chunks) > 1 and time.perf_counter() > deadline:
+                    raise _Expired
+                done = _bound_chunk(tt, nodes, cache, steps, deadline, (net, layer),
+                                    ranges, on, off, neurons, has_p)
+                if kept is not None:  # the first node's rows, for the cache
+                    rows = None if neurons is None else _rows_of(neurons, width)
+                    for i, v in enumerate(done):
+                        if v is None:
+                            continue
+                        if kept[i] is None:
+                            kept[i] = v.new_empty((2 * width, *v.shape[1:]))
+                        if rows is None:
+                            kept[i] = v
+                        else:
+                            kept[i][rows] = v
+            if kept is not None:
+                q = kept[: 3 + layer - 1]
+                cache[key] = [q[0], q[1], q[2] if has_p else None, *q[3:]]
+
+
+def _bound_chunk(tt: _Torch, nodes, cache: dict, steps: int, deadline: float, key,
+                 ranges, on, off, neurons, has_p: bool) -> list:
+    """Bound the range rows of ``neurons`` (``None``: all) of layer ``key`` for
+    every node and intersect them in; returns the first node's optimised
+    multipliers (``alpha0``, ``mu``, ``p`` or ``None``, lower slopes)."""
+    import torch
+
+    net, layer = key
+    width = len(tt.layers[net][layer - 1][1])
+    part = width if neurons is None else len(neurons)
+    rep = 2 * part  # range rows per node
+    alphas = [_closer(lo, hi, a).repeat_interleave(rep, dim=0)
+              for (lo, hi), (_, _, a) in zip(ranges[net][: layer - 1],
+                                             tt.layers[net][: layer - 1], strict=True)]
+
+    def build(deeper):
+        return _range_form(tt, net, layer, ranges, deeper, on, off, neurons)[:3]
+
+    _, _, _, on_r, off_r = _range_form(tt, net, layer, ranges, alphas, on, off, neurons)
+    rows = on_r.shape[0]
+    if key in cache:
+        pick = slice(None) if neurons is None else _rows_of(neurons, width)
+        alpha0, mu, p, *alphas = (None if q is None else q[pick].repeat(len(nodes), 1)
+                                  for q in cache[key])
+    else:
+        alpha0 = tt.ts.a.expand(rows, -1).clone()
+        alpha0 = torch.where(tt.ts.hi >= -tt.ts.lo, 1.0, alpha0)
+        mu = torch.zeros((rows, tt.n), dtype=alpha0.dtype, device=tt.device)
+        p = (torch.zeros((rows, tt.ts.w.shape[1]), dtype=alpha0.dtype,
+                         device=tt.device) if has_p else None)
+    kinds = [("alpha", a) for _, _, a in tt.layers[net][: layer - 1]]
+    params = _minimise(tt, build, on_r, off_r, alpha0, mu, p, alphas, kinds, steps,
+                       deadline)
+    with torch.no_grad():
+        bound = _sound_rows(tt, build, on_r, off_r, params, has_p)[0]
+    bound = bound.reshape(len(nodes), 2, part).cpu().numpy()
+    where = slice(None) if neurons is None else neurons.cpu().numpy()
+    for row, nd in enumerate(nodes):
+        lo, hi = (v.copy() for v in nd.ranges[net][layer - 1])
+        lo[where] = np.maximum(lo[where], -bound[row, 1])
+        hi[where] = np.minimum(hi[where], bound[row, 0])
+        nd.ranges[net][layer - 1] = (lo, hi)
+    first = [v[:rep].detach().clone() for v in params]
+    return [first[0], first[1], first[2] if has_p else None, *first[3 if has_p else 2:]]
 
 
 def _stack_ranges(tt: _Torch, nodes) -> list:
@@ -521,8 +592,13 @@ def _branch_choice(tt: _Torch, coef, pieces, lams, ranges) -> list:
     return out
 
 
-def _roots(tt: _Torch, deadline: float, cache: dict) -> list:
-    """Every specification's root node, with the root ranges bounded."""
+def _roots(tt: _Torch, deadline: float, cache: dict, fallback=None) -> list:
+    """Every specification's root node, with the root ranges bounded.
+
+    When the deadline passes first (:class:`_Expired`, large layers only), the
+    ranges not bounded yet are the interval ranges ``fallback`` (``[f_pre,
+    g_pre]``, sound); without ``fallback`` (certificates, whose checker
+    recomputes every range from the cached multipliers) it is raised."""
     pair = tt.pair
     lay = pair.first
     has_p = tt.ts.box is not None and tt.ts.beta is not None
@@ -531,7 +607,14 @@ def _roots(tt: _Torch, deadline: float, cache: dict) -> list:
                       if has_p else None, [],
                       [[(np.full(len(b), -np.inf), np.full(len(b), np.inf))
                         for _, b, _ in net] for net in pair.layers])
-    _bound_ranges(tt, [template], cache, ROOT_STEPS, deadline)
+    try:
+        _bound_ranges(tt, [template], cache, ROOT_STEPS, deadline)
+    except _Expired:
+        if fallback is None:
+            raise
+        template.ranges = [[(np.maximum(lo, flo), np.minimum(hi, fhi))
+                            for (lo, hi), (flo, fhi) in zip(net, fall[:len(net)], strict=True)]
+                           for net, fall in zip(template.ranges, fallback, strict=True)]
     deeper = [np.where(hi >= -lo, 1.0, a) for net, ranges in zip(pair.layers,
               template.ranges, strict=True) for (_, _, a), (lo, hi) in zip(net, ranges,
                                                                             strict=True)]
@@ -643,7 +726,15 @@ def deep_branch_and_bound(problem: Problem, pre0, *, deadline: float = math.inf,
         return bab.BabOutcome(math.inf, best.error, best.x, NOT_APPLICABLE, 0)
     tt = _Torch(pair, problem.device if problem.device is not None else "cpu")
     cache = {}
-    roots = _roots(tt, deadline, cache)
+    fallback = None
+    if not keep_leaves:
+        iv = interval_bounds(problem)
+        fallback = [iv.f_pre, iv.g_pre]
+    try:
+        roots = _roots(tt, deadline, cache, fallback)
+    except _Expired:  # a certificate needs the root's range proofs
+        return bab.BabOutcome(math.inf, best.error, best.x, TIME_LIMIT, 0,
+                              [(time.perf_counter() - t0, best.error, math.inf, 0)])
     best.update(tt.ts, _bound_nodes(tt, roots, ROOT_STEPS, deadline))
     tree = bab._Tree(keep_leaves)
     for nd in roots:
@@ -667,7 +758,13 @@ def _step(tt: _Torch, tree, best, cache: dict, batch_size: int, deadline: float)
     polish = [nd for nd in done if not nd.polished]
     children = [c for nd in popped if nd.branch is not None for c in _children(nd)]
     if children:
-        _rebound(tt, children, cache, deadline)
+        try:
+            _rebound(tt, children, cache, deadline)
+        except _Expired:  # the parents stay open, with their sound bounds
+            for nd in popped:
+                if not (nd.branch is None and nd.polished):
+                    tree.file(nd, best.error)
+            return 0
     for group, steps in ((polish, ROOT_STEPS), (children, CHILD_STEPS)):
         if group:
             best.update(tt.ts, _bound_nodes(tt, group, steps, deadline))

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import time
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -149,7 +150,8 @@ def exact_search(problem: Problem, bounds: BoundsOutcome, *,
     lower : float
         A value already attained (pairs that cannot beat it are dropped).
     time_limit : float or None
-        Seconds for the solver (``None``: no limit).
+        Seconds for building the model and solving it (``None``: no limit); a
+        model still being built at the limit is not solved (``time_limit``).
 
     Returns
     -------
@@ -162,6 +164,7 @@ def exact_search(problem: Problem, bounds: BoundsOutcome, *,
     and not solved at all (``solver_failed``) when a magnitude still exceeds
     ``MIP_MAX_MAGNITUDE`` (proofs_notes/search_bounds.md, sections 6 and 8).
     """
+    deadline = math.inf if time_limit is None else time.perf_counter() + time_limit
     scaled = scaled_problem(problem, bounds.intervals, float(np.max(bounds.pair_bounds)))
     same, unit_x, unit_obj = problem, 1.0, 1.0
     if scaled is not None:  # the same program in units where magnitudes are near 1
@@ -170,6 +173,8 @@ def exact_search(problem: Problem, bounds: BoundsOutcome, *,
                                      pair_bounds=bounds.pair_bounds / unit_obj)
         lower = lower / unit_obj
     mip = build_mip(same, bounds, lower)
+    if time.perf_counter() > deadline:
+        return ExactOutcome(None, -math.inf, math.inf, TIME_LIMIT, BUILD_TIMEOUT.message)
     largest = _largest_magnitude(mip)
     if not largest <= MIP_MAX_MAGNITUDE:
         return ExactOutcome(None, -math.inf, math.inf, SOLVER_FAILED,
@@ -181,7 +186,7 @@ def exact_search(problem: Problem, bounds: BoundsOutcome, *,
                             mip.t, mip.q)
     solve = _solve_scip if problem.domain.has_ball else _solve_highs
     try:
-        answer = solve(mip.model, mip.objective, start, _solver_seconds(time_limit))
+        answer = solve(mip.model, mip.objective, start, deadline)
     except MissingDependencyError:
         raise
     except Exception as exc:
@@ -194,10 +199,11 @@ def exact_search(problem: Problem, bounds: BoundsOutcome, *,
     return ExactOutcome(x, value, bound, answer.status, answer.message)
 
 
-def _solver_seconds(time_limit: float | None) -> float | None:
-    """``time_limit`` as a solver takes it: at least 0.01 s, and None (no limit)
-    above :data:`SOLVER_MAX_SECONDS`."""
-    if time_limit is None or not time_limit <= SOLVER_MAX_SECONDS:
+def _solver_seconds(deadline: float) -> float | None:
+    """The time left to ``deadline`` as a solver takes it: at least 0.01 s,
+    and None (no limit) above :data:`SOLVER_MAX_SECONDS`."""
+    time_limit = deadline - time.perf_counter()
+    if not time_limit <= SOLVER_MAX_SECONDS:
         return None
     return max(float(time_limit), 0.01)
 
@@ -236,7 +242,14 @@ def _into_domain(problem: Problem, x: np.ndarray) -> np.ndarray:
     return problem.domain.project(torch.as_tensor(np.asarray(x, float)[None]))[0].numpy()
 
 
-def _solve_scip(model: JointModel, objective: np.ndarray, start, time_limit):
+#: Rows given to SCIP between two looks at the deadline while a model is built.
+BUILD_ROWS = 512
+#: What a solve reports when its deadline passed while the model was built.
+BUILD_TIMEOUT = SolverAnswer(None, math.inf, TIME_LIMIT, "time limit reached while "
+                             "the model was built")
+
+
+def _solve_scip(model: JointModel, objective: np.ndarray, start, deadline: float):
     try:
         import pyscipopt
     except ImportError:
@@ -254,6 +267,8 @@ def _solve_scip(model: JointModel, objective: np.ndarray, start, time_limit):
          for j in range(model.n)]
     for mat, rhs, eq in ((a_eq.tocsr(), b_eq, True), (a_in.tocsr(), b_in, False)):
         for r in range(mat.shape[0]):
+            if r % BUILD_ROWS == 0 and time.perf_counter() > deadline:
+                return BUILD_TIMEOUT
             cols, vals = mat.indices[mat.indptr[r]:mat.indptr[r + 1]], \
                 mat.data[mat.indptr[r]:mat.indptr[r + 1]]
             expr = pyscipopt.quicksum(float(a) * v[c] for c, a in zip(cols, vals,
@@ -263,6 +278,7 @@ def _solve_scip(model: JointModel, objective: np.ndarray, start, time_limit):
               <= model.beta**2)
     m.setObjective(pyscipopt.quicksum(float(objective[j]) * v[j]
                                       for j in np.flatnonzero(objective)), "maximize")
+    time_limit = _solver_seconds(deadline)
     if time_limit is not None:
         m.setParam("limits/time", time_limit)
     if start is not None:
@@ -285,7 +301,7 @@ def _solve_scip(model: JointModel, objective: np.ndarray, start, time_limit):
                         status)
 
 
-def _solve_highs(model: JointModel, objective: np.ndarray, start, time_limit):
+def _solve_highs(model: JointModel, objective: np.ndarray, start, deadline: float):
     try:
         import highspy
     except ImportError:
@@ -313,6 +329,7 @@ def _solve_highs(model: JointModel, objective: np.ndarray, start, time_limit):
     h = highspy.Highs()
     h.setOptionValue("output_flag", False)
     h.setOptionValue("mip_rel_gap", 1e-7)
+    time_limit = _solver_seconds(deadline)
     if time_limit is not None:
         h.setOptionValue("time_limit", time_limit)
     h.passModel(lp)

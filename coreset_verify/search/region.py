@@ -57,11 +57,14 @@ def _slopes(acts: tuple, on: np.ndarray) -> np.ndarray:
                      for a, o in zip(acts, on, strict=True)])
 
 
-def _affine_maps(problem: Problem, pattern: list) -> tuple:
-    """Pre-activation maps ``(P, q)`` per block and the outputs' maps."""
+def _affine_maps(problem: Problem, pattern: list, deadline: float = math.inf) -> tuple:
+    """Pre-activation maps ``(P, q)`` per block and the outputs' maps; ``None``
+    when ``deadline`` passes first (checked before each block)."""
     sh, blocks = problem.shared, _blocks(problem)
     pre, post = [], []
     for (src, w, b, acts), on in zip(blocks, pattern, strict=True):
+        if time.perf_counter() > deadline:
+            return None
         if src is None:
             p_in, q_in = np.eye(problem.d), np.zeros(problem.d)
         elif src[1] == -1:
@@ -81,18 +84,28 @@ def _affine_maps(problem: Problem, pattern: list) -> tuple:
 
 
 def activation_pattern(problem: Problem, x: np.ndarray) -> list:
-    """Boolean ``z > 0`` per block (see :func:`_blocks`) at input ``x``."""
-    pattern = [np.ones(len(b[2]), bool) for b in _blocks(problem)]
-    # A block's map depends on the patterns of earlier blocks only, so after
-    # pass t every block at depth <= t is right.
-    for _ in range(len(pattern)):
-        _, pre, _, _ = _affine_maps(problem, pattern)
-        pattern = [p @ x + q > 0 for p, q in pre]
+    """Boolean ``z > 0`` per block (see :func:`_blocks`) at input ``x``: one
+    forward pass, block by block."""
+    sh, pattern, post = problem.shared, [], []
+    for src, w, b, acts in _blocks(problem):
+        if src is None:
+            h = np.asarray(x, dtype=np.float64)
+        elif src[1] == -1:
+            h = post[0][sh.index_f if src[0] == "f" else sh.index_g]
+        else:
+            h = post[src[1]]
+        z = w @ h + b
+        pattern.append(z > 0)
+        post.append(_slopes(acts, pattern[-1]) * z)
     return pattern
 
 
-def _program(problem: Problem, pattern: list, i: int, sign: float) -> tuple:
-    blocks, pre, out_f, out_g = _affine_maps(problem, pattern)
+def _program(problem: Problem, pattern: list, i: int, sign: float,
+             deadline: float = math.inf) -> tuple | None:
+    maps = _affine_maps(problem, pattern, deadline)
+    if maps is None:
+        return None
+    blocks, pre, out_f, out_g = maps
     rows, rhs, where = [], [], []
     for b, ((p, q), on, blk) in enumerate(zip(pre, pattern, blocks, strict=True)):
         has = np.array([a is not None for a in blk[3]])
@@ -114,7 +127,10 @@ def _program(problem: Problem, pattern: list, i: int, sign: float) -> tuple:
 
 def _solve_pattern(problem: Problem, pattern: list, i: int, sign: float,
                    deadline: float) -> tuple:
-    prog, where = _program(problem, pattern, i, sign)
+    built = _program(problem, pattern, i, sign, deadline)
+    if built is None or time.perf_counter() > deadline:  # no time left to solve it
+        return None, -math.inf, None, []
+    prog, where = built
     left = deadline - time.perf_counter() if math.isfinite(deadline) else None
     sol = solve_conic(prog, time_limit=left)
     if not sol.ok:

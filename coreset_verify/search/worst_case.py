@@ -254,7 +254,11 @@ def _stage_exact(run: _Run, bounds) -> None:
         return
     left = None
     if run.time_limit is not None:
-        left = max(run.deadline() - time.perf_counter(), 0.01)
+        left = run.deadline() - time.perf_counter()
+        if left <= 0:  # no time left to build the model, let alone solve it
+            run.solver_status = TIME_LIMIT
+            run.record("exact", -math.inf, math.inf, since, TIME_LIMIT)
+            return
     res = exact_search(run.problem, bounds, incumbent=run.x, lower=run.error,
                        time_limit=left)
     if res.x is not None:
@@ -284,6 +288,11 @@ def _stage_bab(run: _Run, fraction: float = 1.0) -> None:
     out = search(problem, iv.pre0, keep_leaves=run.certificate is not None, **incumbent)
     if out.x is not None:
         run.offer(unit * out.x)
+    if run.certificate is not None and out.leaves is None:
+        raise fail(_FUNC, "time_limit", "long enough for the branch and bound to bound "
+                   "the root of these networks, which a certificate needs (no certificate "
+                   f"written; the root was not bounded after {time.perf_counter() - since:.1f}"
+                   " s)", run.time_limit)
     if run.certificate is not None:
         (write_deep_certificate if deep else write_certificate)(run.certificate, out, problem)
     run.solver_status = out.status
@@ -420,7 +429,9 @@ def worst_case(original, pruned, *, beta: float | None = None,
         and ``exact`` the rest.
     time_limit : float, optional
         Seconds, a finite number > 0; ``None`` means no limit (``exact`` may
-        then run very long).
+        then run very long). Held to within a few seconds on large (conv)
+        networks too: their work is split into chunks with the time checked
+        between them, and a stage out of time keeps what it has proved.
     rng : int, numpy.random.Generator or None
         Seeds the random starts (``np.random.default_rng(rng)``). The state of
         the generator before the search is stored in ``result.rng_state``, so
