@@ -45,6 +45,7 @@ from array_api_compat import array_namespace, is_torch_array
 
 from ._validation import (
     _as_arrays,
+    _as_float,
     _check_dtype,
     check_finite_entries,
     check_finite_rows,
@@ -64,6 +65,7 @@ from .coreset import (
     _index_array,
     _seed_of,
 )
+from .errors import MagnitudeError
 from .guarantees import Bound, Geometry, _check_kind_form, _combine, _layer_stats
 from .sampling import DEFAULT_MAX_DRAWS, MAX_DRAWS, draw_counts, draw_until_distinct, reweight
 from .sensitivity import _sensitivities
@@ -79,6 +81,8 @@ __all__ = [
 
 PADDING_MODES = ("zeros",)
 CHANNEL_KINDS = ("pointwise", "uniform")
+#: Largest ``input_size`` of :func:`channel_bound` (the net's dimension, a float).
+MAX_INPUT_SIZE = 2**53
 
 _OTHER_PADDING = (
     "padding other than zeros repeats input entries inside a patch, so "
@@ -214,18 +218,19 @@ def _check_padding(func: str, padding_mode: Any) -> None:
     check_option(padding_mode, "padding_mode", func, PADDING_MODES)
 
 
-def _checked_conv(func: str, conv_weight, conv_bias, **others) -> tuple[Any, dict, Any, Any]:
-    """Validate a conv's weight (C, C_in, kh, kw) and bias (C,) or None, with
-    ``others`` in the same backend and dtype; return ``(xp, arrays, w, b)``
-    (a None bias as zeros)."""
-    arrays = {"conv_weight": conv_weight, **others}
+def _checked_conv(func: str, conv_weight, conv_bias, name: str = "conv_weight",
+                  **others) -> tuple[Any, dict, Any, Any]:
+    """Validate a conv's weight (C, C_in, kh, kw), the argument ``name``, and bias
+    (C,) or None, with ``others`` in the same backend and dtype; return
+    ``(xp, arrays, w, b)`` (a None bias as zeros)."""
+    arrays = {name: conv_weight, **others}
     if conv_bias is not None:
         arrays["conv_bias"] = conv_bias
     xp, arrays = _as_arrays(func, arrays)
     _check_dtype(func, arrays, xp)
-    w = arrays["conv_weight"]
+    w = arrays[name]
     if w.ndim != 4 or min(_shape(w)) < 1:
-        raise fail(func, "conv_weight", "a 4-D array (C, C_in, kh, kw), every size >= 1",
+        raise fail(func, name, "a 4-D array (C, C_in, kh, kw), every size >= 1",
                    f"shape {_shape(w)}")
     C = _shape(w)[0]
     b = arrays.get("conv_bias")
@@ -435,6 +440,17 @@ def channel_bound(
     Bound
         Additive form, ``scale = T``; ``net`` is ``"ball"`` for the uniform kind.
 
+    Raises
+    ------
+    InvalidArgumentError
+        ``coreset`` not a ChannelCoreset, or a record that no draw of
+        :func:`channel_coreset` produces (edited with ``dataclasses.replace``:
+        beta not finite > 0, sample_size < 1 or not the sum of the counts,
+        probabilities not finite >= 0, a non-finite ``weight_next``); bad
+        delta or kind; ``output_positions`` not an integer >= 1 (or not 1
+        after a Linear); ``input_size`` missing for ``"uniform"``, not an
+        integer in [1, MAX_INPUT_SIZE = 2**53].
+
     Notes
     -----
     proofs_notes/conv.md, Theorems CP and CU: the dense guarantee arithmetic
@@ -455,6 +471,7 @@ def channel_bound(
     func = "channel_bound"
     if not isinstance(coreset, ChannelCoreset):
         raise fail(func, "coreset", "a ChannelCoreset", type(coreset).__name__)
+    _check_record(func, coreset)
     check_option(kind, "kind", func, CHANNEL_KINDS)
     delta, needs = _check_kind_form(func, coreset.activation, kind, "additive", delta)
     Q = check_int(output_positions, "output_positions", func)
@@ -467,11 +484,35 @@ def channel_bound(
     return _channel_bound(coreset, kind, delta, log_delta, Q, D, needs)
 
 
+def _check_record(func: str, coreset: ChannelCoreset) -> None:
+    """Refuse a ChannelCoreset record that no draw of channel_coreset can produce
+    (as ``theoretical_bound`` does for a LayerCoreset): the bound describes it."""
+    beta, m, counts = coreset.beta, coreset.sample_size, np.asarray(coreset.counts)
+    if not (isinstance(beta, float) and math.isfinite(beta) and beta > 0):
+        raise fail(func, "coreset", "a ChannelCoreset with a finite beta > 0", f"beta={beta!r}")
+    if not (isinstance(m, int) and m >= 1 and int(np.sum(counts)) == m):
+        raise fail(func, "coreset", "a ChannelCoreset whose counts sum to sample_size >= 1",
+                   f"sample_size={m!r}, counts summing to {int(np.sum(counts))}")
+    pr = np.asarray(coreset.probabilities, dtype=np.float64)
+    if not (np.all(np.isfinite(pr)) and np.all(pr >= 0)):
+        raise fail(func, "coreset", "a ChannelCoreset with finite probabilities >= 0",
+                   "NaN, infinite or negative probabilities")
+    if not np.all(np.isfinite(to_numpy(coreset.weight_next))):
+        raise fail(func, "coreset", "a ChannelCoreset with a finite weight_next",
+                   "NaN or infinite entries in weight_next")
+
+
 def _input_size(func: str, kind: str, input_size) -> int:
+    expected = ("an integer in [1, MAX_INPUT_SIZE = 2**53] (C_in * H_in * W_in of the "
+                "conv's input)")
     if kind == "uniform" and input_size is None:
-        raise fail(func, "input_size", "an integer >= 1 (C_in * H_in * W_in of the conv's "
-                   "input) for kind='uniform'", None)
-    return 0 if input_size is None else check_int(input_size, "input_size", func)
+        raise fail(func, "input_size", f"{expected} for kind='uniform'", None)
+    if input_size is None:
+        return 0
+    D = check_int(input_size, "input_size", func)
+    if D > MAX_INPUT_SIZE:
+        raise fail(func, "input_size", expected, input_size)
+    return D
 
 
 def _channel_bound(coreset, kind, delta, log_delta, Q, D, needs) -> Bound:
@@ -513,18 +554,36 @@ def fold_batchnorm(
     ``s = weight / sqrt(running_var + eps)``; returns
     ``(conv_weight * s[:, None, None, None], (conv_bias - running_mean) * s + bias)``.
 
+    Computed in float64 on mantissas and exponents (:func:`numpy.frexp`),
+    rounded to the weights' dtype once at the end: no intermediate (``s``,
+    ``running_var + eps``, ``conv_bias - running_mean``) overflows or
+    underflows, so a weight of 1e300 over a variance of 1e-300 folds a
+    filter of 1e-300 to its exact 1e150.
+
     Parameters
     ----------
     conv_weight : array, shape (C, C_in, kh, kw)
     conv_bias : array, shape (C,), or None (zeros)
     weight, bias, running_mean, running_var : array, shape (C,)
-        The BatchNorm's affine parameters and running statistics.
+        The BatchNorm's affine parameters and running statistics; float32
+        or float64, one backend and dtype with the conv's, finite.
     eps : float
-        The BatchNorm's ``eps``.
+        The BatchNorm's ``eps``, a finite number >= 0.
 
     Returns
     -------
     (array (C, C_in, kh, kw), array (C,))
+        Backend, dtype and device of ``conv_weight``.
+
+    Raises
+    ------
+    InvalidArgumentError
+        Bad shapes, dtypes or backends, NaN or infinite entries, a negative
+        ``running_var`` or ``running_var + eps = 0``, ``eps`` not a finite
+        number >= 0 (``10**400`` included).
+    MagnitudeError
+        A folded weight or bias whose exact value exceeds the largest number
+        of the dtype (3.4e38 in float32, 1.8e308 in float64).
 
     Examples
     --------
@@ -544,8 +603,62 @@ def fold_batchnorm(
         if _shape(arrays[name]) != (C,):
             raise fail(func, name, f"of shape (C,) with C = {C} (conv_weight.shape[0])",
                        f"shape {_shape(arrays[name])}")
-    if not (isinstance(eps, int | float) and not isinstance(eps, bool)
-            and math.isfinite(eps) and eps >= 0):
+    eps_value = _as_float(eps)
+    if eps_value is None or not (math.isfinite(eps_value) and eps_value >= 0):
         raise fail(func, "eps", "a finite number >= 0", eps)
-    s = arrays["weight"] / xp.sqrt(arrays["running_var"] + eps)
-    return w * s[:, None, None, None], (b - arrays["running_mean"]) * s + arrays["bias"]
+    host = {name: np.asarray(to_numpy(a), dtype=np.float64)
+            for name, a in {"conv_weight": w, "conv_bias": b, **arrays}.items()}
+    for name, a in host.items():
+        check_finite_entries(func, name, a)
+    var = host["running_var"]
+    if not (np.all(var >= 0) and (eps_value > 0 or np.all(var > 0))):
+        raise fail(func, "running_var", "a variance >= 0 with running_var + eps > 0",
+                   var)
+    s = _scale_factor(host["weight"], var, eps_value)
+    folded_w = _value(_times(np.frexp(host["conv_weight"]), (s[0][:, None, None, None],
+                                                             s[1][:, None, None, None])))
+    shift = _plus(np.frexp(host["conv_bias"]), np.frexp(-host["running_mean"]))
+    folded_b = _value(_plus(_times(shift, s), np.frexp(host["bias"])))
+    dtype = np.float32 if "float32" in str(w.dtype) else np.float64
+    out = []
+    for name, value in (("weight", folded_w), ("bias", folded_b)):
+        with np.errstate(over="ignore"):
+            value = value.astype(dtype)
+        if not np.all(np.isfinite(value)):
+            at = tuple(int(i) for i in np.argwhere(~np.isfinite(value))[0])
+            raise MagnitudeError(
+                f"{func}: the folded {name}{list(at)} exceeds the largest {dtype.__name__} "
+                f"number ({float(np.finfo(dtype).max):.3g}); rescale the BatchNorm's "
+                "weight or the conv's weights.")
+        out.append(xp.asarray(value, device=getattr(w, "device", None)))
+    return out[0], out[1]
+
+
+# Numbers as pairs (mantissa, exponent), x = m 2**e (numpy.frexp): products and sums
+# of a few such pairs have mantissas below 8, so nothing overflows or underflows
+# before _value rounds the result once.
+
+
+def _scale_factor(weight: np.ndarray, var: np.ndarray, eps: float) -> tuple:
+    """``weight / sqrt(var + eps)`` as a pair (``var + eps > 0``)."""
+    top = np.maximum(var, eps)
+    tm, te = np.frexp(top)
+    odd = te % 2  # sqrt(var + eps) = root 2**((te - odd) / 2)
+    root = np.sqrt(tm * (var / top + eps / top) * np.ldexp(1.0, odd))
+    gm, ge = np.frexp(weight)
+    return gm / root, ge - (te - odd) // 2
+
+
+def _times(a: tuple, b: tuple) -> tuple:
+    return a[0] * b[0], a[1] + b[1]
+
+
+def _plus(a: tuple, b: tuple) -> tuple:
+    # the common exponent of the larger term (a zero's exponent must not set it)
+    e = np.maximum(np.where(a[0] == 0, b[1], a[1]), np.where(b[0] == 0, a[1], b[1]))
+    return np.ldexp(a[0], a[1] - e) + np.ldexp(b[0], b[1] - e), e
+
+
+def _value(a: tuple) -> np.ndarray:
+    with np.errstate(over="ignore", under="ignore"):
+        return np.ldexp(a[0], a[1])

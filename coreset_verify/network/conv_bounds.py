@@ -15,7 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import fail, import_torch
+from .._validation import check_finite_entries, check_int, fail, import_torch, to_numpy
+from ..conv import _checked_conv
 from ..nets.intervals import (
     Box,
     _relative,
@@ -48,10 +49,33 @@ def window_overlap(kernel: int, stride: int, dilation: int = 1) -> int:
 
 def spectral_norm(W: np.ndarray) -> float:
     """An upper bound on ``||W||_2``: the SVD's value times ``1 + SPECTRAL_MARGIN``,
-    capped by the Frobenius norm (widened for rounding)."""
+    capped by the Frobenius norm, neither underflowing nor overflowing.
+
+    The SVD runs on ``W`` scaled by a power of two (its largest entry in
+    [0.5, 1)) and is scaled back rounded up; the Frobenius norm is
+    :func:`~coreset_verify.nets.intervals.box_norm` of the one-point box
+    ``{W}`` (scaled row norms, widened for rounding). Weights of 1e-300 get
+    their true norm instead of 0; an infinite value means the norm exceeds
+    the largest float64.
+    """
     W = np.asarray(W, dtype=np.float64)
-    frobenius = float(np.linalg.norm(W)) * (1 + _relative(W.size))
-    return min(float(np.linalg.norm(W, 2)) * (1 + SPECTRAL_MARGIN), frobenius)
+    top = float(np.max(np.abs(W), initial=0.0))
+    if top == 0.0:
+        return 0.0
+    e = int(np.frexp(top)[1])
+    svd = float(np.linalg.norm(np.ldexp(W, -e), 2)) * (1 + SPECTRAL_MARGIN)
+    with np.errstate(over="ignore"):
+        svd = float(np.nextafter(np.ldexp(svd, e), np.inf))  # ldexp may round a subnormal
+    frobenius = box_norm(Box(W.ravel(), W.ravel()))
+    return min(svd, frobenius)
+
+
+def _stride_like(func: str, name: str, value: Any) -> tuple[int, int]:
+    """A user's stride or dilation: an integer >= 1 or a pair of them."""
+    items = tuple(value) if isinstance(value, tuple | list) else (value, value)
+    if len(items) != 2:
+        raise fail(func, name, "an integer >= 1 or a pair (h, w) of them", value)
+    return check_int(items[0], name, func), check_int(items[1], name, func)
 
 
 def conv_operator_bound(weight: Any, *, stride: Any = 1, dilation: Any = 1) -> float:
@@ -59,16 +83,28 @@ def conv_operator_bound(weight: Any, *, stride: Any = 1, dilation: Any = 1) -> f
 
     ``||conv(x)||_2 <= ||W.reshape(C, -1)||_2 sqrt(N_h N_w) ||x||_2`` for every
     input size, padding and ``groups=1``, with ``N = window_overlap(k, s, d)``
-    per spatial dimension (proofs_notes/conv.md, Lemma CO).
+    per spatial dimension (proofs_notes/conv.md, Lemma CO). The norm is
+    computed scaled (:func:`spectral_norm`), so tiny and huge weights get a
+    true bound; ``inf`` when it exceeds the largest float64.
 
     Parameters
     ----------
     weight : array, shape (C, C_in, kh, kw)
+        float32 or float64, numpy or torch, finite, every size >= 1.
     stride, dilation : int or (int, int)
+        Integers >= 1 (numpy integers accepted).
 
     Returns
     -------
     float
+
+    Raises
+    ------
+    InvalidArgumentError
+        ``weight`` not a 4-D float32/float64 array with every size >= 1
+        (complex, integer, float16, bfloat16, strings, meta and sparse
+        tensors refused), NaN or infinite weights; a stride or dilation that
+        is not an integer >= 1 or a pair of them.
 
     Examples
     --------
@@ -76,11 +112,13 @@ def conv_operator_bound(weight: Any, *, stride: Any = 1, dilation: Any = 1) -> f
     >>> round(conv_operator_bound(np.ones((1, 1, 3, 3)), stride=1), 6)   # 3 * sqrt(9)
     9.0
     """
-    w = np.asarray(weight, dtype=np.float64)
-    if w.ndim != 4:
-        raise fail("conv_operator_bound", "weight", "a 4-D array (C, C_in, kh, kw)",
-                   f"shape {w.shape}")
-    (kh, kw), (sh, sw), (dh, dw) = w.shape[2:], pair(stride), pair(dilation)
+    func = "conv_operator_bound"
+    (sh, sw), (dh, dw) = (_stride_like(func, "stride", stride),
+                          _stride_like(func, "dilation", dilation))
+    _, _, w, _ = _checked_conv(func, weight, None, name="weight")
+    w = np.asarray(to_numpy(w), dtype=np.float64)
+    check_finite_entries(func, "weight", w)
+    kh, kw = w.shape[2:]
     overlap = window_overlap(kh, sh, dh) * window_overlap(kw, sw, dw)
     return spectral_norm(w.reshape(w.shape[0], -1)) * math.sqrt(overlap) * (1 + 1e-15)
 

@@ -24,6 +24,7 @@ Examples
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Sequence
 from typing import Any
 
@@ -31,9 +32,11 @@ import numpy as np
 
 from .._validation import check_open_unit, check_positive, check_rng, fail
 from ..conv import CHANNEL_KINDS, channel_bound, channel_coreset
+from ..errors import InvalidArgumentError
+from ..nets.model import check_model
 from ..sensitivity import layer_sensitivities
 from .conv_bounds import input_radius, module_slack, propagation
-from .conv_model import Unit, read_conv_model, rebuild
+from .conv_model import ConvModel, Unit, has_image_layers, read_conv_model, rebuild
 from .prune import (
     ORDERS,
     _check_activations,
@@ -44,9 +47,34 @@ from .prune import (
 )
 from .reading import count, position_of
 from .records import PrunedLayer, PrunedNetwork
-from .surgery import _factor, _indices
+from .surgery import _factor, _indices, _scaled, _scales
 
 __all__ = ["prune_conv_network", "select_channels"]
+
+
+#: Largest ``input_shape`` (C * H * W entries): the shapes are read by running
+#: the layers on an input of zeros (2**24 float64 entries: 128 MB).
+MAX_INPUT_ENTRIES = 2**24
+
+
+def _read(model: Any, func: str, input_shape: Any) -> ConvModel:
+    """:func:`read_conv_model` after the model's tensors are checked as every reader
+    checks them (:func:`~coreset_verify.nets.model.check_model`: no meta tensors,
+    float32/float64, finite) and ``input_shape`` has at most MAX_INPUT_ENTRIES
+    entries; an input shape the layers cannot run on is refused."""
+    if has_image_layers(model):
+        check_model(model, func=func)
+    if (isinstance(input_shape, tuple | list) and len(input_shape) == 3 and all(
+            isinstance(v, numbers.Integral) and v >= 1 for v in input_shape)
+            and math.prod(int(v) for v in input_shape) > MAX_INPUT_ENTRIES):
+        raise fail(func, "input_shape", f"(C, H, W) with C * H * W <= MAX_INPUT_ENTRIES = "
+                   f"{MAX_INPUT_ENTRIES:,} (the layers are run on an input of zeros)",
+                   input_shape)
+    try:
+        return read_conv_model(model, func, input_shape)
+    except RuntimeError as exc:  # torch's forward pass of zeros (conv_model._shapes)
+        raise InvalidArgumentError(f"{func}: the model's layers cannot run on its input "
+                                   f"shape: {str(exc).splitlines()[0]}") from None
 
 
 def _params_for(q: float, units: list[Unit]) -> int:
@@ -152,7 +180,7 @@ def prune_conv_network(model: Any, budget: tuple[str, float], *, delta: float, b
         ``propagation`` carries a per-channel error to the outputs.
     """
     func = "prune_network"
-    net = read_conv_model(model, func, input_shape)
+    net = _read(model, func, input_shape)
     _check_activations(func, net)
     mode, value = budget
     beta, delta = _check_options(func, beta, delta, order, kind, mode)
@@ -172,12 +200,6 @@ def prune_conv_network(model: Any, budget: tuple[str, float], *, delta: float, b
         params_before=count(model), params_after=count(pruned), beta=beta, delta=delta,
         order=order, kind=kind, target=f"{mode}={value:g}",
         module_slack=slack + module_slack(units))
-
-
-def _scale_columns(V: np.ndarray, factor: np.ndarray | float, r: int) -> np.ndarray:
-    """The next weight (k, r, ...) or (k, r P) with input channel c times ``factor[c]``."""
-    scaled = V.reshape(V.shape[0], r, -1) * np.reshape(factor, (1, -1, 1))
-    return scaled.reshape(V.shape)
 
 
 def select_channels(model: Any, kept: Sequence[Any], *, scale: Sequence[Any] | None = None,
@@ -203,21 +225,34 @@ def select_channels(model: Any, kept: Sequence[Any], *, scale: Sequence[Any] | N
     Returns
     -------
     torch.nn.Sequential
+
+    Raises
+    ------
+    InvalidArgumentError
+        A model outside the grammar, with meta, float16 or non-finite tensors
+        (as :func:`~coreset_verify.network.select_neurons`), an
+        ``input_shape`` that does not fit it or has more than
+        MAX_INPUT_ENTRIES = 2**24 entries; ``kept`` or ``scale`` as
+        :func:`~coreset_verify.network.select_neurons` refuses them.
+    MagnitudeError
+        A scale that takes the next layer's weights beyond the largest
+        number of the model's dtype (``scale=[1e308]``).
     """
     func = "select_channels"
-    units = read_conv_model(model, func, input_shape).units
+    units = _read(model, func, input_shape).units
     hidden = len(units) - 1
     if isinstance(kept, str | bytes) or not isinstance(kept, Sequence) or len(kept) != hidden:
         raise fail(func, "kept", f"a sequence of {hidden} index arrays (one per hidden unit)",
                    kept)
-    scale = [None] * hidden if scale is None else list(scale)
-    if len(scale) != hidden:
-        raise fail(func, "scale", f"a sequence of {hidden} arrays or None", scale)
+    scale = _scales(func, scale, hidden)
     for layer, (idx, factor) in enumerate(zip(kept, scale, strict=True)):
         unit, nxt = units[layer], units[layer + 1]
         C = unit.W.shape[0]
         idx = np.arange(C) if idx is None else _indices(func, f"kept[{layer}]", idx, C)
         factor = _factor(func, f"scale[{layer}]", factor, idx.size)
         unit.keep_outputs(idx)
-        nxt.W = _scale_columns(_columns(nxt.W, idx, C), factor, idx.size)
+        V = _columns(nxt.W, idx, C)  # input channel c times factor[c]:
+        nxt.W = _scaled(func, f"scale[{layer}]", V.reshape(V.shape[0], idx.size, -1),
+                        np.reshape(factor, (1, -1, 1)), nxt.module.weight.dtype
+                        ).reshape(V.shape)
     return rebuild(model, units)

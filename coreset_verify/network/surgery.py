@@ -11,7 +11,9 @@ import numpy as np
 
 from .._validation import fail, import_torch
 from ..coreset import LayerCoreset
+from ..errors import MagnitudeError
 from ..nets.model import module_at, replace_at
+from ..sensitivity import safe_range
 from .reading import Weights, position_of, read, rebuild
 
 __all__ = ["replace_layer_pair", "select_neurons"]
@@ -106,6 +108,35 @@ def _factor(func: str, name: str, factor: Any, r: int) -> np.ndarray | float:
     return arr
 
 
+def _scales(func: str, scale: Any, hidden: int) -> list:
+    """``scale`` as one entry per hidden layer (None: no scaling)."""
+    if scale is None:
+        return [None] * hidden
+    expected = f"None or a sequence of {hidden} arrays or floats (one per hidden layer)"
+    if isinstance(scale, str | bytes):
+        raise fail(func, "scale", expected, scale)
+    try:
+        scale = list(scale)
+    except TypeError:
+        raise fail(func, "scale", expected, scale) from None
+    if len(scale) != hidden:
+        raise fail(func, "scale", expected, f"length {len(scale)}")
+    return scale
+
+
+def _scaled(func: str, name: str, weight: np.ndarray, factor: Any, dtype: Any) -> np.ndarray:
+    """``weight * factor``, refused when it exceeds the largest number of ``dtype``
+    (the next layer's; the weights are finite, so only the scale can do that)."""
+    with np.errstate(over="ignore"):
+        out = weight * factor
+    top = safe_range(dtype)[1]
+    if not np.all(np.abs(out) <= top):
+        raise MagnitudeError(
+            f"{func}: {name} times the next layer's weights exceeds the largest "
+            f"{dtype} number ({top:.3g}); use a smaller scale.")
+    return out
+
+
 def select_neurons(
     model: Any, kept: Sequence[Any], *, scale: Sequence[Any] | None = None
 ) -> Any:
@@ -132,8 +163,13 @@ def select_neurons(
     ------
     InvalidArgumentError
         An index list that is empty, repeats an index, holds a non-integer
-        (``1.5``, ``True``) or an index out of range; ``scale`` of the wrong
-        shape or not finite.
+        (``1.5``, ``True``) or an index out of range; ``scale`` not a
+        sequence of one entry per hidden layer, an entry of the wrong shape
+        or not finite; a model :func:`prune_network` refuses (meta tensors,
+        float16, NaN weights).
+    MagnitudeError
+        A scale that takes the next layer's weights beyond the largest
+        number of the model's dtype (``scale=[1e308]``).
     """
     func = "select_neurons"
     mlp, weights = read(model, func)
@@ -141,10 +177,7 @@ def select_neurons(
     if isinstance(kept, str | bytes) or not isinstance(kept, Sequence) or len(kept) != hidden:
         raise fail(func, "kept", f"a sequence of {hidden} index arrays (one per hidden "
                    "layer)", kept if not isinstance(kept, Sequence) else f"length {len(kept)}")
-    scale = [None] * hidden if scale is None else list(scale)
-    if len(scale) != hidden:
-        raise fail(func, "scale", f"a sequence of {hidden} arrays or None",
-                   f"length {len(scale)}")
+    scale = _scales(func, scale, hidden)
     for layer, (idx, factor) in enumerate(zip(kept, scale, strict=True)):
         n = weights[layer].W.shape[0]
         idx = np.arange(n) if idx is None else _indices(func, f"kept[{layer}]", idx, n)
@@ -152,5 +185,6 @@ def select_neurons(
         w = weights[layer]
         weights[layer] = Weights(w.W[idx], w.b[idx], w.has_bias)
         nxt = weights[layer + 1]
-        weights[layer + 1] = Weights(nxt.W[:, idx] * factor, nxt.b, nxt.has_bias)
+        weights[layer + 1] = Weights(_scaled(func, f"scale[{layer}]", nxt.W[:, idx], factor,
+                                             mlp.linears[layer + 1].dtype), nxt.b, nxt.has_bias)
     return rebuild(model, mlp, weights)

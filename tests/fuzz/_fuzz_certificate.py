@@ -1003,11 +1003,10 @@ def _certified_case(base: Base, args: dict, labels: list, context: str) -> Case:
     return Case(CERTIFIED, label_of(CERTIFIED, labels), call, check, context)
 
 
-def check_certified(out, base: Base, args: dict) -> None:
-    """The kept draw has the least proved bound, a bound no sampled input beats."""
-    if not isinstance(out, cv.CertifiedCoreset):
-        raise FalseClaim(f"returned {type(out).__name__}")
-    draws, brackets = args["draws"], out.brackets
+def check_choice(out, draws: int) -> None:
+    """One bracket per draw, each one, and the kept draw the least proved bound
+    (``certified_coreset`` and ``certified_network`` alike)."""
+    brackets = out.brackets
     if len(brackets) != draws or not 0 <= out.chosen < draws:
         raise FalseClaim(f"{len(brackets)} brackets, chosen {out.chosen}, for draws={draws}")
     uppers = [u for _, u in brackets]
@@ -1017,6 +1016,13 @@ def check_certified(out, base: Base, args: dict) -> None:
     for found, upper in brackets:
         if not found <= upper:
             raise FalseClaim(f"bracket ({found}, {upper}) is not one")
+
+
+def check_certified(out, base: Base, args: dict) -> None:
+    """The kept draw has the least proved bound, a bound no sampled input beats."""
+    if not isinstance(out, cv.CertifiedCoreset):
+        raise FalseClaim(f"returned {type(out).__name__}")
+    check_choice(out, int(args["draws"]))
     c = out.coreset
     pair = LayerPair(base.W_in, base.b_in, base.W_out, base.act)
     check_scale(c.scale, pair, args["beta"], "coreset.scale")

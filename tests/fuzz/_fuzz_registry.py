@@ -33,6 +33,16 @@ from _fuzz_cases import run_case
 from _fuzz_certificate import FIXED as FIXED_CERTIFICATE
 from _fuzz_certificate import KNOWN as KNOWN_CERTIFICATE
 from _fuzz_certificate import certificate_cases, certified_cases
+from _fuzz_conv import FIXED as FIXED_CONV
+from _fuzz_conv import KNOWN as KNOWN_CONV
+from _fuzz_conv import (
+    certified_network_cases,
+    channel_bound_cases,
+    channel_coreset_cases,
+    conv_operator_bound_cases,
+    fold_batchnorm_cases,
+    select_channels_cases,
+)
 from _fuzz_layer import (
     layer_coreset_cases,
     neuron_coreset_cases,
@@ -84,11 +94,17 @@ TARGETS = {
     "register_activation": (register_cases(), 14),
     "certificate.check": (certificate_cases(), 130),
     "certified_coreset": (certified_cases(), 30),
+    "channel_coreset": (channel_coreset_cases(), 1000),
+    "channel_bound": (channel_bound_cases(), 600),
+    "fold_batchnorm": (fold_batchnorm_cases(), 600),
+    "conv_operator_bound": (conv_operator_bound_cases(), 500),
+    "select_channels": (select_channels_cases(), 400),
+    "certified_network": (certified_network_cases(), 12),
 }
 #: target -> known findings (strict expected failures; see the module docstring)
-KNOWN = {**KNOWN_CERTIFICATE}
+KNOWN = {**KNOWN_CERTIFICATE, **KNOWN_CONV}
 #: target -> reproducers of fixed findings, run every time (each must pass)
-FIXED = {**FIXED_CERTIFICATE}
+FIXED = {**FIXED_CERTIFICATE, **FIXED_CONV}
 
 
 def examples(name: str) -> int:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from coreset_verify import InvalidArgumentError, fold_batchnorm
+from coreset_verify import InvalidArgumentError, MagnitudeError, fold_batchnorm
 from coreset_verify.network import (
     composed_bound,
     conv_operator_bound,
@@ -326,6 +326,73 @@ def test_window_overlap_known_answers(kernel, stride, dilation, expected):
     assert window_overlap(kernel, stride, dilation) == expected == brute
 
 
+def _dense_norm(w, size=12):
+    """``(norm, k)``: the spectral norm of the conv's dense matrix (padding 1, a
+    ``size x size`` input) of ``w * 2**-k``, ``k`` the exponent of its largest entry,
+    so that no square under- or overflows (the true norm is ``norm * 2**k``)."""
+    k = int(np.frexp(np.max(np.abs(w)))[1])
+    c_in = w.shape[1]
+    basis = torch.eye(c_in * size * size, dtype=torch.float64).reshape(-1, c_in, size, size)
+    dense = F.conv2d(basis, torch.as_tensor(np.ldexp(w, -k)), padding=1)
+    return np.linalg.norm(dense.reshape(basis.shape[0], -1).numpy(), 2), k
+
+
+@pytest.mark.parametrize("c", [1e-300, 1e-160, 1e-310, 1e300])
+def test_operator_bound_of_tiny_and_huge_filters(c):
+    """The all-c 3 x 3 filter: Lemma CO gives ||w|| sqrt(N_h N_w) = 3c * 3 = 9c, above
+    the true norm (8.66c on 12 x 12); np.linalg.norm's squares gave 0.0 for 1e-300 and
+    less than 9e-160 for 1e-160. Compared after scaling by 2**-k, which is exact here."""
+    w = np.full((1, 1, 3, 3), c)
+    bound = conv_operator_bound(w)
+    true, k = _dense_norm(w)
+    assert np.ldexp(bound, -k) >= true
+    assert bound == pytest.approx(9 * c, rel=1e-9)
+
+
+@pytest.mark.parametrize("shift", [-1000, -600, 600, 1000])
+def test_operator_bound_follows_a_power_of_two_scaling(shift):
+    w = np.random.default_rng(1).normal(size=(4, 3, 3, 3))
+    want = conv_operator_bound(w, stride=2)
+    got = conv_operator_bound(np.ldexp(w, shift), stride=2)
+    assert np.ldexp(got, -shift) == pytest.approx(want, rel=1e-9)
+    true, k = _dense_norm(np.ldexp(w, shift))
+    assert np.ldexp(got, -k) >= true
+
+
+def test_operator_bound_takes_numpy_integers_and_tensors_that_require_grad():
+    w = np.random.default_rng(2).normal(size=(3, 2, 3, 3))
+    want = conv_operator_bound(w, stride=2, dilation=(1, 2))
+    assert conv_operator_bound(w, stride=np.int64(2), dilation=[np.int64(1), 2]) == want
+    assert conv_operator_bound(torch.tensor(w, requires_grad=True), stride=(2, 2),
+                               dilation=(1, 2)) == want
+
+
+_W3 = np.ones((1, 1, 3, 3))
+OPERATOR_REFUSED = [
+    pytest.param({"weight": np.full((1, 1, 3, 3), np.inf)}, "finite", id="inf"),
+    pytest.param({"weight": np.full((1, 1, 3, 3), np.nan)}, "finite", id="nan"),
+    pytest.param({"weight": np.full((1, 1, 3, 3), 1j)}, "float32 or float64", id="complex"),
+    pytest.param({"weight": "W"}, "float32 or float64", id="string"),
+    pytest.param({"weight": np.ones((0, 1, 3, 3))}, "every size >= 1", id="no filters"),
+    pytest.param({"weight": np.ones((1, 1, 0, 3))}, "every size >= 1", id="no kernel"),
+    pytest.param({"weight": np.ones((1, 3, 3))}, "4-D", id="3-D"),
+    pytest.param({"weight": torch.ones(1, 1, 3, 3, device="meta")}, "meta", id="meta"),
+    pytest.param({"weight": torch.ones(1, 1, 3, 3).to_sparse()}, "dense", id="sparse"),
+    pytest.param({"weight": torch.ones(1, 1, 3, 3, dtype=torch.bfloat16)}, "bfloat16",
+                 id="bfloat16"),
+    *(pytest.param({"weight": _W3, "stride": v}, "'stride'", id=f"stride={v!r}")
+      for v in (0, -1, 1.5, 2.0, None, "2", True, (1, 2, 3), (0, 1), np.nan)),
+    *(pytest.param({"weight": _W3, "dilation": v}, "'dilation'", id=f"dilation={v!r}")
+      for v in (0, (1, -2), [2])),
+]
+
+
+@pytest.mark.parametrize(("kwargs", "match"), OPERATOR_REFUSED)
+def test_operator_bound_refuses_bad_arguments(kwargs, match):
+    with pytest.raises(InvalidArgumentError, match=match):
+        conv_operator_bound(**kwargs)
+
+
 def test_select_channels_keeps_and_scales():
     net = conv_net(30)
     kept = [np.array([1, 4, 6]), None, np.arange(5)]
@@ -334,6 +401,40 @@ def test_select_channels_keeps_and_scales():
     assert tuple(small[4].weight.shape) == (6, 3, 3, 3)
     np.testing.assert_allclose(small[4].weight.detach().numpy(),
                                2.0 * net[4].weight.detach().numpy()[:, kept[0]], rtol=1e-15)
+
+
+def test_select_channels_refuses_a_scale_past_the_dtype():
+    """A next weight of 4 times scale 1e308 is 4e308 > 1.8e308 (float64); times 1e38,
+    4e38 > 3.4e38 in float32 only: refused, not turned into inf."""
+    net = conv_net(31)
+    with torch.no_grad():
+        net[4].weight.fill_(4.0)
+    kept = [np.array([0, 1]), None, None]
+    with pytest.raises(MagnitudeError, match=r"scale\[0\].*float64"):
+        select_channels(net, kept, scale=[1e308, None, None])
+    small = select_channels(net, kept, scale=[1e38, None, None])
+    assert float(small[4].weight.detach().max()) == 4e38
+    with pytest.raises(MagnitudeError, match=r"scale\[0\].*float32"):
+        select_channels(net.float(), kept, scale=[1e38, None, None])
+
+
+SELECT_REFUSED = [
+    pytest.param(conv_net(0), {"scale": 2.0}, "'scale'.*sequence", id="scale=2.0"),
+    pytest.param(conv_net(0), {"scale": "abc"}, "'scale'", id="scale=str"),
+    pytest.param(conv_net(0).to("meta"), {}, r"model\[1\].weight.*meta", id="meta"),
+    pytest.param(conv_net(0, flat=False), {"input_shape": (2, 2**40, 2**40)},
+                 "MAX_INPUT_ENTRIES", id="input_shape=(2, 2**40, 2**40)"),
+    pytest.param(conv_net(0, flat=False), {"input_shape": (2, 10**400, 4)},
+                 "MAX_INPUT_ENTRIES", id="input_shape=(2, 10**400, 4)"),
+    pytest.param(conv_net(0, flat=False), {"input_shape": (2, 1, 1)}, "cannot run",
+                 id="input_shape=(2, 1, 1)"),
+]
+
+
+@pytest.mark.parametrize(("model", "options", "match"), SELECT_REFUSED)
+def test_select_channels_refuses_bad_arguments(model, options, match):
+    with pytest.raises(InvalidArgumentError, match=match):
+        select_channels(model, [None, None, None], **options)
 
 
 def _residual():
@@ -374,6 +475,9 @@ REFUSED = [
                  "input_shape", id="image-without-input_shape"),
     pytest.param(conv_net(0), {"input_shape": (1, 20, 10)}, "input_shape",
                  id="input_shape-against-unflatten"),
+    pytest.param(conv_net(0).to("meta"), {}, r"model\[1\].weight.*meta", id="meta"),
+    pytest.param(conv_net(0, flat=False), {"input_shape": (2, 2**40, 2**40)},
+                 "MAX_INPUT_ENTRIES", id="huge-input_shape"),
     pytest.param(conv_net(0), {"kind": "paper"}, "kind", id="kind=paper"),
     pytest.param(conv_net(0), {"epsilon": 0.3, "keep": None}, "epsilon", id="epsilon"),
     pytest.param(_seq(nn.Unflatten(1, (1, 6, 6)), nn.Conv2d(1, 4, 3), nn.ReLU(),

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from coreset_verify.errors import InvalidArgumentError
+from coreset_verify.errors import InvalidArgumentError, MagnitudeError
 from coreset_verify.models import mlp
 from coreset_verify.network import (
     load_model,
@@ -211,6 +211,8 @@ BAD = [
     pytest.param(select_neurons, {"model": _net(), "kept": [[0, 1]],
                                   "scale": [[1.0, np.nan]]}, r"'scale\[0\]'",
                  id="select_neurons(scale nan)"),
+    pytest.param(select_neurons, {"model": _net(), "kept": [[0, 1]], "scale": 2.0},
+                 "'scale'.*sequence", id="select_neurons(scale=2.0)"),
     pytest.param(to_masks, {"pruned": None, "original": _net()}, "'pruned'",
                  id="to_masks(pruned=None)"),
     pytest.param(save_model, {"model": torch.nn.Linear(2, 2), "path": "unused.pt"},
@@ -222,6 +224,19 @@ BAD = [
 def test_bad_arguments_raise_invalid_argument_error(function, kwargs, match):
     with pytest.raises(InvalidArgumentError, match=match):
         function(**kwargs)
+
+
+def test_select_neurons_refuses_a_scale_past_the_dtype():
+    """Next weights of 4 times 1e308 are 4e308 > 1.8e308 (float64), times 1e38 4e38 >
+    3.4e38 (float32 only): refused, not turned into inf."""
+    net = _net().double()
+    with torch.no_grad():
+        net[2].weight.fill_(4.0)
+    with pytest.raises(MagnitudeError, match=r"scale\[0\].*float64"):
+        select_neurons(net, [[0, 1]], scale=[1e308])
+    assert float(select_neurons(net, [[0, 1]], scale=[1e38])[2].weight.detach().max()) == 4e38
+    with pytest.raises(MagnitudeError, match=r"scale\[0\].*float32"):
+        select_neurons(net.float(), [[0, 1]], scale=[1e38])
 
 
 def test_to_masks_rejects_another_model():

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -17,6 +18,7 @@ from coreset_verify import (
     AssumptionError,
     ChannelCoreset,
     InvalidArgumentError,
+    MagnitudeError,
     channel_bound,
     channel_coreset,
     fold_batchnorm,
@@ -303,6 +305,7 @@ GOOD = {"conv_weight": _W, "conv_bias": _B, "next_weight": _V, "sample_size": 5,
 LIN = {**GOOD, "next_weight": _VL, "channel_shape": (2, 2)}
 CORESET = channel_coreset(**GOOD)
 LIN_CORESET = channel_coreset(**LIN)
+DISTINCT = channel_coreset(**{**GOOD, "sample_size": None, "distinct": 2})
 BOUND = {"coreset": CORESET, "delta": 0.1, "kind": "uniform", "output_positions": 4,
          "input_size": 50}
 BN = {"conv_weight": _W, "conv_bias": _B, "weight": np.ones(4), "bias": np.zeros(4),
@@ -369,6 +372,30 @@ def _rows():
         (fold_batchnorm, {**BN, "eps": -1.0}, IAE, "'eps'", "eps -1"),
         (fold_batchnorm, {**BN, "weight": np.ones(4, dtype=np.float16)}, IAE, "float16",
          "bn float16"),
+        (fold_batchnorm, {**BN, "eps": 10**400}, IAE, "'eps'", "eps 10**400"),
+        (fold_batchnorm, {**BN, "running_var": _bad(np.ones(4), 1, np.nan)}, IAE,
+         "running_var", "var nan"),
+        (fold_batchnorm, {**BN, "weight": _bad(np.ones(4), 2, np.inf)}, IAE, "weight",
+         "bn weight inf"),
+        (fold_batchnorm, {**BN, "running_var": _bad(np.ones(4), 0, -1.0)}, IAE,
+         "running_var", "var -1"),
+        (fold_batchnorm, {**BN, "running_var": np.zeros(4), "eps": 0.0}, IAE,
+         "running_var", "var + eps = 0"),
+        (channel_bound, {**BOUND, "coreset": replace(CORESET, beta=-1.0)}, IAE, "beta",
+         "record beta -1"),
+        (channel_bound, {**BOUND, "coreset": replace(CORESET, sample_size=0)}, IAE,
+         "sample_size", "record m 0"),
+        (channel_bound, {**BOUND, "coreset": replace(DISTINCT, sample_size=0)}, IAE,
+         "sample_size", "distinct record m 0"),
+        (channel_bound, {**BOUND, "coreset": replace(
+            CORESET, weight_next=_bad(CORESET.weight_next, (0, 0, 0, 0), np.nan))}, IAE,
+         "weight_next", "record nan weight_next"),
+        (channel_bound, {**BOUND, "coreset": replace(
+            CORESET, probabilities=-CORESET.probabilities)}, IAE, "probabilities",
+         "record negative probabilities"),
+        (channel_bound, {**BOUND, "input_size": 10**400}, IAE, "input_size.*2\\*\\*53",
+         "D 10**400"),
+        (channel_bound, {**BOUND, "input_size": 2**53 + 1}, IAE, "input_size", "D 2**53+1"),
     ]
     tw = torch.as_tensor(_W)
     rows.append((channel_coreset, {**GOOD, "conv_weight": tw}, IAE, "torch", "mixed backends"))
@@ -384,6 +411,52 @@ def _rows():
 def test_bad_arguments_are_refused(fn, kwargs, exc, match):
     with pytest.raises(exc, match=match):
         fn(**kwargs)
+
+
+def _fold(w, b, weight, bias, mean, var, eps=0.0):
+    out = fold_batchnorm(np.asarray(w, dtype=float), np.asarray(b, dtype=float),
+                         weight=np.array([weight]), bias=np.array([bias]),
+                         running_mean=np.array([mean]), running_var=np.array([var]), eps=eps)
+    return float(out[0].ravel()[0]), float(out[1][0])
+
+
+def test_fold_batchnorm_has_no_intermediate_overflow_or_underflow():
+    """Powers of two, so the folds are exact: s = 2**996 / sqrt(2**-996) = 2**1494
+    overflows, yet the filter 2**-996 folds to 2**498 (and the bias, conv_bias =
+    running_mean, to the BatchNorm's bias); s = 2**-996 / sqrt(2**996) = 2**-1494
+    underflows, yet 2**996 folds to 2**-498 and (2**1000 - 0) s + 0 to 2**-494."""
+    big, small = 2.0**996, 2.0**-996
+    assert _fold([[[[small]]]], [3.0], big, 0.5, 3.0, small) == (2.0**498, 0.5)
+    assert _fold([[[[big]]]], [2.0**1000], small, 0.0, 0.0, big) == (2.0**-498, 2.0**-494)
+    # var + eps = 2**1024 overflows as a sum: sqrt is 2**512, so 2**600 folds to 2**88
+    assert _fold([[[[2.0**600]]]], [0.0], 1.0, 0.0, 0.0, 2.0**1023, eps=2.0**1023) == (
+        2.0**88, 0.0)
+
+
+def test_fold_batchnorm_refuses_a_folded_value_past_the_dtype():
+    """2**1494 (float64), 2**150 (float32 only): not representable, refused."""
+    with pytest.raises(MagnitudeError, match=r"folded weight\[0, 0, 0, 0\].*float64"):
+        _fold([[[[1.0]]]], [0.0], 2.0**996, 0.0, 0.0, 2.0**-996)
+    with pytest.raises(MagnitudeError, match=r"folded bias\[0\]"):
+        _fold([[[[2.0**-996]]]], [1.0], 2.0**996, 0.0, 0.0, 2.0**-996)
+    f32 = {n: np.array([v], dtype=np.float32) for n, v in
+           (("weight", 2.0**100), ("bias", 0.0), ("running_mean", 0.0),
+            ("running_var", 2.0**-100))}
+    with pytest.raises(MagnitudeError, match="float32"):
+        fold_batchnorm(np.full((1, 1, 1, 1), 1.0, dtype=np.float32), None, **f32, eps=0.0)
+    w, b = fold_batchnorm(np.full((1, 1, 1, 1), 2.0**-100, dtype=np.float32), None, **f32,
+                          eps=0.0)
+    assert w.dtype == np.float32
+    assert (float(w.ravel()[0]), float(b[0])) == (2.0**50, 0.0)
+
+
+def test_fold_batchnorm_keeps_the_torch_backend():
+    t = {n: torch.tensor([v], dtype=torch.float64) for n, v in
+         (("weight", 2.0), ("bias", 1.0), ("running_mean", 3.0), ("running_var", 4.0))}
+    w, b = fold_batchnorm(torch.ones(1, 1, 1, 1, dtype=torch.float64), None, **t, eps=0.0)
+    assert isinstance(w, torch.Tensor)
+    assert w.dtype == torch.float64
+    assert (float(w.ravel()[0]), float(b[0])) == (1.0, -2.0)
 
 
 def test_result_is_frozen():

@@ -48,7 +48,7 @@ def test_conv_pool_batchnorm_read_as_torch_computes(c_in, c, h, w, k, stride, pa
     conv2d = nn.Conv2d(c_in, c, k, stride=stride, padding=pad, dilation=dil)
     layers = [nn.Unflatten(1, (c_in, h, w)), conv2d]
     if bn:
-        norm = nn.BatchNorm2d(c)
+        norm = nn.BatchNorm2d(c).eval()  # the shape probe below runs it (1 x 1 outputs)
         with torch.no_grad():
             norm.running_mean.normal_()
             norm.running_var.uniform_(0.2, 3.0)
