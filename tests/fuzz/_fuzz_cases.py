@@ -402,10 +402,16 @@ def check_coreset(c, base: Base, delta: float = 1e-6) -> None:
 # ------------------------------------------------------------------ strategies
 
 
+def layer_arrays(base: Base, names=("W_in", "b_in", "W_out")):
+    """The base arrays with zero to two of them made hostile; and the labels."""
+    return hostile_arrays({"W_in": base.W_in, "b_in": base.b_in, "W_out": base.W_out},
+                          names)
+
+
 @st.composite
-def layer_arrays(draw, base: Base, names=("W_in", "b_in", "W_out")):
-    """The base arrays with zero to two of them made hostile; and the label."""
-    arrays = {"W_in": base.W_in, "b_in": base.b_in, "W_out": base.W_out}
+def hostile_arrays(draw, arrays: dict, names):
+    """``arrays`` with zero to two of ``names`` made hostile; and the labels."""
+    arrays = dict(arrays)
     r = _rng(draw)
     labels = []
     if r.random() < 0.5:

@@ -968,14 +968,7 @@ def certified_cases(draw) -> Case:
 def _certified_case(base: Base, args: dict, labels: list, context: str) -> Case:
     if args.get("activation") in ACTS:  # the layer the call prunes: the oracle's too
         base = dataclasses.replace(base, act=args["activation"])
-    folder = _folder()
-    places = {"CERT": folder / "certified.npz", "MISSING": folder / "no" / "c.npz",
-              "DIR": folder}
-    if isinstance(args.get("certificate"), str) and args["certificate"] in places:
-        args = {**args, "certificate": places[args["certificate"]]}
-    if args.get("progress") == "print":
-        seen = []
-        args = {**args, "progress": lambda *a: seen.append(a)}
+    args = with_places(args, _folder(), "certified.npz")
     # a refusal must name the function or an argument given (any of them: the first
     # one checked may be a valid-looking one, e.g. distinct above the live neurons)
     named = [*args, "options"]
@@ -1001,6 +994,19 @@ def _certified_case(base: Base, args: dict, labels: list, context: str) -> Case:
         check_certified(out, base, args)
 
     return Case(CERTIFIED, label_of(CERTIFIED, labels), call, check, context)
+
+
+def with_places(args: dict, folder: Path, name: str) -> dict:
+    """``args`` of a certified_* case with its placeholders filled in: the
+    certificate ``"CERT"`` (``folder / name``), ``"MISSING"`` (in no folder) and
+    ``"DIR"`` (a folder), and ``progress="print"`` (a callback that records)."""
+    places = {"CERT": folder / name, "MISSING": folder / "no" / "c.npz", "DIR": folder}
+    if isinstance(args.get("certificate"), str) and args["certificate"] in places:
+        args = {**args, "certificate": places[args["certificate"]]}
+    if args.get("progress") == "print":
+        seen = []
+        args = {**args, "progress": lambda *a: seen.append(a)}
+    return args
 
 
 def check_choice(out, draws: int) -> None:

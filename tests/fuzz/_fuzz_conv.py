@@ -50,11 +50,12 @@ from _fuzz_cases import (
     check_scale,
     eps_of,
     hostile_array,
+    hostile_arrays,
     label_of,
     scalar_args,
 )
-from _fuzz_certificate import check_choice
-from _fuzz_layer import _act_name, _act_pool
+from _fuzz_certificate import check_choice, with_places
+from _fuzz_layer import _act_name, _act_pool, _tampered
 from _fuzz_models import (
     _ACT_MODULES,
     _networks,
@@ -340,21 +341,6 @@ def check_channel_coreset(c, w, b, V, channel_shape, extra, act_asked, beta, see
         check_channel_bound(bound, c, pair, seed, exact_q=True)
 
 
-@st.composite
-def _conv_arrays(draw, base: ConvBase, names=("conv_weight", "conv_bias", "next_weight")):
-    """The base arrays with zero to two of them made hostile; and the labels."""
-    arrays = {"conv_weight": base.w, "conv_bias": base.b, "next_weight": base.V}
-    r = _rng(draw)
-    labels = []
-    if r.random() < 0.5:
-        return arrays, labels
-    for name in r.permutation(list(names))[: int(r.integers(1, 3))]:
-        how = _choice(r, ARRAY_HOSTILE)
-        arrays[str(name)] = hostile_array(arrays[str(name)], how, r)
-        labels.append(f"{name}={how}")
-    return arrays, labels
-
-
 def _shape_value(value, base: ConvBase):
     if value == "ARRAY":
         return np.array(base.channel_shape or (1, 1))
@@ -382,7 +368,9 @@ def channel_coreset_case(base: ConvBase, arrays: dict, args: dict, labels: list)
 @st.composite
 def channel_coreset_cases(draw) -> Case:
     base = draw(conv_bases())
-    arrays, labels = draw(_conv_arrays(base))
+    names = ("conv_weight", "conv_bias", "next_weight")
+    arrays, labels = draw(hostile_arrays(dict(zip(names, (base.w, base.b, base.V),
+                                                  strict=True)), names))
     valid = {"sample_size": 5, "beta": base.beta, "activation": base.act, "rng": base.seed}
     if base.channel_shape is not None:
         valid["channel_shape"] = base.channel_shape
@@ -404,27 +392,16 @@ def channel_coreset_cases(draw) -> Case:
 # ------------------------------------------------------------------ channel_bound
 
 
-def _tampered(c, how: str):
-    if how == "nan weight_next":
-        u = np.array(as_f64(c.weight_next))
-        u.flat[0] = math.nan
-        return dataclasses.replace(c, weight_next=u)
-    if how == "sample_size=0":
-        return dataclasses.replace(c, sample_size=0)
-    if how == "beta=-1":
-        return dataclasses.replace(c, beta=-1.0)
+def _tampered_channel(c, how: str):
+    """_fuzz_layer's tamperings on ``weight_next``, and two of a ChannelCoreset's own."""
     if how == "beta=nan":
         return dataclasses.replace(c, beta=math.nan)
-    if how == "None":
-        return None
-    if how == "tuple":
-        return tuple(c.pruned())
     if how == "LayerCoreset":
         w, b, V = c.layer
         A = np.abs(as_f64(V)).reshape(as_f64(V).shape[0], as_f64(w).shape[0], -1).sum(axis=2)
         return cv.layer_coreset(as_f64(w).reshape(as_f64(w).shape[0], -1), as_f64(b), A,
                                 sample_size=3, beta=1.0, rng=0)
-    return c
+    return _tampered(c, how, weight="weight_next")
 
 
 KIND_POOL = {"'pointwise'": "pointwise", "'uniform'": "uniform", "'paper'": "paper",
@@ -447,7 +424,7 @@ def channel_bound_case(base: ConvBase, m, how: str, args: dict, labels: list) ->
         Q, D = len(pair.next_terms) // base.V.shape[0], pair.D
         state["exact"] = _not_understated(args, Q, D)
         full = {"output_positions": Q, "input_size": D, **args}
-        return cv.channel_bound(_tampered(c, how), **full)
+        return cv.channel_bound(_tampered_channel(c, how), **full)
 
     def check(bound):
         if how != "none":
@@ -1107,14 +1084,7 @@ def check_certified_network(out, model, before, args: dict, options: dict, d: in
 
 def certified_network_case(seed: int, model, d: int, ctx: str, args: dict, options: dict,
                            labels: list) -> Case:
-    folder = _cn_folder()
-    places = {"CERT": folder / f"net{seed}.npz", "MISSING": folder / "no" / "c.npz",
-              "DIR": folder}
-    if isinstance(args.get("certificate"), str) and args["certificate"] in places:
-        args = {**args, "certificate": places[args["certificate"]]}
-    if args.get("progress") == "print":
-        seen = []
-        args = {**args, "progress": lambda *a: seen.append(a)}
+    args = with_places(args, _cn_folder(), f"net{seed}.npz")
     before = _state(model) if hasattr(model, "state_dict") else None
     named = [*args, *options, "options", "model"]
 

@@ -235,11 +235,13 @@ KIND_POOL = {"'pointwise'": "pointwise", "'uniform'": "uniform", "'paper'": "pap
 FORM_POOL = {"'additive'": "additive", "'multiplicative'": "multiplicative", **OPTION_HOSTILE}
 
 
-def _tampered(c, how: str):
-    if how == "nan weight_out":
-        w = np.array(as_f64(c.weight_out))
+def _tampered(c, how: str, weight: str = "weight_out"):
+    """The coreset record ``c`` edited as ``how`` says (``weight``: the field of the
+    re-weighted next layer)."""
+    if how == f"nan {weight}":
+        w = np.array(as_f64(getattr(c, weight)))
         w.flat[0] = math.nan
-        return dataclasses.replace(c, weight_out=w)
+        return dataclasses.replace(c, **{weight: w})
     if how == "sample_size=0":
         return dataclasses.replace(c, sample_size=0)
     if how == "beta=-1":
