@@ -405,36 +405,40 @@ def _bound_ranges(tt: _Torch, nodes, cache: dict, steps: int,
     for net in nets:
         for layer in range(start, len(tt.layers[net]) + 1):
             ranges = _stack_ranges(tt, nodes)  # with the layers below just bounded
-            width = len(tt.layers[net][layer - 1][1])
             chunks = _chunks(tt, net, layer, len(nodes))
-            key = (net, layer)
-            kept = None if key in cache else [None] * (4 + layer)
+            firsts = []
             for neurons in chunks:
                 if len(chunks) > 1 and time.perf_counter() > deadline:
                     raise _Expired
-                done = _bound_chunk(tt, nodes, cache, steps, deadline, (net, layer),
-                                    ranges, on, off, neurons, has_p)
-                if kept is not None:  # the first node's rows, for the cache
-                    rows = None if neurons is None else _rows_of(neurons, width)
-                    for i, v in enumerate(done):
-                        if v is None:
-                            continue
-                        if kept[i] is None:
-                            kept[i] = v.new_empty((2 * width, *v.shape[1:]))
-                        if rows is None:
-                            kept[i] = v
-                        else:
-                            kept[i][rows] = v
-            if kept is not None:
-                q = kept[: 3 + layer - 1]
-                cache[key] = [q[0], q[1], q[2] if has_p else None, *q[3:]]
+                firsts.append(_bound_chunk(tt, nodes, cache, steps, deadline, (net, layer),
+                                           ranges, on, off, neurons, has_p))
+            if (net, layer) not in cache:
+                cache[(net, layer)] = _joined(firsts)
+
+
+def _joined(parts: list) -> list:
+    """The first node's multipliers of each chunk (rows ``+`` then ``-`` of its
+    neurons) as those of the whole layer (``+`` rows of every neuron, then ``-``)."""
+    import torch
+
+    if len(parts) == 1:
+        return parts[0]
+    out = []
+    for column in zip(*parts, strict=True):
+        if column[0] is None:
+            out.append(None)
+            continue
+        halves = [(v[: len(v) // 2], v[len(v) // 2:]) for v in column]
+        out.append(torch.cat([h[0] for h in halves] + [h[1] for h in halves]))
+    return out
 
 
 def _bound_chunk(tt: _Torch, nodes, cache: dict, steps: int, deadline: float, key,
                  ranges, on, off, neurons, has_p: bool) -> list:
     """Bound the range rows of ``neurons`` (``None``: all) of layer ``key`` for
     every node and intersect them in; returns the first node's optimised
-    multipliers (``alpha0``, ``mu``, ``p`` or ``None``, lower slopes)."""
+    multipliers (``alpha0``, ``mu``, ``p`` or ``None``, lower slopes) when
+    ``key`` is not cached yet, else ``None``."""
     import torch
 
     net, layer = key
@@ -472,6 +476,8 @@ def _bound_chunk(tt: _Torch, nodes, cache: dict, steps: int, deadline: float, ke
         lo[where] = np.maximum(lo[where], -bound[row, 1])
         hi[where] = np.minimum(hi[where], bound[row, 0])
         nd.ranges[net][layer - 1] = (lo, hi)
+    if key in cache:
+        return None
     first = [v[:rep].detach().clone() for v in params]
     return [first[0], first[1], first[2] if has_p else None, *first[3 if has_p else 2:]]
 
