@@ -26,9 +26,14 @@ import numpy as np
 from .._validation import check_finite_entries, check_float_dtype, check_int, fail, import_torch
 from ..conv import fold_batchnorm
 from ..errors import InvalidArgumentError
-from ..nets.model import ActivationOp, activation_of, replace_at
+from ..nets.model import ActivationOp, activation_of, check_model, replace_at
 
-__all__ = ["ConvModel", "Unit", "has_image_layers", "pair", "read_conv_model", "rebuild"]
+__all__ = ["MAX_INPUT_ENTRIES", "ConvModel", "Unit", "has_image_layers", "pair",
+           "read_conv_model", "rebuild"]
+
+#: Largest ``input_shape`` (C * H * W entries): the shapes are read by running
+#: the layers on an input of zeros (2**24 float64 entries: 128 MB).
+MAX_INPUT_ENTRIES = 2**24
 
 IMAGE_LAYERS = ("Unflatten", "Conv2d", "BatchNorm2d", "MaxPool2d", "AvgPool2d")
 GRAMMAR = ("[Unflatten(1, (C, H, W))] (Conv2d [BatchNorm2d] activation [MaxPool2d | "
@@ -154,7 +159,12 @@ def _input_shape(func: str, leaves: list, input_shape: Any) -> tuple[tuple[int, 
                 "with nn.Unflatten(1, (C, H, W)) to take flat vectors)")
     if not (isinstance(input_shape, tuple | list) and len(input_shape) == 3):
         raise fail(func, "input_shape", expected, input_shape)
-    return tuple(check_int(s, "input_shape", func) for s in input_shape), 0
+    shape = tuple(check_int(s, "input_shape", func) for s in input_shape)
+    if math.prod(shape) > MAX_INPUT_ENTRIES:
+        raise fail(func, "input_shape", f"(C, H, W) with C * H * W <= MAX_INPUT_ENTRIES = "
+                   f"{MAX_INPUT_ENTRIES:,} (the layers are run on an input of zeros)",
+                   input_shape)
+    return shape, 0
 
 
 def _conv_unit(func: str, path, where: str, conv: Any) -> Unit:
@@ -237,13 +247,16 @@ def read_conv_model(model: Any, func: str, input_shape: Any = None) -> ConvModel
     Raises
     ------
     InvalidArgumentError
-        A model outside the grammar (naming the layer), or an input shape
-        that does not fit it.
+        A model outside the grammar (naming the layer), with tensors every reader
+        refuses (:func:`~coreset_verify.nets.model.check_model`: meta, float16,
+        non-finite), or an input shape that does not fit it or has more than
+        :data:`MAX_INPUT_ENTRIES` entries.
     """
     nn = import_torch().nn
     if type(model) is not nn.Sequential:
         raise fail(func, "model", f"an nn.Sequential (residual and branching models are "
                    f"not handled): {GRAMMAR}", type(model).__name__)
+    check_model(model, func=func)
     leaves = [leaf for leaf in _walk(model, "model", ())
               if type(leaf[2]) not in (nn.Dropout, nn.Identity)]
     if not leaves:
@@ -256,7 +269,11 @@ def read_conv_model(model: Any, func: str, input_shape: Any = None) -> ConvModel
     if len(units) < 2 or not flat or units[-1].act is not None or units[-1].is_conv:
         raise fail(func, "model", f"a network that fits {GRAMMAR}, ending with a Linear",
                    model)
-    _shapes(func, units, shape)
+    try:
+        _shapes(func, units, shape)
+    except RuntimeError as exc:  # torch's forward pass of zeros
+        raise InvalidArgumentError(f"{func}: the model's layers cannot run on its input "
+                                   f"shape {shape}: {str(exc).splitlines()[0]}") from None
     return ConvModel(units, shape)
 
 

@@ -24,7 +24,6 @@ Examples
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Sequence
 from typing import Any
 
@@ -32,11 +31,9 @@ import numpy as np
 
 from .._validation import check_open_unit, check_positive, check_rng, fail
 from ..conv import CHANNEL_KINDS, channel_bound, channel_coreset
-from ..errors import InvalidArgumentError
-from ..nets.model import check_model
 from ..sensitivity import layer_sensitivities
 from .conv_bounds import input_radius, module_slack, propagation
-from .conv_model import ConvModel, Unit, has_image_layers, read_conv_model, rebuild
+from .conv_model import Unit, read_conv_model, rebuild
 from .prune import (
     ORDERS,
     _check_activations,
@@ -50,31 +47,6 @@ from .records import PrunedLayer, PrunedNetwork
 from .surgery import _factor, _indices, _scaled, _scales
 
 __all__ = ["prune_conv_network", "select_channels"]
-
-
-#: Largest ``input_shape`` (C * H * W entries): the shapes are read by running
-#: the layers on an input of zeros (2**24 float64 entries: 128 MB).
-MAX_INPUT_ENTRIES = 2**24
-
-
-def _read(model: Any, func: str, input_shape: Any) -> ConvModel:
-    """:func:`read_conv_model` after the model's tensors are checked as every reader
-    checks them (:func:`~coreset_verify.nets.model.check_model`: no meta tensors,
-    float32/float64, finite) and ``input_shape`` has at most MAX_INPUT_ENTRIES
-    entries; an input shape the layers cannot run on is refused."""
-    if has_image_layers(model):
-        check_model(model, func=func)
-    if (isinstance(input_shape, tuple | list) and len(input_shape) == 3 and all(
-            isinstance(v, numbers.Integral) and v >= 1 for v in input_shape)
-            and math.prod(int(v) for v in input_shape) > MAX_INPUT_ENTRIES):
-        raise fail(func, "input_shape", f"(C, H, W) with C * H * W <= MAX_INPUT_ENTRIES = "
-                   f"{MAX_INPUT_ENTRIES:,} (the layers are run on an input of zeros)",
-                   input_shape)
-    try:
-        return read_conv_model(model, func, input_shape)
-    except RuntimeError as exc:  # torch's forward pass of zeros (conv_model._shapes)
-        raise InvalidArgumentError(f"{func}: the model's layers cannot run on its input "
-                                   f"shape: {str(exc).splitlines()[0]}") from None
 
 
 def _params_for(q: float, units: list[Unit]) -> int:
@@ -180,7 +152,7 @@ def prune_conv_network(model: Any, budget: tuple[str, float], *, delta: float, b
         ``propagation`` carries a per-channel error to the outputs.
     """
     func = "prune_network"
-    net = _read(model, func, input_shape)
+    net = read_conv_model(model, func, input_shape)
     _check_activations(func, net)
     mode, value = budget
     beta, delta = _check_options(func, beta, delta, order, kind, mode)
@@ -239,7 +211,7 @@ def select_channels(model: Any, kept: Sequence[Any], *, scale: Sequence[Any] | N
         number of the model's dtype (``scale=[1e308]``).
     """
     func = "select_channels"
-    units = _read(model, func, input_shape).units
+    units = read_conv_model(model, func, input_shape).units
     hidden = len(units) - 1
     if isinstance(kept, str | bytes) or not isinstance(kept, Sequence) or len(kept) != hidden:
         raise fail(func, "kept", f"a sequence of {hidden} index arrays (one per hidden unit)",
