@@ -3,6 +3,8 @@ the per-layer and composed guarantees, BatchNorm, input forms, refusals."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -315,6 +317,30 @@ def test_operator_bound_is_nearly_reached_by_a_box_filter():
     true = np.linalg.norm(dense, 2)
     assert true == pytest.approx((1 + 2 * np.cos(np.pi / 13)) ** 2, rel=1e-12)
     assert true <= conv_operator_bound(w.numpy()) <= 1.04 * true
+
+
+@pytest.mark.parametrize(("stride", "dilation", "side", "true"),
+                         [(1, 2, 14, 8.109731692418245), (2, 2, 16, 8.290859369381591)])
+def test_operator_bound_is_nearly_reached_by_a_dilated_box_filter(stride, dilation, side,
+                                                                   true):
+    """Tight instances where stride and dilation both count: the dilated 3 x 3
+    all-ones filter reads an entry from 3 windows per dimension, so the bound is
+    3 sqrt(9) = 9; counting the overlap with the stride and dilation swapped (or
+    the dilation dropped) gives 3 sqrt(6) = 7.35, below the truth. The true norms
+    (8.11 and 8.29, the dense matrix's, padding 2) are checked here first."""
+    w = torch.ones(1, 1, 3, 3, dtype=torch.float64)
+    basis = torch.eye(side * side, dtype=torch.float64).reshape(-1, 1, side, side)
+    dense = F.conv2d(basis, w, stride=stride, padding=2, dilation=dilation)
+    assert np.linalg.norm(dense.reshape(side * side, -1).numpy(), 2) == pytest.approx(
+        true, rel=1e-12)
+    bound = conv_operator_bound(w.numpy(), stride=stride, dilation=dilation)
+    assert true <= bound <= 1.12 * true
+    # one dimension dilated: ||ones(1, 9)|| = 3 times sqrt(3 windows x 3 at stride 1,
+    # 3 x 2 at stride 2, where the undilated dimension's odd offsets miss)
+    by_hand = 9.0 if stride == 1 else 3 * math.sqrt(6)
+    for dil in ((dilation, 1), (1, dilation)):
+        assert conv_operator_bound(w.numpy(), stride=stride, dilation=dil) == pytest.approx(
+            by_hand, rel=1e-9)
 
 
 @pytest.mark.parametrize(("kernel", "stride", "dilation", "expected"),
